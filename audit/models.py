@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from crm.ids import new_id
+
+
+class AuditEntry(models.Model):
+    """One row per record whose owner changed. Append-only: nothing updates or deletes it."""
+
+    class Source(models.TextChoices):
+        API = "api"
+        ADMIN = "admin"
+        RELATED_TRANSFER = "related_transfer"
+        KENBUN = "kenbun"
+        COMMAND = "command"
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    organization = models.ForeignKey("crm.Organization", on_delete=models.PROTECT, related_name="+")
+    module = models.ForeignKey("crm.Module", on_delete=models.PROTECT, related_name="+")
+    # A plain id, not a foreign key: the history outlives the record.
+    record_id = models.BigIntegerField()
+    previous_owner = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    new_owner = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    batch_id = models.UUIDField()
+    created_time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["organization", "record_id"], name="audit_org_record"),
+            models.Index(fields=["batch_id"], name="audit_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module_id}/{self.record_id}: {self.previous_owner_id} -> {self.new_owner_id}"

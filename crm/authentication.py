@@ -1,0 +1,47 @@
+"""`Authorization: Zoho-oauthtoken <token>` (and `Bearer <token>`) for DRF."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from .errors import INVALID_TOKEN
+from .models import AccessToken, User
+from .tokens import token_hash
+
+SCHEMES = ("zoho-oauthtoken", "bearer")
+
+
+class ZohoOAuthTokenAuthentication(BaseAuthentication):
+    """Resolves the token, its user, organization and profile in one indexed query.
+
+    No header, or another scheme, authenticates nobody (the permission check then answers
+    AUTHENTICATION_FAILURE); a token that is unknown, expired, revoked, or whose user is not
+    active answers INVALID_TOKEN.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, AccessToken] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() not in SCHEMES:
+            return None
+        raw = raw.strip()
+        token = (
+            AccessToken.objects.select_related("user__organization", "user__profile")
+            .filter(token_hash=token_hash(raw))
+            .first()
+            if raw
+            else None
+        )
+        if (
+            token is None
+            or token.revoked_at is not None
+            or token.expires_at <= timezone.now()
+            or not token.user.is_active
+        ):
+            raise INVALID_TOKEN()
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Zoho-oauthtoken"

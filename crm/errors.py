@@ -1,0 +1,120 @@
+"""The Bigin error envelope: one exception type, one table of the common errors, one handler.
+
+Every error under /bigin/v2 answers `{"code", "details", "message", "status": "error"}`, Django's
+own 404 and 500 included.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/bigin/v2/"
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One row of an error table: HTTP status, Bigin code and message."""
+
+    status: int
+    code: str
+    message: str
+
+    def __call__(self, **details: Any) -> ApiError:
+        return ApiError(self, details)
+
+    def body(self, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "details": details or {},
+            "message": self.message,
+            "status": "error",
+        }
+
+
+class ApiError(exceptions.APIException):
+    """A business-rule failure, rendered in the Bigin envelope."""
+
+    def __init__(self, kind: ErrorKind, details: dict[str, Any] | None = None) -> None:
+        super().__init__(kind.message)
+        self.kind = kind
+        self.status_code = kind.status
+        self.details = details or {}
+
+    def body(self) -> dict[str, Any]:
+        return self.kind.body(self.details)
+
+
+# The errors common to every /bigin/v2 endpoint (api-spec.md, "Common to every endpoint").
+AUTHENTICATION_FAILURE = ErrorKind(401, "AUTHENTICATION_FAILURE", "Authentication failed")
+INVALID_TOKEN = ErrorKind(401, "INVALID_TOKEN", "invalid oauth token")
+OAUTH_SCOPE_MISMATCH = ErrorKind(
+    401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL"
+)
+INVALID_URL_PATTERN = ErrorKind(
+    404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one"
+)
+INVALID_REQUEST_METHOD = ErrorKind(
+    405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+)
+INVALID_MODULE = ErrorKind(400, "INVALID_MODULE", "the module name given seems to be invalid")
+INVALID_BODY = ErrorKind(
+    400, "INVALID_DATA", "either the request body or parameters is in wrong format"
+)
+NO_PERMISSION = ErrorKind(
+    403, "NO_PERMISSION", "You do not have permission to perform this operation"
+)
+INTERNAL_ERROR = ErrorKind(500, "INTERNAL_ERROR", "Internal Server Error")
+
+# DRF's own exceptions, as Bigin names them.
+_DRF_EQUIVALENTS: tuple[tuple[type[Exception], ErrorKind], ...] = (
+    (exceptions.NotAuthenticated, AUTHENTICATION_FAILURE),
+    (exceptions.AuthenticationFailed, AUTHENTICATION_FAILURE),
+    (exceptions.MethodNotAllowed, INVALID_REQUEST_METHOD),
+    (exceptions.ParseError, INVALID_BODY),
+    (exceptions.UnsupportedMediaType, INVALID_BODY),
+    (exceptions.NotFound, INVALID_URL_PATTERN),
+    (Http404, INVALID_URL_PATTERN),
+    (exceptions.PermissionDenied, NO_PERMISSION),
+)
+
+
+def error_response(kind: ErrorKind, details: dict[str, Any] | None = None) -> Response:
+    return Response(kind.body(details), status=kind.status)
+
+
+def bigin_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler for the Bigin API: every failure in the envelope, even a crash."""
+    if isinstance(exc, ApiError):
+        return Response(exc.body(), status=exc.status_code)
+    for exc_type, kind in _DRF_EQUIVALENTS:
+        if isinstance(exc, exc_type):
+            return error_response(kind)
+    logger.exception(
+        "Unexpected failure in %s", context.get("view").__class__.__name__, exc_info=exc
+    )
+    return error_response(INTERNAL_ERROR)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(INVALID_URL_PATTERN.body(), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(INTERNAL_ERROR.body(), status=500)
+    return defaults.server_error(request)

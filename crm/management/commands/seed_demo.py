@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from crm import demo
+from crm.models import User
+from crm.sandbox import load
+
+
+class Command(BaseCommand):
+    help = "Load the bundled demo sandbox (idempotent)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--admin-password",
+            help="Make the demo administrator a staff superuser with this password (for /admin/).",
+        )
+
+    def handle(self, *args, admin_password: str | None = None, **options) -> None:
+        summary = load(demo.build())
+        self.stdout.write(f"Demo sandbox: {summary}")
+        if admin_password:
+            admin = User.objects.get(email=demo.ADMIN_EMAIL)
+            admin.is_staff = admin.is_superuser = True
+            admin.set_password(admin_password)
+            admin.save()
+            self.stdout.write(f"Admin login: {demo.ADMIN_EMAIL}")

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from .ids import new_id
+
+
+class Organization(models.Model):
+    """The tenant: Bigin's org, Kenbun's OU."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    created_time = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            Profile.objects.bulk_create(
+                Profile(organization=self, name=name, can_change_owner=can_change_owner)
+                for name, can_change_owner in DEFAULT_PROFILES
+            )
+
+
+DEFAULT_PROFILES = (("Administrator", True), ("Standard", True), ("Read Only", False))
+
+
+class Profile(models.Model):
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="profiles"
+    )
+    name = models.CharField(max_length=100)
+    can_change_owner = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="profile_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.Model):
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="role_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        user = self.model(email=self.normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DISABLED = "disabled"
+        DELETED = "deleted"
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="users")
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="users")
+    role = models.ForeignKey(
+        Role, on_delete=models.SET_NULL, null=True, blank=True, related_name="users"
+    )
+    # Kenbun's assignment alert: does an assignment through the Kenbun API email this user?
+    assignment_alert = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    created_time = models.DateTimeField(default=timezone.now)
+    modified_time = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name", "organization", "profile"]
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "status"], name="user_org_status")]
+        constraints = [
+            # Target of the (owner_id, organization_id) foreign key on records (PostgreSQL).
+            models.UniqueConstraint(fields=["id", "organization"], name="user_id_org_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.rsplit(" ", 1)[0] if " " in self.full_name else ""
+
+    @property
+    def last_name(self) -> str:
+        return self.full_name.rsplit(" ", 1)[-1]
+
+    def clean(self) -> None:
+        if (
+            self.profile_id
+            and self.organization_id
+            and self.profile.organization_id != self.organization_id
+        ):
+            raise ValidationError({"profile": "The profile belongs to another organization."})
+
+
+class Module(models.Model):
+    """A Bigin module. The seven rows come from the data migration (see crm/modules.py)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    api_name = models.CharField(max_length=50, unique=True)
+    module_name = models.CharField(max_length=50)
+    singular_label = models.CharField(max_length=50)
+    plural_label = models.CharField(max_length=50)
+    is_activity = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.api_name
+
+
+class Record(models.Model):
+    """One table for the records of every module."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_records"
+    )
+    name = models.CharField(max_length=255, blank=True)
+    fields = models.JSONField(default=dict, blank=True)
+    # An activity's parent record: Bigin's What_Id and $se_module.
+    related_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
+    )
+    created_time = models.DateTimeField(default=timezone.now)
+    modified_time = models.DateTimeField(default=timezone.now)
+    modified_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "module", "id"], name="record_org_module_id"),
+            models.Index(fields=["owner"], name="record_owner"),
+            models.Index(fields=["related_to"], name="record_related_to"),
+        ]
+        constraints = [
+            # Target of the (related_to_id, organization_id) foreign key (PostgreSQL).
+            models.UniqueConstraint(fields=["id", "organization"], name="record_id_org_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    def clean(self) -> None:
+        # PostgreSQL enforces both rules with composite foreign keys (migration 0002); this gives
+        # forms and SQLite the same answer.
+        errors = {}
+        if self.owner_id and self.owner.organization_id != self.organization_id:
+            errors["owner"] = "The owner must be a user of the record's organization."
+        if self.related_to_id and self.related_to.organization_id != self.organization_id:
+            errors["related_to"] = "The related record must be in the same organization."
+        if errors:
+            raise ValidationError(errors)
+
+
+# OAuth: every secret is stored only as its SHA-256 (crm/tokens.py) and looked up by it.
+
+
+class OAuthClient(models.Model):
+    """A Zoho "self client": its id is public, its secret is shown once and stored hashed."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    client_id = models.CharField(max_length=64, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "OAuth client"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+
+class GrantCode(models.Model):
+    """Single-use, short-lived authorization code."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    code_hash = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_time = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"grant code {self.id} of {self.user_id}"
+
+
+class RefreshToken(models.Model):
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
+    scopes = models.JSONField(default=list)
+    created_time = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_time"], name="refresh_user_created")]
+
+    def __str__(self) -> str:
+        return f"refresh token {self.id} of {self.user_id}"
+
+
+class AccessToken(models.Model):
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Null for tokens printed by `issue_token`, which have no refresh token.
+    refresh_token = models.ForeignKey(
+        RefreshToken,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="access_tokens",
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    created_time = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["refresh_token", "created_time"], name="access_refresh_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"access token {self.id} of {self.user_id}"

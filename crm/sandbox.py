@@ -1,0 +1,243 @@
+"""Loading a Bigin-shaped sandbox file (format in the README).
+
+The whole file is validated before anything is written, and written in one transaction, so a
+malformed file leaves the database as it was. Loading the same file twice changes nothing:
+entries are matched by id when the file gives one (else organizations by name, users by email,
+records by organization, module and name) and a row is saved only when a value differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from .ids import parse_id
+from .models import Organization, Profile, Record, Role, User
+from .modules import module_by_name
+
+USER_STATUSES = {choice.value for choice in User.Status}
+PROFILE_NAMES = {"Administrator", "Standard", "Read Only"}
+
+
+class SandboxError(ValueError):
+    """A malformed sandbox file; the message names the entry."""
+
+
+@dataclass
+class LoadSummary:
+    created: dict[str, int] = field(
+        default_factory=lambda: {"organizations": 0, "users": 0, "records": 0}
+    )
+    updated: dict[str, int] = field(
+        default_factory=lambda: {"organizations": 0, "users": 0, "records": 0}
+    )
+
+    def __str__(self) -> str:
+        parts = [
+            f"{kind}: {self.created[kind]} created, {self.updated[kind]} updated"
+            for kind in self.created
+        ]
+        return "; ".join(parts)
+
+
+def _fail(where: str, message: str) -> SandboxError:
+    return SandboxError(f"{where}: {message}")
+
+
+def _optional_id(entry: dict[str, Any], where: str, key: str = "id") -> int | None:
+    if entry.get(key) is None:
+        return None
+    value = parse_id(entry[key])
+    if value is None:
+        raise _fail(where, f"{key} {entry[key]!r} is not a numeric id")
+    return value
+
+
+def _text(entry: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    value = entry.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _fail(where, f"{key} must be a non-empty string")
+    return value
+
+
+def _list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = parent.get(key, [])
+    if not isinstance(value, list):
+        raise _fail(where, f"{key} must be an array")
+    return value
+
+
+def validate(data: Any) -> None:
+    """Raise SandboxError naming the first bad entry; return when the whole file is sound."""
+    if not isinstance(data, dict) or not isinstance(data.get("organizations"), list):
+        raise SandboxError('the file must be an object with an "organizations" array')
+    seen_ids: dict[int, str] = {}
+    seen_emails: dict[str, str] = {}
+
+    def claim_id(value: int | None, where: str) -> None:
+        if value is None:
+            return
+        if value in seen_ids:
+            raise _fail(where, f"duplicate id {value} (also {seen_ids[value]})")
+        seen_ids[value] = where
+
+    for o, org in enumerate(data["organizations"]):
+        where = f"organizations[{o}]"
+        if not isinstance(org, dict):
+            raise _fail(where, "must be an object")
+        claim_id(_optional_id(org, where), where)
+        _text(org, "name", where)
+        org_user_ids: set[int] = set()
+        existing_users = set()
+        org_id = _optional_id(org, where)
+        if org_id is not None:
+            existing_users = set(
+                User.objects.filter(organization_id=org_id).values_list("id", flat=True)
+            )
+
+        for u, user in enumerate(_list(org, "users", where)):
+            uwhere = f"{where}.users[{u}]"
+            if not isinstance(user, dict):
+                raise _fail(uwhere, "must be an object")
+            user_id = _optional_id(user, uwhere)
+            claim_id(user_id, uwhere)
+            _text(user, "full_name", uwhere)
+            email = _text(user, "email", uwhere).lower()
+            if "@" not in email:
+                raise _fail(uwhere, f"email {email!r} is not an email address")
+            if email in seen_emails:
+                raise _fail(uwhere, f"duplicate email {email} (also {seen_emails[email]})")
+            seen_emails[email] = uwhere
+            if user.get("status", "active") not in USER_STATUSES:
+                raise _fail(
+                    uwhere, f"status {user.get('status')!r} is not one of {sorted(USER_STATUSES)}"
+                )
+            if user.get("profile", "Standard") not in PROFILE_NAMES:
+                raise _fail(
+                    uwhere, f"profile {user.get('profile')!r} is not one of {sorted(PROFILE_NAMES)}"
+                )
+            if user.get("role") is not None:
+                _text(user, "role", uwhere)
+            if user_id is not None:
+                org_user_ids.add(user_id)
+
+        record_ids: dict[int, str] = {}
+        for r, record in enumerate(_list(org, "records", where)):
+            rwhere = f"{where}.records[{r}]"
+            if not isinstance(record, dict):
+                raise _fail(rwhere, "must be an object")
+            record_id = _optional_id(record, rwhere)
+            claim_id(record_id, rwhere)
+            module = module_by_name(str(record.get("module", "")))
+            if module is None or module.api_name != record.get("module"):
+                raise _fail(rwhere, f"module {record.get('module')!r} is not a Bigin module")
+            _text(record, "name", rwhere, required=False)
+            if not isinstance(record.get("fields", {}), dict):
+                raise _fail(rwhere, "fields must be an object")
+            owner_id = _optional_id(record, rwhere, "owner")
+            if owner_id is not None and owner_id not in org_user_ids | existing_users:
+                raise _fail(rwhere, f"owner {owner_id} is not a user of this organization")
+            if record_id is not None:
+                record_ids[record_id] = rwhere
+
+        elsewhere = Record.objects.filter(id__in=record_ids)
+        if org_id is not None:
+            elsewhere = elsewhere.exclude(organization_id=org_id)
+        for record_id in elsewhere.values_list("id", flat=True)[:1]:
+            raise _fail(
+                record_ids[record_id], f"id {record_id} is a record of another organization"
+            )
+        users_elsewhere = User.objects.filter(id__in=org_user_ids)
+        if org_id is not None:
+            users_elsewhere = users_elsewhere.exclude(organization_id=org_id)
+        for user_id in users_elsewhere.values_list("id", flat=True)[:1]:
+            raise _fail(where, f"user id {user_id} is a user of another organization")
+
+        for r, record in enumerate(org.get("records", [])):
+            rwhere = f"{where}.records[{r}]"
+            parent_id = _optional_id(record, rwhere, "related_to")
+            if parent_id is None:
+                continue
+            if not module_by_name(record["module"]).is_activity:
+                raise _fail(rwhere, "only Tasks, Events and Calls can be related to a record")
+            in_db = (
+                org_id is not None
+                and Record.objects.filter(id=parent_id, organization_id=org_id).exists()
+            )
+            if parent_id not in record_ids and not in_db:
+                raise _fail(rwhere, f"related_to {parent_id} is not a record of this organization")
+
+
+def _upsert(model, lookup: dict[str, Any], values: dict[str, Any], summary: LoadSummary, kind: str):
+    instance = model.objects.filter(**lookup).first()
+    if instance is None:
+        instance = model(**{**values, **lookup})
+        instance.save()
+        summary.created[kind] += 1
+        return instance
+    changed = [name for name, value in values.items() if getattr(instance, name) != value]
+    if changed:
+        for name in changed:
+            setattr(instance, name, values[name])
+        instance.save()
+        summary.updated[kind] += 1
+    return instance
+
+
+def load(data: Any) -> LoadSummary:
+    """Validate the sandbox, then create or update what it names in one transaction."""
+    validate(data)
+    summary = LoadSummary()
+    with transaction.atomic():
+        for org_entry in data["organizations"]:
+            org_id = parse_id(org_entry.get("id")) if org_entry.get("id") is not None else None
+            org_lookup = {"id": org_id} if org_id else {"name": org_entry["name"]}
+            org = _upsert(
+                Organization, org_lookup, {"name": org_entry["name"]}, summary, "organizations"
+            )
+            profiles = {p.name: p for p in Profile.objects.filter(organization=org)}
+            for entry in org_entry.get("users", []):
+                role = None
+                if entry.get("role"):
+                    role, _ = Role.objects.get_or_create(organization=org, name=entry["role"])
+                values = {
+                    "organization": org,
+                    "email": entry["email"].lower(),
+                    "full_name": entry["full_name"],
+                    "status": entry.get("status", "active"),
+                    "profile": profiles[entry.get("profile", "Standard")],
+                    "role": role,
+                }
+                user_id = parse_id(entry["id"]) if entry.get("id") is not None else None
+                lookup = {"id": user_id} if user_id else {"email": values["email"]}
+                _upsert(User, lookup, values, summary, "users")
+
+            # Parents first, so an activity's related_to always points at a saved record.
+            entries = sorted(
+                org_entry.get("records", []), key=lambda e: e.get("related_to") is not None
+            )
+            for entry in entries:
+                module = module_by_name(entry["module"])
+                values = {
+                    "organization": org,
+                    "module_id": module.id,
+                    "name": entry.get("name", ""),
+                    "fields": entry.get("fields", {}),
+                    "owner_id": parse_id(entry["owner"])
+                    if entry.get("owner") is not None
+                    else None,
+                    "related_to_id": (
+                        parse_id(entry["related_to"])
+                        if entry.get("related_to") is not None
+                        else None
+                    ),
+                }
+                record_id = parse_id(entry["id"]) if entry.get("id") is not None else None
+                if record_id:
+                    lookup = {"id": record_id}
+                else:
+                    lookup = {"organization": org, "module_id": module.id, "name": values["name"]}
+                _upsert(Record, lookup, values, summary, "records")
+    return summary

@@ -1,0 +1,110 @@
+"""Shared fixtures, and the rule for tests that need real services.
+
+A test marked `postgres` or `redis` needs that service. Where it is missing, the test fails when
+CI=true (CI must never silently skip them) and is skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from crm.oauth import issue_access_token
+from tests.factories import OrganizationFactory, RecordFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _redis_reachable() -> bool:
+    import redis
+
+    url = settings.CELERY_BROKER_URL or os.environ.get("REDIS_URL", "")
+    if not url.startswith("redis"):
+        return False
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _missing_service(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("postgres") and settings.DATABASES["default"]["ENGINE"] != (
+        "django.db.backends.postgresql"
+    ):
+        return "needs PostgreSQL: set DATABASE_URL to a PostgreSQL database"
+    if item.get_closest_marker("redis") and not _redis_reachable():
+        return "needs Redis: set REDIS_URL to a reachable Redis"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = _missing_service(item)
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing service is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory(name="Zylker")
+
+
+@pytest.fixture
+def other_organization(db):
+    return OrganizationFactory(name="Nimbus")
+
+
+@pytest.fixture
+def admin_user(organization):
+    return UserFactory(organization=organization, full_name="Ann Lee", email="ann@zylker.test")
+
+
+@pytest.fixture
+def make_user(organization):
+    def make(**fields):
+        fields.setdefault("organization", organization)
+        return UserFactory(**fields)
+
+    return make
+
+
+@pytest.fixture
+def make_record(organization, admin_user):
+    def make(**fields):
+        fields.setdefault("organization", organization)
+        fields.setdefault("owner", admin_user)
+        return RecordFactory(**fields)
+
+    return make
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def token_for():
+    """`token_for(user, "ZohoBigin.a.READ", ...)` returns a raw access token with those scopes."""
+
+    def issue(user, *scopes: str) -> str:
+        return issue_access_token(user=user, scopes=list(scopes))
+
+    return issue
+
+
+@pytest.fixture
+def auth_client(api_client, token_for):
+    """`auth_client(user, *scopes)`: an APIClient sending `Zoho-oauthtoken` for that user."""
+
+    def build(user, *scopes: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {token_for(user, *scopes)}")
+        return client
+
+    return build
