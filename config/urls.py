@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
 
+from config.api_router import router
+from crm import errors as crm_errors
 from crm import views as crm_views
 
 urlpatterns = [
     path("healthz", crm_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("bigin/v2/", include(router.urls)),
+    # Anything else under the API answers the Bigin 404 envelope, in DEBUG too.
+    re_path(r"^bigin/v2(?:/.*)?$", crm_errors.api_not_found),
 ]
 
 handler404 = "crm.errors.page_not_found"

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -106,6 +107,11 @@ def bigin_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(INVALID_URL_PATTERN.body(), status=404)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

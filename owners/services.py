@@ -1,0 +1,177 @@
+"""The ownership core. Nothing else writes `Record.owner`.
+
+Every entry point (the Bigin and Kenbun APIs, the admin action, the related-transfer job) calls
+`change_owner`, which changes the owner of a set of records of one module in one transaction,
+with their audit rows and the outbox jobs that finish the work after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from crm.models import Organization, Record, User
+from crm.modules import ModuleInfo
+
+from .models import OwnerJob
+
+
+@dataclass(frozen=True)
+class RelatedSelection:
+    """Which related activities follow the new owner: every record of `modules`, and the single
+    records `record_ids` (when they are related to one of the target records)."""
+
+    modules: tuple[str, ...] = ()
+    record_ids: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.modules or self.record_ids)
+
+
+@dataclass(frozen=True)
+class ChangeOwnerResult:
+    batch_id: uuid.UUID
+    found_ids: frozenset[int]
+    changed_ids: tuple[int, ...]
+    jobs: tuple[OwnerJob, ...] = field(default=())
+
+    @property
+    def unchanged_count(self) -> int:
+        return len(self.found_ids) - len(self.changed_ids)
+
+
+def change_owner(
+    *,
+    organization: Organization,
+    actor: User | None,
+    module: ModuleInfo,
+    record_ids: Sequence[int],
+    new_owner: User | None,
+    notify: bool = False,
+    related: RelatedSelection | None = None,
+    source: str,
+) -> ChangeOwnerResult:
+    """Give `new_owner` (None unassigns) the records `record_ids` of `module` in `organization`.
+
+    Ids that are not records of this organization and module are left out of `found_ids`; the
+    caller reports them. Records that already have the owner are found but not changed: no
+    audit row and no notification for them, though their related records still follow.
+
+    Queries, whatever the number of ids: lock, UPDATE, audit INSERT, outbox INSERT (the last
+    three only when there is something to write).
+    """
+    batch_id = uuid.uuid4()
+    new_owner_id = new_owner.id if new_owner else None
+    with transaction.atomic(durable=True):
+        # Lock the targets in id order. Two requests over overlapping ids then queue on the first
+        # id they share instead of each holding a row the other waits for (a deadlock), and the
+        # previous owners we read cannot change under us before the UPDATE.
+        locked = list(
+            Record.objects.filter(
+                organization_id=organization.id, module_id=module.id, id__in=record_ids
+            )
+            .order_by("id")
+            .select_for_update()
+            .values_list("id", "owner_id")
+        )
+        # Taken after the lock: for any record, audit times then follow the order of the commits.
+        now = timezone.now()
+        changed = [
+            (record_id, owner_id) for record_id, owner_id in locked if owner_id != new_owner_id
+        ]
+        if changed:
+            Record.objects.filter(
+                organization_id=organization.id, id__in=[record_id for record_id, _ in changed]
+            ).update(owner_id=new_owner_id, modified_time=now, modified_by=actor)
+            AuditEntry.objects.bulk_create(
+                AuditEntry(
+                    organization_id=organization.id,
+                    module_id=module.id,
+                    record_id=record_id,
+                    previous_owner_id=previous,
+                    new_owner_id=new_owner_id,
+                    actor=actor,
+                    source=source,
+                    batch_id=batch_id,
+                    created_time=now,
+                )
+                for record_id, previous in changed
+            )
+        jobs = _outbox_jobs(
+            organization=organization,
+            actor=actor,
+            module=module,
+            parent_ids=[record_id for record_id, _ in locked],
+            changed_ids=[record_id for record_id, _ in changed],
+            new_owner_id=new_owner_id,
+            notify=notify,
+            related=related,
+            source=source,
+            batch_id=batch_id,
+            now=now,
+        )
+        if jobs:
+            OwnerJob.objects.bulk_create(jobs)
+    return ChangeOwnerResult(
+        batch_id=batch_id,
+        found_ids=frozenset(record_id for record_id, _ in locked),
+        changed_ids=tuple(record_id for record_id, _ in changed),
+        jobs=tuple(jobs),
+    )
+
+
+def _outbox_jobs(
+    *,
+    organization: Organization,
+    actor: User | None,
+    module: ModuleInfo,
+    parent_ids: list[int],
+    changed_ids: list[int],
+    new_owner_id: int | None,
+    notify: bool,
+    related: RelatedSelection | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now,
+) -> list[OwnerJob]:
+    """The after-commit work of one request, as outbox rows (ids as strings: JSON-safe)."""
+    common = {
+        "module": module.api_name,
+        "new_owner_id": str(new_owner_id) if new_owner_id else None,
+        "actor_id": str(actor.id) if actor else None,
+        "source": source,
+    }
+    jobs = []
+    if related and parent_ids and new_owner_id is not None:
+        jobs.append(
+            OwnerJob(
+                organization_id=organization.id,
+                kind=OwnerJob.Kind.RELATED_TRANSFER,
+                batch_id=batch_id,
+                run_after=now + timedelta(seconds=settings.RELATED_OWNER_DELAY_SECONDS),
+                payload={
+                    **common,
+                    "parent_ids": [str(record_id) for record_id in parent_ids],
+                    "related_modules": list(related.modules),
+                    "related_ids": [str(record_id) for record_id in related.record_ids],
+                },
+            )
+        )
+    if notify and changed_ids and new_owner_id is not None:
+        jobs.append(
+            OwnerJob(
+                organization_id=organization.id,
+                kind=OwnerJob.Kind.NOTIFY,
+                batch_id=batch_id,
+                run_after=now,
+                payload={**common, "record_ids": [str(record_id) for record_id in changed_ids]},
+            )
+        )
+    return jobs

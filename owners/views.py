@@ -1,0 +1,71 @@
+"""The Bigin change_owner endpoints: thin. Parse, call the service, render."""
+
+from __future__ import annotations
+
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from crm.errors import INVALID_MODULE, NO_PERMISSION
+from crm.ids import parse_id
+from crm.modules import ModuleInfo, module_by_name
+
+from . import bigin_request
+from .services import change_owner
+
+CHANGE_OWNER_SCOPES = ("ZohoBigin.change_owner.CREATE",)
+
+
+class ChangeOwnerViewSet(viewsets.ViewSet):
+    """`POST /bigin/v2/{module}/actions/change_owner` and `.../{record_id}/actions/change_owner`."""
+
+    required_scopes = CHANGE_OWNER_SCOPES
+
+    def _module(self) -> ModuleInfo:
+        module = module_by_name(self.kwargs["module"])
+        if module is None:
+            raise INVALID_MODULE(resource_path_index=0)
+        if not self.request.user.profile.can_change_owner:
+            raise NO_PERMISSION(permissions=["Change_Owner"])
+        return module
+
+    def _change(self, request: Request, module: ModuleInfo, parsed) -> Response:
+        result = change_owner(
+            organization=request.user.organization,
+            actor=request.user,
+            module=module,
+            record_ids=parsed.record_ids,
+            new_owner=parsed.new_owner,
+            notify=parsed.notify,
+            related=parsed.related,
+            source="api",
+        )
+        results = bigin_request.record_results(parsed.record_ids, result.found_ids)
+        return Response(
+            {"data": results},
+            status=bigin_request.response_status(results),
+            headers={"X-Owner-Batch-Id": str(result.batch_id)},
+        )
+
+    @action(detail=False, methods=["post"], url_path="actions/change_owner")
+    def bulk(self, request: Request, module: str) -> Response:
+        module_info = self._module()
+        organization = request.user.organization
+        parsed = bigin_request.parse_change_owner(request.data, organization=organization)
+        return self._change(request, module_info, parsed)
+
+    @action(detail=True, methods=["post"], url_path="actions/change_owner")
+    def single(self, request: Request, module: str, pk: str) -> Response:
+        module_info = self._module()
+        record_id = parse_id(pk)
+        parsed = bigin_request.parse_change_owner(
+            request.data,
+            organization=request.user.organization,
+            record_ids=(record_id,) if record_id is not None else (),
+        )
+        if record_id is None:
+            # Not an id at all: the same per-record answer as an id that does not exist.
+            result = bigin_request.record_result(pk, frozenset())
+            return Response({"data": [result]}, status=400)
+        return self._change(request, module_info, parsed)
