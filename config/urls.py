@@ -1,13 +1,25 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api_router import router
 from crm import views as crm_views
 
 urlpatterns = [
     path("healthz", crm_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Fixed names first, so the module router never takes `users` for a module.
+    path("bigin/v2/", include("crm.urls")),
+    path("bigin/v2/", include(router.urls)),
+    # The docs need no token: they describe the API, they do not call it.
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[]),
+        name="swagger-ui",
+    ),
 ]
 
 handler404 = "crm.errors.page_not_found"
