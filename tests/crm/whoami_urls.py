@@ -1,0 +1,34 @@
+"""A test-only URLconf: the product's URLs plus a cheap authenticated endpoint to call with a token.
+
+Tests opt in with `@pytest.mark.urls("tests.crm.whoami_urls")`; the product's config/urls.py does
+not have this endpoint (test_auth_matrix checks that).
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.urls import handler404, handler500
+from config.urls import urlpatterns as product_urlpatterns
+
+WHOAMI_PATH = "/bigin/v2/test-only/whoami"
+
+
+class WhoAmIView(APIView):
+    required_scopes = ("ZohoBigin.users.READ",)
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"id": str(request.user.id), "organization_id": str(request.user.organization_id)}
+        )
+
+
+urlpatterns = [
+    *product_urlpatterns,
+    path(WHOAMI_PATH.lstrip("/"), WhoAmIView.as_view()),
+]
+
+__all__ = ["handler404", "handler500", "urlpatterns"]
