@@ -6,11 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api_router import router
 from crm import errors as crm_errors
+from crm import oauth_views
 from crm import views as crm_views
 
 urlpatterns = [
     path("healthz", crm_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("oauth/v2/token", oauth_views.TokenView.as_view(), name="oauth-token"),
+    path("oauth/v2/token/revoke", oauth_views.RevokeView.as_view(), name="oauth-revoke"),
     # Fixed names first, so the module router never takes `users` for a module.
     path("bigin/v2/", include("crm.urls")),
     path("bigin/v2/", include(router.urls)),

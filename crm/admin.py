@@ -1,0 +1,1 @@
+from . import admin_oauth  # noqa: F401
