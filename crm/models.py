@@ -126,12 +126,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.rsplit(" ", 1)[-1]
 
     def clean(self) -> None:
-        if (
-            self.profile_id
-            and self.organization_id
-            and self.profile.organization_id != self.organization_id
-        ):
-            raise ValidationError({"profile": "The profile belongs to another organization."})
+        errors = {}
+        if not self.organization_id:
+            return
+        if self.profile_id and self.profile.organization_id != self.organization_id:
+            errors["profile"] = "The profile belongs to another organization."
+        if self.role_id and self.role.organization_id != self.organization_id:
+            errors["role"] = "The role belongs to another organization."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Module(models.Model):
@@ -187,9 +190,19 @@ class Record(models.Model):
         # PostgreSQL enforces both rules with composite foreign keys (migration 0002); this gives
         # forms and SQLite the same answer.
         errors = {}
-        if self.owner_id and self.owner.organization_id != self.organization_id:
+        if (
+            self.owner_id
+            and not User.objects.filter(
+                id=self.owner_id, organization_id=self.organization_id
+            ).exists()
+        ):
             errors["owner"] = "The owner must be a user of the record's organization."
-        if self.related_to_id and self.related_to.organization_id != self.organization_id:
+        if (
+            self.related_to_id
+            and not Record.objects.filter(
+                id=self.related_to_id, organization_id=self.organization_id
+            ).exists()
+        ):
             errors["related_to"] = "The related record must be in the same organization."
         if errors:
             raise ValidationError(errors)
