@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from .ids import new_id
@@ -20,12 +20,14 @@ class Organization(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         adding = self._state.adding
-        super().save(*args, **kwargs)
-        if adding:
-            Profile.objects.bulk_create(
-                Profile(organization=self, name=name, can_change_owner=can_change_owner)
-                for name, can_change_owner in DEFAULT_PROFILES
-            )
+        # An organization never exists without its three profiles: both or neither.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                Profile.objects.bulk_create(
+                    Profile(organization=self, name=name, can_change_owner=can_change_owner)
+                    for name, can_change_owner in DEFAULT_PROFILES
+                )
 
 
 DEFAULT_PROFILES = (("Administrator", True), ("Standard", True), ("Read Only", False))

@@ -4,6 +4,7 @@ environment (no DATABASE_URL, REDIS_URL or secret from the developer's shell or 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,15 @@ def test_every_variable_of_the_table_is_read(start):
     assert found["API_DOMAIN"] == "https://crm.example.test"
     assert found["ALLOWED_HOSTS"] == ["crm.example.test", "10.0.0.5"]
     assert found["SECURE_SSL_REDIRECT"] is True
+
+
+def test_every_variable_settings_reads_is_documented_in_the_readme_and_env_example():
+    source = (PROJECT / "config" / "settings.py").read_text()
+    read = set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
+    assert {"DATABASE_URL", "DJANGO_SECRET_KEY", "REDIS_URL"} <= read
+    readme_rows = set(
+        re.findall(r"^\| `([A-Z0-9_]+)` \|", (PROJECT / "README.md").read_text(), re.M)
+    )
+    example = set(re.findall(r"^# ([A-Z0-9_]+)=", (PROJECT / ".env.example").read_text(), re.M))
+    assert read - readme_rows == set()
+    assert read - example == set()
