@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from config.api_router import router
 from crm import errors as crm_errors
 from crm import views as crm_views
+from owners import kenbun_views
 
 urlpatterns = [
     path("healthz", crm_views.healthz, name="healthz"),
@@ -13,6 +14,11 @@ urlpatterns = [
     path("bigin/v2/", include(router.urls)),
     # Anything else under the API answers the Bigin 404 envelope, in DEBUG too.
     re_path(r"^bigin/v2(?:/.*)?$", crm_errors.api_not_found),
+    # The Kenbun-style lead-owner API; anything else under /leads answers Kenbun's 404.
+    path("leads", kenbun_views.LeadsView.as_view(), name="kenbun-leads"),
+    path("leads/bulk-assign-owner", kenbun_views.BulkAssignOwnerView.as_view(), name="kenbun-bulk"),
+    path("leads/<str:lead_id>/owner", kenbun_views.LeadOwnerView.as_view(), name="kenbun-owner"),
+    re_path(r"^leads/.*$", kenbun_views.not_found),
 ]
 
 handler404 = "crm.errors.page_not_found"
