@@ -8,6 +8,7 @@ from config.api_router import router
 from crm import errors as crm_errors
 from crm import oauth_views
 from crm import views as crm_views
+from owners import kenbun_views
 
 urlpatterns = [
     path("healthz", crm_views.healthz, name="healthz"),
@@ -19,6 +20,11 @@ urlpatterns = [
     path("bigin/v2/", include(router.urls)),
     # Anything else under the API answers the Bigin 404 envelope, in DEBUG too.
     re_path(r"^bigin/v2(?:/.*)?$", crm_errors.api_not_found),
+    # The Kenbun-style lead-owner API; anything else under /leads answers Kenbun's 404.
+    path("leads", kenbun_views.LeadsView.as_view(), name="kenbun-leads"),
+    path("leads/bulk-assign-owner", kenbun_views.BulkAssignOwnerView.as_view(), name="kenbun-bulk"),
+    path("leads/<str:lead_id>/owner", kenbun_views.LeadOwnerView.as_view(), name="kenbun-owner"),
+    re_path(r"^leads/.*$", kenbun_views.not_found),
     # The docs need no token: they describe the API, they do not call it.
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
     path(

@@ -35,6 +35,15 @@ class RelatedSelection:
         return bool(self.modules or self.record_ids)
 
 
+class RecordsNotFound(Exception):
+    """Raised by `change_owner(require_all=True)` before any write: these ids are not records of
+    the organization and module. The transaction rolls back, so nothing changes."""
+
+    def __init__(self, missing_ids: tuple[int, ...]) -> None:
+        super().__init__(f"records not found: {missing_ids}")
+        self.missing_ids = missing_ids
+
+
 @dataclass(frozen=True)
 class ChangeOwnerResult:
     batch_id: uuid.UUID
@@ -57,12 +66,16 @@ def change_owner(
     notify: bool = False,
     related: RelatedSelection | None = None,
     source: str,
+    require_all: bool = False,
 ) -> ChangeOwnerResult:
     """Give `new_owner` (None unassigns) the records `record_ids` of `module` in `organization`.
 
     Ids that are not records of this organization and module are left out of `found_ids`; the
     caller reports them. Records that already have the owner are found but not changed: no
     audit row and no notification for them, though their related records still follow.
+
+    With `require_all`, any id that is not found raises `RecordsNotFound` before any write, and
+    the transaction rolls back: nothing changes (the Kenbun API is all or nothing).
 
     Queries, whatever the number of ids: lock, UPDATE, audit INSERT, outbox INSERT (the last
     three only when there is something to write).
@@ -81,6 +94,13 @@ def change_owner(
             .select_for_update()
             .values_list("id", "owner_id")
         )
+        if require_all:
+            found = {record_id for record_id, _ in locked}
+            missing = tuple(
+                record_id for record_id in dict.fromkeys(record_ids) if record_id not in found
+            )
+            if missing:
+                raise RecordsNotFound(missing)
         # Taken after the lock: for any record, audit times then follow the order of the commits.
         now = timezone.now()
         changed = [
