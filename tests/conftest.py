@@ -1,7 +1,8 @@
 """Shared fixtures, and the rule for tests that need real services.
 
-A test marked `postgres` or `redis` needs that service. Where it is missing, the test fails when
-CI=true (CI must never silently skip them) and is skipped with the reason otherwise.
+A test marked `postgres`, `redis` or `browser` (Debian's Chromium) needs that service. Where it is
+missing, the test fails when CI=true (CI must never silently skip them) and is skipped with the
+reason otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from crm.oauth import issue_access_token
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Debian's chromium package; `.ci/run` installs it. Never a downloaded browser.
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _redis_reachable() -> bool:
@@ -37,6 +40,8 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL to a PostgreSQL database"
     if item.get_closest_marker("redis") and not _redis_reachable():
         return "needs Redis: set REDIS_URL to a reachable Redis"
+    if item.get_closest_marker("browser") and not os.access(CHROMIUM, os.X_OK):
+        return f"needs Chromium at {CHROMIUM}: apt-get install chromium"
     return None
 
 
@@ -87,6 +92,19 @@ def make_record(organization, admin_user):
         return RecordFactory(**fields)
 
     return make
+
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin_site_client(admin_user, client):
+    """Django's test client logged in to /admin/ as `admin_user`, made a staff superuser."""
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.set_password(ADMIN_PASSWORD)
+    admin_user.save()
+    assert client.login(email=admin_user.email, password=ADMIN_PASSWORD)
+    return client
 
 
 @pytest.fixture
