@@ -8,28 +8,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from crm.oauth import issue_access_token
+from tests.crm.test_auth_matrix import AUTHENTICATION_FAILURE, INVALID_TOKEN, OAUTH_SCOPE_MISMATCH
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-AUTHENTICATION_FAILURE = {
-    "code": "AUTHENTICATION_FAILURE",
-    "details": {},
-    "message": "Authentication failed",
-    "status": "error",
-}
-INVALID_TOKEN = {
-    "code": "INVALID_TOKEN",
-    "details": {},
-    "message": "invalid oauth token",
-    "status": "error",
-}
-OAUTH_SCOPE_MISMATCH = {
-    "code": "OAUTH_SCOPE_MISMATCH",
-    "details": {},
-    "message": "invalid oauth scope to access this URL",
-    "status": "error",
-}
 
 
 @pytest.fixture
