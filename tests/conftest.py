@@ -6,7 +6,9 @@ CI=true (CI must never silently skip them) and is skipped with the reason otherw
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -47,6 +49,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a missing service is a failure, not a skip)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_task_queue():
+    """With a broker, this run's task messages go to a queue of its own, deleted at the end:
+    messages no test consumes don't pile up in a shared Redis or reach another run's worker."""
+    from config.celery import app
+
+    if app.conf.task_always_eager or not app.conf.broker_url.startswith("redis"):
+        yield None
+        return
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    app.conf.task_default_queue = queue
+    yield queue
+    import redis
+
+    with contextlib.suppress(redis.RedisError):
+        redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2).delete(
+            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
 
 
 @pytest.fixture
