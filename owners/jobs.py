@@ -80,10 +80,10 @@ def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
         countdown = max(0.0, (job.run_after - now).total_seconds())
         try:
             run_owner_job_task.apply_async((str(job.id),), countdown=countdown)
-        except Exception:
+        except Exception as exc:
             # Every job goes to the same broker: stop here instead of waiting out the broker
-            # timeout once per job.
-            logger.exception("owner job %s not dispatched; the sweep will send it", job.id)
+            # timeout once per job. No traceback: during an outage every request logs this.
+            logger.error("owner job %s not dispatched (%r); the sweep will send it", job.id, exc)
             break
         sent += 1
     return sent
