@@ -1,8 +1,9 @@
-"""The ownership core. Nothing else writes `Record.owner`.
+"""The ownership core. Nothing but this module and owners/jobs.py writes `Record.owner`.
 
-Every entry point (the Bigin and Kenbun APIs, the admin action, the related-transfer job) calls
-`change_owner`, which changes the owner of a set of records of one module in one transaction,
-with their audit rows and the outbox jobs that finish the work after commit.
+Every entry point (the Bigin and Kenbun APIs, the admin action) calls `change_owner`, which
+changes the owner of a set of records of one module in one transaction, with their audit rows and
+the outbox jobs that finish the work after commit. The one other writer is the job that makes
+related activities follow their parent (`owners.jobs.run_related_transfer`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +22,7 @@ from audit.models import AuditEntry
 from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo
 
+from .jobs import dispatch_jobs
 from .models import OwnerJob
 
 
@@ -139,6 +142,9 @@ def change_owner(
         )
         if jobs:
             OwnerJob.objects.bulk_create(jobs)
+            # After commit only: a worker must never see a job whose change could still roll
+            # back, nor miss rows the change has not committed yet.
+            transaction.on_commit(partial(dispatch_jobs, jobs))
     return ChangeOwnerResult(
         batch_id=batch_id,
         found_ids=frozenset(record_id for record_id, _ in locked),

@@ -7,7 +7,9 @@ reason otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -58,6 +60,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness buys nothing in tests and costs seconds per admin login.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_task_queue():
+    """With a broker, this run's task messages go to a queue of its own, deleted at the end:
+    messages no test consumes don't pile up in a shared Redis or reach another run's worker."""
+    from config.celery import app
+
+    if app.conf.task_always_eager or not app.conf.broker_url.startswith("redis"):
+        yield None
+        return
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    app.conf.task_default_queue = queue
+    yield queue
+    import redis
+
+    with contextlib.suppress(redis.RedisError):
+        redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2).delete(
+            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
 
 
 @pytest.fixture

@@ -467,6 +467,21 @@ def test_no_notify_job_when_the_new_owners_alert_is_off(kenbun, lead, new_owner)
     assert not OwnerJob.objects.exists()
 
 
+@pytest.mark.parametrize("alert", [True, False])
+def test_the_assignment_alert_email_goes_out_only_when_the_preference_is_on(
+    kenbun, lead, new_owner, alert, in_process_tasks, mailoutbox, django_capture_on_commit_callbacks
+):
+    User.objects.filter(id=new_owner.id).update(assignment_alert=alert)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = assign(kenbun, lead.id, {"owner_id": str(new_owner.id)})
+
+    assert response.json() == {"status": "ok", "message": "owner assigned"}
+    assert [message.to for message in mailoutbox] == ([[new_owner.email]] if alert else [])
+    if alert:
+        assert str(lead.id) in mailoutbox[0].body
+
+
 def test_no_notify_job_for_an_unassignment_or_a_no_op(kenbun, lead, admin_user):
     assert admin_user.assignment_alert
     no_op = assign(kenbun, lead.id, {"owner_id": str(admin_user.id)})
