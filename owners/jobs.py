@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from email.utils import parseaddr
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import InterfaceError, OperationalError, transaction
@@ -60,6 +61,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     smtplib.SMTPServerDisconnected,
     smtplib.SMTPConnectError,
+    # The soft time limit: the job waited too long (on row locks, say); try again later.
+    SoftTimeLimitExceeded,
     TransientJobError,
 )
 
@@ -302,7 +305,7 @@ def _fail(job: OwnerJob, exc: BaseException) -> None:
     logger.error("owner job %s failed: %r", job.id, exc)
     OwnerJob.objects.filter(
         id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
-    ).update(status=OwnerJob.Status.FAILED, finished_at=timezone.now(), last_error=repr(exc))
+    ).update(status=OwnerJob.Status.FAILED, finished_at=timezone.now(), last_error=repr(exc)[:2000])
 
 
 def _notification_email(
