@@ -17,12 +17,23 @@ class AuditEntry(models.Model):
         COMMAND = "command"
 
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
-    organization = models.ForeignKey("crm.Organization", on_delete=models.PROTECT, related_name="+")
-    module = models.ForeignKey("crm.Module", on_delete=models.PROTECT, related_name="+")
+    # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks
+    # entries up by module or previous owner alone; each index is one more write per change.
+    organization = models.ForeignKey(
+        "crm.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    module = models.ForeignKey(
+        "crm.Module", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     # A plain id, not a foreign key: the history outlives the record.
     record_id = models.BigIntegerField()
     previous_owner = models.ForeignKey(
-        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "crm.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     new_owner = models.ForeignKey(
         "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -157,8 +157,11 @@ class Record(models.Model):
     """One table for the records of every module."""
 
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes for these two: record_org_module_id starts with them.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="+", db_index=False)
     owner = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_records"
     )
@@ -170,15 +173,16 @@ class Record(models.Model):
     )
     created_time = models.DateTimeField(default=timezone.now)
     modified_time = models.DateTimeField(default=timezone.now)
+    # Not indexed: nothing looks records up by who touched them last, and every owner change
+    # writes it.
     modified_by = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
 
     class Meta:
         indexes = [
+            # By owner and by related_to: the foreign keys' own indexes.
             models.Index(fields=["organization", "module", "id"], name="record_org_module_id"),
-            models.Index(fields=["owner"], name="record_owner"),
-            models.Index(fields=["related_to"], name="record_related_to"),
         ]
         constraints = [
             # Target of the (related_to_id, organization_id) foreign key (PostgreSQL).

@@ -521,8 +521,9 @@ def test_permission_is_checked_before_the_body(client_for, make_user):
     assert response.json()["code"] == "NO_PERMISSION"
 
 
-def test_get_is_not_allowed(admin_client):
-    response = admin_client.get("/bigin/v2/Contacts/actions/change_owner")
+@pytest.mark.parametrize("method", ["get", "put", "delete", "options"])
+def test_other_methods_are_not_allowed(admin_client, method):
+    response = getattr(admin_client, method)("/bigin/v2/Contacts/actions/change_owner")
     assert response.status_code == 405
     assert response.json() == error(
         "INVALID_REQUEST_METHOD", {}, "The http request method type is not a valid one"
