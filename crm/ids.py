@@ -8,7 +8,7 @@ bulk inserts on every database, and are unique across modules and organizations:
     12 bits  a sequence within the millisecond
 
 63 bits in all, so every id fits a signed 64-bit integer (PostgreSQL bigint). They are always
-emitted as strings in JSON (`emit_id`) and accepted as strings of digits or integers (`parse_id`).
+emitted as strings in JSON (the API bodies' tests assert it) and accepted as strings of digits or integers (`parse_id`).
 
 The node number is what keeps two processes (gunicorn workers, Celery workers, commands) apart:
 two processes with the same node that draw an id in the same millisecond would draw the same id.
@@ -96,8 +96,3 @@ def parse_id(value: object) -> int | None:
         number = int(value)
         return number if 0 < number <= MAX_ID else None
     return None
-
-
-def emit_id(value: int | None) -> str | None:
-    """An id as clients receive it: always a string, because JavaScript loses integers > 2**53."""
-    return None if value is None else str(value)
