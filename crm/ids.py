@@ -8,7 +8,8 @@ bulk inserts on every database, and are unique across modules and organizations:
     12 bits  a sequence within the millisecond
 
 63 bits in all, so every id fits a signed 64-bit integer (PostgreSQL bigint). They are always
-emitted as strings in JSON (the API bodies' tests assert it) and accepted as strings of digits or integers (`parse_id`).
+emitted as strings in JSON (JavaScript loses integers past 2**53) and accepted as strings of
+digits or integers (`parse_id`).
 
 The node number is what keeps two processes (gunicorn workers, Celery workers, commands) apart:
 two processes with the same node that draw an id in the same millisecond would draw the same id.
