@@ -272,11 +272,23 @@ def sweep() -> int:
     )
     if abandoned:
         logger.error("%s owner jobs failed after too many attempts", abandoned)
-    due = list(
-        OwnerJob.objects.filter(left_behind)
-        .order_by("run_after")
-        .only("id", "run_after")[:SWEEP_BATCH]
-    )
+    with transaction.atomic():
+        # Locked while they are released, so no claim interleaves; a job being claimed right
+        # now is skipped and left to its worker.
+        due = list(
+            OwnerJob.objects.filter(left_behind)
+            .order_by("run_after")
+            .select_for_update(skip_locked=True)
+            .only("id", "run_after")[:SWEEP_BATCH]
+        )
+        # Pending again and due now: the next sweep waits a whole grace period before sending
+        # the same job again, so a backlog in the queue is not multiplied every 30 s. A dead
+        # worker's claim is released (its fence, `claimed_at`, no longer matches).
+        OwnerJob.objects.filter(id__in=[job.id for job in due]).update(
+            status=OwnerJob.Status.PENDING, claimed_at=None, run_after=now
+        )
+    for job in due:
+        job.run_after = now
     return dispatch_jobs(due)
 
 

@@ -8,6 +8,7 @@ import smtplib
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -406,3 +407,20 @@ def test_the_sweep_sends_what_was_left_behind_and_gives_up_after_the_attempt_cap
         "failed",
     ]
     assert owners_of(*tasks) == [new_owner.id, admin_user.id, new_owner.id, admin_user.id]
+
+
+@pytest.mark.redis
+def test_the_sweep_does_not_multiply_a_job_still_waiting_in_the_queue(
+    change, make_record, new_owner, settings
+):
+    # A real broker and no worker: the sent message waits in the queue, the job stays pending.
+    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 60
+    parent = make_record()
+    job = job_of(change([parent], new_owner, modules=["Tasks"]), "related_transfer")
+    OwnerJob.objects.filter(id=job.id).update(run_after=timezone.now() - timedelta(seconds=61))
+
+    assert jobs.sweep() == 1
+    assert jobs.sweep() == 0  # sent a moment ago: not again before another grace period
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        assert jobs.sweep() == 1
+    assert OwnerJob.objects.get(id=job.id).status == "pending"
