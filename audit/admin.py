@@ -10,13 +10,14 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
 
 from .models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = (
         "created_time",
         "organization",
@@ -39,12 +40,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_help_text = "Search by record id (all digits) or batch id (a UUID)."
     ordering = ("-created_time", "-id")
     show_full_result_count = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
-        entries = super().get_queryset(request)
-        if not request.user.is_superuser:
-            entries = entries.filter(organization_id=request.user.organization_id)
-        return entries
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         # Exact, indexed matches: a term is either a record id or a batch id, never a substring.

@@ -10,12 +10,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from . import oauth
+from .admin_scoping import OrganizationScopedAdmin
 from .models import AccessToken, GrantCode, OAuthClient, RefreshToken
 
 
-class ReadOnlyTokenAdmin(admin.ModelAdmin):
+class ReadOnlyTokenAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     """Rows are created by the token server only; staff may look, revoke and delete."""
 
+    organization_field = "user__organization"
     list_select_related = ("user", "user__organization")
     search_fields = ("user__email", "user__full_name")
     # Hash fields are never listed, shown or searchable.
@@ -38,7 +40,7 @@ class ReadOnlyTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(OAuthClient)
-class OAuthClientAdmin(admin.ModelAdmin):
+class OAuthClientAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "client_id", "organization", "created_time")
     list_filter = ("organization",)
     search_fields = ("name", "client_id")

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from audit.models import AuditEntry
+from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
 from crm.models import Organization, Record, User
 from crm.modules import ACTIVITY_MODULES, MODULES
@@ -67,7 +68,7 @@ class ChangeOwnerForm(forms.Form):
 
 
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "id", "module", "owner_name", "related_to", "modified_time")
     list_filter = (
         "module",
@@ -101,13 +102,6 @@ class RecordAdmin(admin.ModelAdmin):
         "modified_by",
         "ownership_history",
     )
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Record]:
-        records = super().get_queryset(request)
-        # A superuser runs the platform and sees every organization; other staff see their own.
-        if not request.user.is_superuser:
-            records = records.filter(organization_id=request.user.organization_id)
-        return records
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         records, may_have_duplicates = super().get_search_results(request, queryset, search_term)
