@@ -71,6 +71,8 @@ class RefreshTokenAdmin(ReadOnlyTokenAdmin):
 class AccessTokenAdmin(ReadOnlyTokenAdmin):
     list_display = ("id", "user", "organization", "scopes", "expires_at", "refresh_token", "live")
     list_filter = ("user__organization",)
+    # The refresh token column: one JOIN rather than one query per row.
+    list_select_related = ("user", "user__organization", "refresh_token")
     raw_id_fields = ("refresh_token",)
     actions = ["revoke"]
 
