@@ -12,8 +12,14 @@ from django.utils.html import format_html
 
 from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
+from crm.models import User
 
 from .models import AuditEntry
+
+
+def user_name(user: User | None) -> str:
+    """A user as the audit shows it: the full name, or "(nobody)" for an unassigned record."""
+    return user.full_name if user else "(nobody)"
 
 
 @admin.register(AuditEntry)
@@ -74,16 +80,12 @@ class AuditEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="Previous owner", ordering="previous_owner__full_name")
     def previous_owner_name(self, entry: AuditEntry) -> str:
-        return _user_name(entry.previous_owner)
+        return user_name(entry.previous_owner)
 
     @admin.display(description="New owner", ordering="new_owner__full_name")
     def new_owner_name(self, entry: AuditEntry) -> str:
-        return _user_name(entry.new_owner)
+        return user_name(entry.new_owner)
 
     @admin.display(description="Actor", ordering="actor__full_name")
     def actor_name(self, entry: AuditEntry) -> str:
-        return _user_name(entry.actor)
-
-
-def _user_name(user) -> str:
-    return user.full_name if user else "(nobody)"
+        return user_name(entry.actor)

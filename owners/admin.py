@@ -18,15 +18,14 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from audit.admin import user_name
 from audit.models import AuditEntry
 from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
 from crm.models import Organization, Record, User
-from crm.modules import ACTIVITY_MODULES, MODULES
+from crm.modules import ACTIVITY_MODULES, module_by_id
 
 from .services import RelatedSelection, change_owner
-
-MODULES_BY_ID = {module.id: module for module in MODULES}
 
 MIXED_ORGANIZATIONS = (
     "The selected records belong to more than one organization. "
@@ -147,9 +146,9 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             (
                 (
                     entry.created_time.strftime("%Y-%m-%d %H:%M:%S"),
-                    _user_name(entry.previous_owner),
-                    _user_name(entry.new_owner),
-                    _user_name(entry.actor),
+                    user_name(entry.previous_owner),
+                    user_name(entry.new_owner),
+                    user_name(entry.actor),
                     entry.get_source_display(),
                     audit_changelist,
                     entry.batch_id,
@@ -206,7 +205,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         for record_id, module_id, _ in rows:
             ids_by_module[module_id].append(record_id)
         for module_id, record_ids in sorted(ids_by_module.items()):
-            module = MODULES_BY_ID[module_id]
+            module = module_by_id(module_id)
             result = change_owner(
                 organization=organization,
                 actor=request.user,
@@ -248,7 +247,3 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/owners/change_owner.html", context)
-
-
-def _user_name(user: User | None) -> str:
-    return user.full_name if user else "(nobody)"
