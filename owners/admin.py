@@ -31,10 +31,24 @@ MIXED_ORGANIZATIONS = (
     "The selected records belong to more than one organization. "
     "Select records of one organization at a time; nothing was changed."
 )
+INVALID_SELECTION = "The selection is not a list of record ids; nothing was changed."
 INACTIVE_OWNER = (
     "Choose an active user of {organization} as the new owner: disabled and deleted users "
     "cannot own records. Nothing was changed."
 )
+
+# The intermediate page lists this many of the selected records, then says how many more.
+PREVIEW_SIZE = 50
+
+
+def confirmed_record_ids(values: list[str]) -> list[int] | None:
+    """The ids the intermediate page posts back: comma-separated in one field (one field per
+    record would pass DATA_UPLOAD_MAX_NUMBER_FIELDS, 1,000, and Django would refuse the POST).
+    None if any of them is not an id."""
+    record_ids = [parse_id(part.strip()) for value in values for part in value.split(",")]
+    if not record_ids or None in record_ids:
+        return None
+    return record_ids
 
 
 class ChangeOwnerForm(forms.Form):
@@ -177,6 +191,13 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         modules before it stay changed (each complete with its audit rows) and re-running the
         action is harmless: records that already have the owner are counted, not re-audited.
         """
+        if "apply" in request.POST:
+            record_ids = confirmed_record_ids(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+            if record_ids is None:
+                self.message_user(request, INVALID_SELECTION, messages.ERROR)
+                return None
+            # The queryset is the changelist's, already limited to the user's organization.
+            queryset = queryset.filter(pk__in=record_ids)
         rows = list(queryset.values_list("id", "module_id", "organization_id"))
         organization_ids = {organization_id for _, _, organization_id in rows}
         if not organization_ids:
@@ -190,14 +211,14 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
         if "apply" not in request.POST:
             form = ChangeOwnerForm(organization=organization)
-            return self._change_owner_page(request, queryset, organization, form)
+            return self._change_owner_page(request, queryset, rows, organization, form)
 
         form = ChangeOwnerForm(request.POST, organization=organization)
         if not form.is_valid():
             for errors in form.errors.values():
                 for error in errors:
                     self.message_user(request, error, messages.ERROR)
-            return self._change_owner_page(request, queryset, organization, form)
+            return self._change_owner_page(request, queryset, rows, organization, form)
 
         new_owner = form.cleaned_data["new_owner"]
         related = RelatedSelection(modules=tuple(form.cleaned_data["related_modules"]))
@@ -231,6 +252,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         self,
         request: HttpRequest,
         queryset: QuerySet[Record],
+        rows: list[tuple[int, int, int]],
         organization: Organization,
         form: ChangeOwnerForm,
     ) -> TemplateResponse:
@@ -240,7 +262,10 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "title": "Change owner",
             "opts": self.model._meta,
             "organization": organization,
-            "records": records,
+            "records": records[:PREVIEW_SIZE],
+            "record_count": len(rows),
+            "more_count": max(len(rows) - PREVIEW_SIZE, 0),
+            "selected_ids": ",".join(str(record_id) for record_id, _, _ in sorted(rows)),
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "change_owner_action",
