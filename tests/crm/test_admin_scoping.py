@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -77,7 +78,8 @@ def gus(other_organization):
 
 
 @pytest.fixture
-def gus_client(client, gus, zylker):
+def gus_client(gus, zylker):
+    client = Client()  # not pytest-django's `client`, which admin_site_client logs in as Ann
     client.force_login(gus)
     return client
 
@@ -141,6 +143,12 @@ def test_another_organizations_change_page_is_missing(
     # Django's answer for a missing id: back to the index, saying it doesn't exist.
     assert (theirs.status_code, theirs.url) == (302, reverse("admin:index"))
     assert ours.status_code == 200
+
+
+def test_only_a_superuser_adds_an_organization(gus_client, admin_site_client):
+    assert gus_client.post(admin_url(Organization, "add"), {"name": "Gus Inc"}).status_code == 403
+    assert admin_site_client.get(admin_url(Organization, "add")).status_code == 200
+    assert not Organization.objects.filter(name="Gus Inc").exists()
 
 
 def test_another_organizations_user_cannot_be_given_a_password_or_deleted(gus_client, admin_user):
