@@ -17,7 +17,9 @@ from django.forms import Field
 from django.http import HttpRequest
 
 
-def scope_to_organization(queryset: QuerySet, organization_field: str, request: HttpRequest):
+def scope_to_organization(
+    queryset: QuerySet, organization_field: str, request: HttpRequest
+) -> QuerySet:
     """`queryset` as `request.user` may see it: whole for a superuser, else its organization's."""
     if request.user.is_superuser:
         return queryset
