@@ -10,13 +10,20 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
+from crm.models import User
 
 from .models import AuditEntry
 
 
+def user_name(user: User | None) -> str:
+    """A user as the audit shows it: the full name, or "(nobody)" for an unassigned record."""
+    return user.full_name if user else "(nobody)"
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = (
         "created_time",
         "organization",
@@ -39,12 +46,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_help_text = "Search by record id (all digits) or batch id (a UUID)."
     ordering = ("-created_time", "-id")
     show_full_result_count = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
-        entries = super().get_queryset(request)
-        if not request.user.is_superuser:
-            entries = entries.filter(organization_id=request.user.organization_id)
-        return entries
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         # Exact, indexed matches: a term is either a record id or a batch id, never a substring.
@@ -79,16 +80,12 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Previous owner", ordering="previous_owner__full_name")
     def previous_owner_name(self, entry: AuditEntry) -> str:
-        return _user_name(entry.previous_owner)
+        return user_name(entry.previous_owner)
 
     @admin.display(description="New owner", ordering="new_owner__full_name")
     def new_owner_name(self, entry: AuditEntry) -> str:
-        return _user_name(entry.new_owner)
+        return user_name(entry.new_owner)
 
     @admin.display(description="Actor", ordering="actor__full_name")
     def actor_name(self, entry: AuditEntry) -> str:
-        return _user_name(entry.actor)
-
-
-def _user_name(user) -> str:
-    return user.full_name if user else "(nobody)"
+        return user_name(entry.actor)

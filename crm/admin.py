@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import ForeignKey
 from django.http import HttpRequest
 
+from .admin_scoping import OrganizationScopedAdmin
 from .models import Module, Organization, Profile, Role, User
 
 admin.site.site_header = "Bigin record ownership"
@@ -54,16 +55,31 @@ def _org_qualified_label(obj: Profile | Role) -> str:
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    organization_field = "id"
     list_display = ("name", "id", "created_time")
     search_fields = ("name", "=id")
     ordering = ("name",)
     readonly_fields = ("id",)
     fields = ("id", "name", "created_time")
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A new tenant is the platform's business: staff of one organization never see another.
+        return request.user.is_superuser
+
+
+# Fields that grant admin power or move a user to another tenant: only a superuser sets them.
+SUPERUSER_ONLY_USER_FIELDS = (
+    "organization",
+    "is_staff",
+    "is_superuser",
+    "groups",
+    "user_permissions",
+)
+
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(OrganizationScopedAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     list_display = (
@@ -118,6 +134,27 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None or request.user.is_superuser:
+            # The add form has none of these but the organization, whose choices are scoped.
+            return readonly
+        return (*readonly, *SUPERUSER_ONLY_USER_FIELDS)
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
+
+    @staticmethod
+    def _may_manage(request: HttpRequest, user: User | None) -> bool:
+        # Setting another admin account's password (or deleting it) would hand a non-superuser
+        # that account's powers: staff accounts are a superuser's to manage, or their own.
+        if user is None or request.user.is_superuser or user.pk == request.user.pk:
+            return True
+        return not (user.is_staff or user.is_superuser)
+
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs
     ) -> forms.Field:
@@ -131,7 +168,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "organization", "can_change_owner", "id")
     list_filter = ("organization", "can_change_owner")
     list_select_related = ("organization",)
@@ -141,7 +178,7 @@ class ProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "organization", "id")
     list_filter = ("organization",)
     list_select_related = ("organization",)

@@ -18,23 +18,37 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from audit.admin import user_name
 from audit.models import AuditEntry
+from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
 from crm.models import Organization, Record, User
-from crm.modules import ACTIVITY_MODULES, MODULES
+from crm.modules import ACTIVITY_MODULES, module_by_id
 
 from .services import RelatedSelection, change_owner
-
-MODULES_BY_ID = {module.id: module for module in MODULES}
 
 MIXED_ORGANIZATIONS = (
     "The selected records belong to more than one organization. "
     "Select records of one organization at a time; nothing was changed."
 )
+INVALID_SELECTION = "The selection is not a list of record ids; nothing was changed."
 INACTIVE_OWNER = (
     "Choose an active user of {organization} as the new owner: disabled and deleted users "
     "cannot own records. Nothing was changed."
 )
+
+# The intermediate page lists this many of the selected records, then says how many more.
+PREVIEW_SIZE = 50
+
+
+def confirmed_record_ids(values: list[str]) -> list[int] | None:
+    """The ids the intermediate page posts back: comma-separated in one field (one field per
+    record would pass DATA_UPLOAD_MAX_NUMBER_FIELDS, 1,000, and Django would refuse the POST).
+    None if any of them is not an id."""
+    record_ids = [parse_id(part.strip()) for value in values for part in value.split(",")]
+    if not record_ids or None in record_ids:
+        return None
+    return record_ids
 
 
 class ChangeOwnerForm(forms.Form):
@@ -67,7 +81,7 @@ class ChangeOwnerForm(forms.Form):
 
 
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "id", "module", "owner_name", "related_to", "modified_time")
     list_filter = (
         "module",
@@ -101,13 +115,6 @@ class RecordAdmin(admin.ModelAdmin):
         "modified_by",
         "ownership_history",
     )
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Record]:
-        records = super().get_queryset(request)
-        # A superuser runs the platform and sees every organization; other staff see their own.
-        if not request.user.is_superuser:
-            records = records.filter(organization_id=request.user.organization_id)
-        return records
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
         records, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -153,9 +160,9 @@ class RecordAdmin(admin.ModelAdmin):
             (
                 (
                     entry.created_time.strftime("%Y-%m-%d %H:%M:%S"),
-                    _user_name(entry.previous_owner),
-                    _user_name(entry.new_owner),
-                    _user_name(entry.actor),
+                    user_name(entry.previous_owner),
+                    user_name(entry.new_owner),
+                    user_name(entry.actor),
                     entry.get_source_display(),
                     audit_changelist,
                     entry.batch_id,
@@ -184,6 +191,13 @@ class RecordAdmin(admin.ModelAdmin):
         modules before it stay changed (each complete with its audit rows) and re-running the
         action is harmless: records that already have the owner are counted, not re-audited.
         """
+        if "apply" in request.POST:
+            record_ids = confirmed_record_ids(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+            if record_ids is None:
+                self.message_user(request, INVALID_SELECTION, messages.ERROR)
+                return None
+            # The queryset is the changelist's, already limited to the user's organization.
+            queryset = queryset.filter(pk__in=record_ids)
         rows = list(queryset.values_list("id", "module_id", "organization_id"))
         organization_ids = {organization_id for _, _, organization_id in rows}
         if not organization_ids:
@@ -197,14 +211,14 @@ class RecordAdmin(admin.ModelAdmin):
 
         if "apply" not in request.POST:
             form = ChangeOwnerForm(organization=organization)
-            return self._change_owner_page(request, queryset, organization, form)
+            return self._change_owner_page(request, queryset, rows, organization, form)
 
         form = ChangeOwnerForm(request.POST, organization=organization)
         if not form.is_valid():
             for errors in form.errors.values():
                 for error in errors:
                     self.message_user(request, error, messages.ERROR)
-            return self._change_owner_page(request, queryset, organization, form)
+            return self._change_owner_page(request, queryset, rows, organization, form)
 
         new_owner = form.cleaned_data["new_owner"]
         related = RelatedSelection(modules=tuple(form.cleaned_data["related_modules"]))
@@ -212,7 +226,7 @@ class RecordAdmin(admin.ModelAdmin):
         for record_id, module_id, _ in rows:
             ids_by_module[module_id].append(record_id)
         for module_id, record_ids in sorted(ids_by_module.items()):
-            module = MODULES_BY_ID[module_id]
+            module = module_by_id(module_id)
             result = change_owner(
                 organization=organization,
                 actor=request.user,
@@ -238,6 +252,7 @@ class RecordAdmin(admin.ModelAdmin):
         self,
         request: HttpRequest,
         queryset: QuerySet[Record],
+        rows: list[tuple[int, int, int]],
         organization: Organization,
         form: ChangeOwnerForm,
     ) -> TemplateResponse:
@@ -247,14 +262,13 @@ class RecordAdmin(admin.ModelAdmin):
             "title": "Change owner",
             "opts": self.model._meta,
             "organization": organization,
-            "records": records,
+            "records": records[:PREVIEW_SIZE],
+            "record_count": len(rows),
+            "more_count": max(len(rows) - PREVIEW_SIZE, 0),
+            "selected_ids": ",".join(str(record_id) for record_id, _, _ in sorted(rows)),
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "change_owner_action",
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/owners/change_owner.html", context)
-
-
-def _user_name(user: User | None) -> str:
-    return user.full_name if user else "(nobody)"

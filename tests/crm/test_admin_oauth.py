@@ -79,3 +79,25 @@ def test_revoke_action_revokes_refresh_tokens_and_their_access_tokens(staff_clie
 def test_tokens_cannot_be_added_in_the_admin(staff_client):
     for name in ("oauthclient", "grantcode", "refreshtoken", "accesstoken"):
         assert staff_client.get(f"/admin/crm/{name}/add/").status_code == 403
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_the_access_token_changelist_costs_a_fixed_number_of_queries(
+    staff_client, admin_user, make_user, count, django_assert_num_queries
+):
+    created = oauth.create_self_client(organization=admin_user.organization, name="Sync job")
+    for _ in range(count):
+        code = oauth.issue_grant(
+            client=created.client, user=make_user(), scopes=["ZohoBigin.users.READ"]
+        )
+        oauth.exchange_code(
+            client_id=created.client.client_id, client_secret=created.client_secret, code=code
+        )
+
+    # 1 session, 2 the logged-in user, 3 the organization filter's choices, 4 COUNT(*) of the
+    # list and 5 of the whole table (show_full_result_count), 6 the page of tokens with their
+    # user, organization and refresh token JOINed: never one query per row.
+    with django_assert_num_queries(6):
+        response = staff_client.get("/admin/crm/accesstoken/")
+
+    assert len(response.context["cl"].result_list) == count
