@@ -28,6 +28,7 @@ test: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
 test: install lint
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

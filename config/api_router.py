@@ -1,13 +1,15 @@
-"""One router for the `/bigin/v2/{module}/` tree (the design card): the records ViewSet in crm
-and the change-owner ViewSet in owners share its prefix."""
+"""The one router for /bigin/v2/{module} (the design card): every app registers its module
+ViewSets here, on the same prefix (crm's read-only records; owners' change-owner actions)."""
 
 from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
+from crm.api import RecordViewSet
 from owners.views import ChangeOwnerViewSet
 
 MODULE_PREFIX = r"(?P<module>[^/.]+)"
 
 router = SimpleRouter(trailing_slash=False)
+router.register(MODULE_PREFIX, RecordViewSet, basename="records")
 router.register(MODULE_PREFIX, ChangeOwnerViewSet, basename="change-owner")

@@ -14,7 +14,7 @@ SCHEMES = ("zoho-oauthtoken", "bearer")
 
 
 class ZohoOAuthTokenAuthentication(BaseAuthentication):
-    """Resolves the token, its user, organization and profile in one indexed query.
+    """Resolves the token, its user, organization, profile and refresh token in one indexed query.
 
     No header, or another scheme, authenticates nobody (the permission check then answers
     AUTHENTICATION_FAILURE); a token that is unknown, expired, revoked, or whose user is not
@@ -28,7 +28,9 @@ class ZohoOAuthTokenAuthentication(BaseAuthentication):
             return None
         raw = raw.strip()
         token = (
-            AccessToken.objects.select_related("user__organization", "user__profile")
+            AccessToken.objects.select_related(
+                "user__organization", "user__profile", "refresh_token"
+            )
             .filter(token_hash=token_hash(raw))
             .first()
             if raw
@@ -39,6 +41,9 @@ class ZohoOAuthTokenAuthentication(BaseAuthentication):
             or token.revoked_at is not None
             or token.expires_at <= timezone.now()
             or not token.user.is_active
+            # Revoking a refresh token also marks its access tokens, but an access token issued
+            # by a refresh racing the revocation would miss that UPDATE; this check catches it.
+            or (token.refresh_token is not None and token.refresh_token.revoked_at is not None)
         ):
             raise INVALID_TOKEN()
         return token.user, token

@@ -74,6 +74,11 @@ NO_PERMISSION = ErrorKind(
     403, "NO_PERMISSION", "You do not have permission to perform this operation"
 )
 INTERNAL_ERROR = ErrorKind(500, "INTERNAL_ERROR", "Internal Server Error")
+# A query parameter of a read API out of range or of the wrong type (ours: Bigin documents the
+# code, not the details). Details name the parameter and what was expected, one of:
+# {"param_name", "maximum": 200}, {"param_name", "expected_data_type": "integer" | "long"},
+# {"param_name", "supported_values": [...]}.
+INVALID_PARAMETER = ErrorKind(400, "INVALID_DATA", "invalid data")
 
 # DRF's own exceptions, as Bigin names them.
 _DRF_EQUIVALENTS: tuple[tuple[type[Exception], ErrorKind], ...] = (

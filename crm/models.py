@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from .ids import new_id
@@ -20,12 +20,14 @@ class Organization(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         adding = self._state.adding
-        super().save(*args, **kwargs)
-        if adding:
-            Profile.objects.bulk_create(
-                Profile(organization=self, name=name, can_change_owner=can_change_owner)
-                for name, can_change_owner in DEFAULT_PROFILES
-            )
+        # An organization never exists without its three profiles: both or neither.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                Profile.objects.bulk_create(
+                    Profile(organization=self, name=name, can_change_owner=can_change_owner)
+                    for name, can_change_owner in DEFAULT_PROFILES
+                )
 
 
 DEFAULT_PROFILES = (("Administrator", True), ("Standard", True), ("Read Only", False))
@@ -126,12 +128,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.rsplit(" ", 1)[-1]
 
     def clean(self) -> None:
-        if (
-            self.profile_id
-            and self.organization_id
-            and self.profile.organization_id != self.organization_id
-        ):
-            raise ValidationError({"profile": "The profile belongs to another organization."})
+        errors = {}
+        if not self.organization_id:
+            return
+        if self.profile_id and self.profile.organization_id != self.organization_id:
+            errors["profile"] = "The profile belongs to another organization."
+        if self.role_id and self.role.organization_id != self.organization_id:
+            errors["role"] = "The role belongs to another organization."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Module(models.Model):
@@ -187,9 +192,19 @@ class Record(models.Model):
         # PostgreSQL enforces both rules with composite foreign keys (migration 0002); this gives
         # forms and SQLite the same answer.
         errors = {}
-        if self.owner_id and self.owner.organization_id != self.organization_id:
+        if (
+            self.owner_id
+            and not User.objects.filter(
+                id=self.owner_id, organization_id=self.organization_id
+            ).exists()
+        ):
             errors["owner"] = "The owner must be a user of the record's organization."
-        if self.related_to_id and self.related_to.organization_id != self.organization_id:
+        if (
+            self.related_to_id
+            and not Record.objects.filter(
+                id=self.related_to_id, organization_id=self.organization_id
+            ).exists()
+        ):
             errors["related_to"] = "The related record must be in the same organization."
         if errors:
             raise ValidationError(errors)

@@ -33,3 +33,11 @@ ACTIVITY_MODULES = tuple(module for module in MODULES if module.is_activity)
 def module_by_name(name: str) -> ModuleInfo | None:
     """The module with this API name, matched case-insensitively, or None."""
     return _BY_LOWER_NAME.get(name.lower())
+
+
+_BY_ID = {module.id: module for module in MODULES}
+
+
+def module_by_id(module_id: int) -> ModuleInfo:
+    """The module with this id (ids come from our own rows, so it always exists)."""
+    return _BY_ID[module_id]

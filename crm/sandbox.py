@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .ids import parse_id
 from .models import Organization, Profile, Record, Role, User
 from .modules import module_by_name
 
-USER_STATUSES = {choice.value for choice in User.Status}
-PROFILE_NAMES = {"Administrator", "Standard", "Read Only"}
+USER_STATUSES = tuple(choice.value for choice in User.Status)
+PROFILE_NAMES = ("Administrator", "Read Only", "Standard")
+ACTIVITY_MODULE_IDS = {
+    module.id for module in (module_by_name(n) for n in ("Tasks", "Events", "Calls"))
+}
 
 
 class SandboxError(ValueError):
@@ -58,8 +62,18 @@ def _optional_id(entry: dict[str, Any], where: str, key: str = "id") -> int | No
 def _text(entry: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
     value = entry.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
-        raise _fail(where, f"{key} must be a non-empty string")
+        raise _fail(
+            where, f"{key} must be a non-empty string" if required else f"{key} must be a string"
+        )
     return value
+
+
+def _choice(
+    entry: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
+) -> None:
+    value = entry.get(key, default)
+    if not isinstance(value, str) or value not in choices:
+        raise _fail(where, f"{key} {value!r} is not one of {', '.join(choices)}")
 
 
 def _list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
@@ -69,12 +83,24 @@ def _list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+def _existing_org_id(entry: dict[str, Any], where: str) -> int | None:
+    """The id of the organization this entry names, if it is already in the database."""
+    org_id = _optional_id(entry, where)
+    by_name = Organization.objects.filter(name=entry["name"]).values_list("id", flat=True).first()
+    if org_id is None:
+        return by_name
+    if by_name is not None and by_name != org_id:
+        raise _fail(where, f"name {entry['name']!r} belongs to organization {by_name}")
+    return org_id if Organization.objects.filter(id=org_id).exists() else None
+
+
 def validate(data: Any) -> None:
     """Raise SandboxError naming the first bad entry; return when the whole file is sound."""
     if not isinstance(data, dict) or not isinstance(data.get("organizations"), list):
         raise SandboxError('the file must be an object with an "organizations" array')
     seen_ids: dict[int, str] = {}
     seen_emails: dict[str, str] = {}
+    seen_org_names: dict[str, str] = {}
 
     def claim_id(value: int | None, where: str) -> None:
         if value is None:
@@ -88,15 +114,18 @@ def validate(data: Any) -> None:
         if not isinstance(org, dict):
             raise _fail(where, "must be an object")
         claim_id(_optional_id(org, where), where)
-        _text(org, "name", where)
-        org_user_ids: set[int] = set()
-        existing_users = set()
-        org_id = _optional_id(org, where)
+        name = _text(org, "name", where)
+        if name in seen_org_names:
+            raise _fail(where, f"duplicate name {name!r} (also {seen_org_names[name]})")
+        seen_org_names[name] = where
+        org_id = _existing_org_id(org, where)
+        existing_users: set[int] = set()
         if org_id is not None:
             existing_users = set(
                 User.objects.filter(organization_id=org_id).values_list("id", flat=True)
             )
 
+        org_user_ids: set[int] = set()
         for u, user in enumerate(_list(org, "users", where)):
             uwhere = f"{where}.users[{u}]"
             if not isinstance(user, dict):
@@ -110,29 +139,36 @@ def validate(data: Any) -> None:
             if email in seen_emails:
                 raise _fail(uwhere, f"duplicate email {email} (also {seen_emails[email]})")
             seen_emails[email] = uwhere
-            if user.get("status", "active") not in USER_STATUSES:
-                raise _fail(
-                    uwhere, f"status {user.get('status')!r} is not one of {sorted(USER_STATUSES)}"
-                )
-            if user.get("profile", "Standard") not in PROFILE_NAMES:
-                raise _fail(
-                    uwhere, f"profile {user.get('profile')!r} is not one of {sorted(PROFILE_NAMES)}"
-                )
+            _choice(user, "status", uwhere, USER_STATUSES, "active")
+            _choice(user, "profile", uwhere, PROFILE_NAMES, "Standard")
             if user.get("role") is not None:
                 _text(user, "role", uwhere)
+            holder = User.objects.filter(email=email).values_list("id", "organization_id").first()
+            if holder is not None and (
+                holder[1] != org_id or (user_id is not None and holder[0] != user_id)
+            ):
+                raise _fail(uwhere, f"email {email} belongs to another user ({holder[0]})")
             if user_id is not None:
                 org_user_ids.add(user_id)
 
-        record_ids: dict[int, str] = {}
+        users_elsewhere = User.objects.filter(id__in=org_user_ids)
+        if org_id is not None:
+            users_elsewhere = users_elsewhere.exclude(organization_id=org_id)
+        for user_id in users_elsewhere.values_list("id", flat=True)[:1]:
+            raise _fail(where, f"user id {user_id} is a user of another organization")
+
+        # id -> (where, is an activity) for the records of this entry.
+        file_records: dict[int, tuple[str, bool]] = {}
         for r, record in enumerate(_list(org, "records", where)):
             rwhere = f"{where}.records[{r}]"
             if not isinstance(record, dict):
                 raise _fail(rwhere, "must be an object")
             record_id = _optional_id(record, rwhere)
             claim_id(record_id, rwhere)
-            module = module_by_name(str(record.get("module", "")))
-            if module is None or module.api_name != record.get("module"):
-                raise _fail(rwhere, f"module {record.get('module')!r} is not a Bigin module")
+            module_name = record.get("module")
+            module = module_by_name(module_name) if isinstance(module_name, str) else None
+            if module is None or module.api_name != module_name:
+                raise _fail(rwhere, f"module {module_name!r} is not a Bigin module")
             _text(record, "name", rwhere, required=False)
             if not isinstance(record.get("fields", {}), dict):
                 raise _fail(rwhere, "fields must be an object")
@@ -140,20 +176,15 @@ def validate(data: Any) -> None:
             if owner_id is not None and owner_id not in org_user_ids | existing_users:
                 raise _fail(rwhere, f"owner {owner_id} is not a user of this organization")
             if record_id is not None:
-                record_ids[record_id] = rwhere
+                file_records[record_id] = (rwhere, module.is_activity)
 
-        elsewhere = Record.objects.filter(id__in=record_ids)
+        elsewhere = Record.objects.filter(id__in=file_records)
         if org_id is not None:
             elsewhere = elsewhere.exclude(organization_id=org_id)
         for record_id in elsewhere.values_list("id", flat=True)[:1]:
             raise _fail(
-                record_ids[record_id], f"id {record_id} is a record of another organization"
+                file_records[record_id][0], f"id {record_id} is a record of another organization"
             )
-        users_elsewhere = User.objects.filter(id__in=org_user_ids)
-        if org_id is not None:
-            users_elsewhere = users_elsewhere.exclude(organization_id=org_id)
-        for user_id in users_elsewhere.values_list("id", flat=True)[:1]:
-            raise _fail(where, f"user id {user_id} is a user of another organization")
 
         for r, record in enumerate(org.get("records", [])):
             rwhere = f"{where}.records[{r}]"
@@ -162,18 +193,33 @@ def validate(data: Any) -> None:
                 continue
             if not module_by_name(record["module"]).is_activity:
                 raise _fail(rwhere, "only Tasks, Events and Calls can be related to a record")
-            in_db = (
-                org_id is not None
-                and Record.objects.filter(id=parent_id, organization_id=org_id).exists()
-            )
-            if parent_id not in record_ids and not in_db:
-                raise _fail(rwhere, f"related_to {parent_id} is not a record of this organization")
+            if parent_id in file_records:
+                parent_is_activity = file_records[parent_id][1]
+            else:
+                in_db = (
+                    Record.objects.filter(id=parent_id, organization_id=org_id)
+                    .values_list("module_id", flat=True)
+                    .first()
+                    if org_id is not None
+                    else None
+                )
+                if in_db is None:
+                    raise _fail(
+                        rwhere, f"related_to {parent_id} is not a record of this organization"
+                    )
+                parent_is_activity = in_db in ACTIVITY_MODULE_IDS
+            if parent_is_activity:
+                raise _fail(rwhere, f"related_to {parent_id} is an activity, not its parent record")
 
 
-def _upsert(model, lookup: dict[str, Any], values: dict[str, Any], summary: LoadSummary, kind: str):
+def _upsert(
+    model, lookup: dict[str, Any], values: dict[str, Any], summary: LoadSummary, kind: str
+) -> Any:
     instance = model.objects.filter(**lookup).first()
     if instance is None:
         instance = model(**{**values, **lookup})
+        if isinstance(instance, User):
+            instance.set_unusable_password()
         instance.save()
         summary.created[kind] += 1
         return instance
@@ -181,6 +227,8 @@ def _upsert(model, lookup: dict[str, Any], values: dict[str, Any], summary: Load
     if changed:
         for name in changed:
             setattr(instance, name, values[name])
+        if isinstance(instance, Record):
+            instance.modified_time = timezone.now()
         instance.save()
         summary.updated[kind] += 1
     return instance
@@ -197,18 +245,18 @@ def load(data: Any) -> LoadSummary:
             org = _upsert(
                 Organization, org_lookup, {"name": org_entry["name"]}, summary, "organizations"
             )
-            profiles = {p.name: p for p in Profile.objects.filter(organization=org)}
+            profiles = dict(Profile.objects.filter(organization=org).values_list("name", "id"))
             for entry in org_entry.get("users", []):
-                role = None
+                role_id = None
                 if entry.get("role"):
-                    role, _ = Role.objects.get_or_create(organization=org, name=entry["role"])
+                    role_id = Role.objects.get_or_create(organization=org, name=entry["role"])[0].id
                 values = {
-                    "organization": org,
+                    "organization_id": org.id,
                     "email": entry["email"].lower(),
                     "full_name": entry["full_name"],
                     "status": entry.get("status", "active"),
-                    "profile": profiles[entry.get("profile", "Standard")],
-                    "role": role,
+                    "profile_id": profiles[entry.get("profile", "Standard")],
+                    "role_id": role_id,
                 }
                 user_id = parse_id(entry["id"]) if entry.get("id") is not None else None
                 lookup = {"id": user_id} if user_id else {"email": values["email"]}
@@ -221,7 +269,7 @@ def load(data: Any) -> LoadSummary:
             for entry in entries:
                 module = module_by_name(entry["module"])
                 values = {
-                    "organization": org,
+                    "organization_id": org.id,
                     "module_id": module.id,
                     "name": entry.get("name", ""),
                     "fields": entry.get("fields", {}),
@@ -238,6 +286,10 @@ def load(data: Any) -> LoadSummary:
                 if record_id:
                     lookup = {"id": record_id}
                 else:
-                    lookup = {"organization": org, "module_id": module.id, "name": values["name"]}
+                    lookup = {
+                        "organization_id": org.id,
+                        "module_id": module.id,
+                        "name": values["name"],
+                    }
                 _upsert(Record, lookup, values, summary, "records")
     return summary

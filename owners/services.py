@@ -1,8 +1,9 @@
-"""The ownership core. Nothing else writes `Record.owner`.
+"""The ownership core. Nothing but this module and owners/jobs.py writes `Record.owner`.
 
-Every entry point (the Bigin and Kenbun APIs, the admin action, the related-transfer job) calls
-`change_owner`, which changes the owner of a set of records of one module in one transaction,
-with their audit rows and the outbox jobs that finish the work after commit.
+Every entry point (the Bigin and Kenbun APIs, the admin action) calls `change_owner`, which
+changes the owner of a set of records of one module in one transaction, with their audit rows and
+the outbox jobs that finish the work after commit. The one other writer is the job that makes
+related activities follow their parent (`owners.jobs.run_related_transfer`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +22,7 @@ from audit.models import AuditEntry
 from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo
 
+from .jobs import dispatch_jobs
 from .models import OwnerJob
 
 
@@ -33,6 +36,15 @@ class RelatedSelection:
 
     def __bool__(self) -> bool:
         return bool(self.modules or self.record_ids)
+
+
+class RecordsNotFound(Exception):
+    """Raised by `change_owner(require_all=True)` before any write: these ids are not records of
+    the organization and module. The transaction rolls back, so nothing changes."""
+
+    def __init__(self, missing_ids: tuple[int, ...]) -> None:
+        super().__init__(f"records not found: {missing_ids}")
+        self.missing_ids = missing_ids
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,16 @@ def change_owner(
     notify: bool = False,
     related: RelatedSelection | None = None,
     source: str,
+    require_all: bool = False,
 ) -> ChangeOwnerResult:
     """Give `new_owner` (None unassigns) the records `record_ids` of `module` in `organization`.
 
     Ids that are not records of this organization and module are left out of `found_ids`; the
     caller reports them. Records that already have the owner are found but not changed: no
     audit row and no notification for them, though their related records still follow.
+
+    With `require_all`, any id that is not found raises `RecordsNotFound` before any write, and
+    the transaction rolls back: nothing changes (the Kenbun API is all or nothing).
 
     Queries, whatever the number of ids: lock, UPDATE, audit INSERT, outbox INSERT (the last
     three only when there is something to write).
@@ -81,6 +97,13 @@ def change_owner(
             .select_for_update()
             .values_list("id", "owner_id")
         )
+        if require_all:
+            found = {record_id for record_id, _ in locked}
+            missing = tuple(
+                record_id for record_id in dict.fromkeys(record_ids) if record_id not in found
+            )
+            if missing:
+                raise RecordsNotFound(missing)
         # Taken after the lock: for any record, audit times then follow the order of the commits.
         now = timezone.now()
         changed = [
@@ -119,6 +142,9 @@ def change_owner(
         )
         if jobs:
             OwnerJob.objects.bulk_create(jobs)
+            # After commit only: a worker must never see a job whose change could still roll
+            # back, nor miss rows the change has not committed yet.
+            transaction.on_commit(partial(dispatch_jobs, jobs))
     return ChangeOwnerResult(
         batch_id=batch_id,
         found_ids=frozenset(record_id for record_id, _ in locked),

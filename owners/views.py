@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm import schema as crm_docs
 from crm.errors import INVALID_MODULE, NO_PERMISSION
 from crm.ids import parse_id
 from crm.modules import ModuleInfo, module_by_name
 
 from . import bigin_request
+from . import schema as docs
 from .services import change_owner
 
 CHANGE_OWNER_SCOPES = ("ZohoBigin.change_owner.CREATE",)
@@ -21,6 +24,7 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
     """`POST /bigin/v2/{module}/actions/change_owner` and `.../{record_id}/actions/change_owner`."""
 
     required_scopes = CHANGE_OWNER_SCOPES
+    lookup_url_kwarg = "record_id"
 
     def _module(self) -> ModuleInfo:
         module = module_by_name(self.kwargs["module"])
@@ -48,6 +52,16 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
             headers={"X-Owner-Batch-Id": str(result.batch_id)},
         )
 
+    @extend_schema(
+        operation_id="change_owner_bulk",
+        tags=["Change owner"],
+        summary="Change the owner of up to 500 records",
+        description="Scope: `ZohoBigin.change_owner.CREATE`.",
+        parameters=[crm_docs.MODULE_PARAMETER, docs.BATCH_HEADER],
+        request=docs.ChangeOwnerBulkBodySerializer,
+        responses=docs.RESPONSES,
+        examples=[docs.SUCCESS_EXAMPLE],
+    )
     @action(detail=False, methods=["post"], url_path="actions/change_owner")
     def bulk(self, request: Request, module: str) -> Response:
         module_info = self._module()
@@ -55,10 +69,25 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         parsed = bigin_request.parse_change_owner(request.data, organization=organization)
         return self._change(request, module_info, parsed)
 
+    @extend_schema(
+        operation_id="change_owner_single",
+        tags=["Change owner"],
+        summary="Change the owner of one record",
+        description="Scope: `ZohoBigin.change_owner.CREATE`. A body `ids` key is ignored.",
+        parameters=[
+            crm_docs.MODULE_PARAMETER,
+            OpenApiParameter("record_id", str, OpenApiParameter.PATH),
+            docs.BATCH_HEADER,
+        ],
+        request=docs.ChangeOwnerSingleBodySerializer,
+        responses=docs.RESPONSES,
+        examples=[docs.SUCCESS_EXAMPLE],
+    )
     @action(detail=True, methods=["post"], url_path="actions/change_owner")
-    def single(self, request: Request, module: str, pk: str) -> Response:
+    def single(self, request: Request, module: str, record_id: str) -> Response:
         module_info = self._module()
-        record_id = parse_id(pk)
+        path_id = record_id
+        record_id = parse_id(path_id)
         parsed = bigin_request.parse_change_owner(
             request.data,
             organization=request.user.organization,
@@ -66,6 +95,6 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         )
         if record_id is None:
             # Not an id at all: the same per-record answer as an id that does not exist.
-            result = bigin_request.record_result(pk, frozenset())
+            result = bigin_request.record_result(path_id, frozenset())
             return Response({"data": [result]}, status=400)
         return self._change(request, module_info, parsed)

@@ -1,12 +1,15 @@
 """Shared fixtures, and the rule for tests that need real services.
 
-A test marked `postgres` or `redis` needs that service. Where it is missing, the test fails when
-CI=true (CI must never silently skip them) and is skipped with the reason otherwise.
+A test marked `postgres`, `redis` or `browser` (Debian's Chromium) needs that service. Where it is
+missing, the test fails when CI=true (CI must never silently skip them) and is skipped with the
+reason otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -16,6 +19,8 @@ from crm.oauth import issue_access_token
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Debian's chromium package; `.ci/run` installs it. Never a downloaded browser.
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _redis_reachable() -> bool:
@@ -37,6 +42,8 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL to a PostgreSQL database"
     if item.get_closest_marker("redis") and not _redis_reachable():
         return "needs Redis: set REDIS_URL to a reachable Redis"
+    if item.get_closest_marker("browser") and not os.access(CHROMIUM, os.X_OK):
+        return f"needs Chromium at {CHROMIUM}: apt-get install chromium"
     return None
 
 
@@ -47,6 +54,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a missing service is a failure, not a skip)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness buys nothing in tests and costs seconds per admin login.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_task_queue():
+    """With a broker, this run's task messages go to a queue of its own, deleted at the end:
+    messages no test consumes don't pile up in a shared Redis or reach another run's worker."""
+    from config.celery import app
+
+    if app.conf.task_always_eager or not app.conf.broker_url.startswith("redis"):
+        yield None
+        return
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    app.conf.task_default_queue = queue
+    yield queue
+    import redis
+
+    with contextlib.suppress(redis.RedisError):
+        redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2).delete(
+            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
 
 
 @pytest.fixture
@@ -81,6 +114,19 @@ def make_record(organization, admin_user):
         return RecordFactory(**fields)
 
     return make
+
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin_site_client(admin_user, client):
+    """Django's test client logged in to /admin/ as `admin_user`, made a staff superuser."""
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.set_password(ADMIN_PASSWORD)
+    admin_user.save()
+    assert client.login(email=admin_user.email, password=ADMIN_PASSWORD)
+    return client
 
 
 @pytest.fixture

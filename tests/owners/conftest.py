@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from config.celery import app
+
 CHANGE_OWNER_SCOPE = "ZohoBigin.change_owner.CREATE"
 
 
@@ -28,3 +30,12 @@ def admin_client(client_for, admin_user):
 @pytest.fixture
 def contacts(make_record):
     return [make_record(module_name="Contacts", name=f"Contact {n}") for n in range(3)]
+
+
+@pytest.fixture
+def in_process_tasks():
+    """Tasks run in the calling process, as under `make run` (no broker), errors propagating."""
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous

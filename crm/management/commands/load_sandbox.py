@@ -23,6 +23,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from exc
         try:
             summary = load(data)
         except SandboxError as exc:

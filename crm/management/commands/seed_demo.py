@@ -21,7 +21,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo sandbox: {summary}")
         if admin_password:
             admin = User.objects.get(email=demo.ADMIN_EMAIL)
-            admin.is_staff = admin.is_superuser = True
-            admin.set_password(admin_password)
-            admin.save()
+            # Save only when something differs, so running it again changes nothing.
+            if not (admin.is_staff and admin.is_superuser and admin.check_password(admin_password)):
+                admin.is_staff = admin.is_superuser = True
+                admin.set_password(admin_password)
+                admin.save()
             self.stdout.write(f"Admin login: {demo.ADMIN_EMAIL}")

@@ -1,0 +1,177 @@
+"""Admin for the tenants and the people in them. Records are administered in owners/admin.py,
+next to the change-owner action; the token models in crm/admin_oauth.py."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import ForeignKey
+from django.http import HttpRequest
+
+from .models import Module, Organization, Profile, Role, User
+
+admin.site.site_header = "Bigin record ownership"
+admin.site.site_title = "Bigin record ownership"
+admin.site.index_title = "Administration"
+
+
+class _EmailNormalizingForm(forms.ModelForm):
+    def clean_email(self) -> str:
+        # Sandbox files and the token server match users by lower-cased email.
+        return self.cleaned_data["email"].strip().lower()
+
+
+class UserCreationForm(_EmailNormalizingForm, auth_forms.AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "organization", "profile", "role", "status")
+
+
+class UserChangeForm(_EmailNormalizingForm, auth_forms.UserChangeForm):
+    class Meta:
+        model = User
+        fields = (
+            "email",
+            "password",
+            "full_name",
+            "organization",
+            "status",
+            "profile",
+            "role",
+            "assignment_alert",
+            "is_staff",
+            "is_superuser",
+            "groups",
+            "user_permissions",
+        )
+
+
+def _org_qualified_label(obj: Profile | Role) -> str:
+    # Every organization has an "Administrator" profile: name the organization in the choices.
+    return f"{obj.organization.name} / {obj.name}"
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "id", "created_time")
+    search_fields = ("name", "=id")
+    ordering = ("name",)
+    readonly_fields = ("id",)
+    fields = ("id", "name", "created_time")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    list_display = (
+        "email",
+        "full_name",
+        "status",
+        "profile",
+        "role",
+        "organization",
+        "is_staff",
+    )
+    list_filter = ("status", "organization", "profile__name", "is_staff", "is_superuser")
+    list_select_related = ("organization", "profile", "role")
+    search_fields = ("email", "full_name", "=id")
+    ordering = ("email",)
+    readonly_fields = ("id", "last_login", "created_time", "modified_time")
+    fieldsets = (
+        (None, {"fields": ("id", "email", "password")}),
+        (
+            "Bigin",
+            {
+                "fields": (
+                    "full_name",
+                    "organization",
+                    "status",
+                    "profile",
+                    "role",
+                    "assignment_alert",
+                )
+            },
+        ),
+        ("Admin access", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "created_time", "modified_time")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "email",
+                    "full_name",
+                    "organization",
+                    "profile",
+                    "role",
+                    "status",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs
+    ) -> forms.Field:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name in ("profile", "role"):
+            field.queryset = field.queryset.select_related("organization").order_by(
+                "organization__name", "name"
+            )
+            field.label_from_instance = _org_qualified_label
+        return field
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "can_change_owner", "id")
+    list_filter = ("organization", "can_change_owner")
+    list_select_related = ("organization",)
+    search_fields = ("name", "organization__name")
+    ordering = ("organization__name", "name")
+    readonly_fields = ("id",)
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "id")
+    list_filter = ("organization",)
+    list_select_related = ("organization",)
+    search_fields = ("name", "organization__name")
+    ordering = ("organization__name", "name")
+    readonly_fields = ("id",)
+
+
+@admin.register(Module)
+class ModuleAdmin(admin.ModelAdmin):
+    """The seven modules are fixed by a data migration: shown, never edited."""
+
+    list_display = (
+        "api_name",
+        "id",
+        "module_name",
+        "singular_label",
+        "plural_label",
+        "is_activity",
+    )
+    ordering = ("api_name",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Module | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Module | None = None) -> bool:
+        return False
+
+
+from . import admin_oauth  # noqa: E402, F401  (registers the token models)

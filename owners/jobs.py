@@ -1,0 +1,333 @@
+"""Owner jobs: the outbox rows `change_owner` writes, executed after its commit.
+
+A job's life: `pending` --claim--> `running` --(effects and `done`, one transaction)--> `done`.
+
+- `dispatch_jobs` publishes one Celery message per job after commit (countdown up to the job's
+  `run_after`). When the broker is down it logs and returns: the job stays pending.
+- `claim_job` takes a job with a conditional UPDATE (pending, or running with an expired lease)
+  and checks the row count, so a duplicate delivery does nothing and a job whose worker died is
+  taken over once its lease has expired.
+- The runners write their effects and mark the job done in one transaction, fenced on the
+  claim, so a re-run never does anything twice (the email is the exception: see
+  `run_notification`).
+- `sweep` (Celery beat) re-dispatches pending jobs whose message never arrived and running jobs
+  whose lease expired, and gives up on jobs that were claimed too often.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from crm.models import Record, User
+from crm.modules import ACTIVITY_MODULES, module_by_name
+
+from .models import OwnerJob
+
+logger = logging.getLogger(__name__)
+
+ACTIVITY_MODULE_IDS = tuple(module.id for module in ACTIVITY_MODULES)
+SWEEP_BATCH = 500
+
+# Test-only: the SIGKILL test in tests/integration sets this to hold a claimed job inside the
+# worker long enough to kill it mid-job. Never set in a deployment.
+_TEST_PAUSE_AFTER_CLAIM = float(os.environ.get("OWNER_JOBS_TEST_PAUSE_AFTER_CLAIM_SECONDS") or 0)
+
+
+class TransientJobError(Exception):
+    """A failure worth retrying that is not one of the exception types below (an SMTP 4xx)."""
+
+
+# What a retry can cure: the database or the mail server briefly unreachable, a deadlock or
+# serialization failure (both OperationalError on PostgreSQL). Anything else is a bug or a
+# permanent refusal, and retrying it would only repeat it.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    TransientJobError,
+)
+
+
+def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
+    """Publish one task message per job, due at the job's `run_after`. Returns how many were sent.
+
+    Called after commit (`transaction.on_commit`) and by the sweep. It never raises: the change
+    is committed already and must not turn into an error response because the broker is down.
+    A job that could not be published stays pending and the sweep sends it later.
+    """
+    # Imported here: the tasks module imports this one.
+    from .tasks import run_owner_job_task
+
+    now = timezone.now()
+    sent = 0
+    for job in jobs:
+        countdown = max(0.0, (job.run_after - now).total_seconds())
+        try:
+            run_owner_job_task.apply_async((str(job.id),), countdown=countdown)
+        except Exception as exc:
+            # Every job goes to the same broker: stop here instead of waiting out the broker
+            # timeout once per job. No traceback: during an outage every request logs this.
+            logger.error("owner job %s not dispatched (%r); the sweep will send it", job.id, exc)
+            break
+        sent += 1
+    return sent
+
+
+def claim_job(job_id: int) -> OwnerJob | None:
+    """Claim a job for this worker, or return None when it is not ours to run.
+
+    One conditional UPDATE: PostgreSQL re-checks its WHERE after waiting on a concurrent claim
+    of the same row, so of two deliveries exactly one gets the row. A running job is taken over
+    only after its lease, which outlives the task hard time limit: its worker is gone by then.
+    """
+    now = timezone.now()
+    lease_expired = now - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS)
+    claimed = OwnerJob.objects.filter(
+        Q(status=OwnerJob.Status.PENDING)
+        | Q(status=OwnerJob.Status.RUNNING, claimed_at__lt=lease_expired),
+        id=job_id,
+        attempts__lt=settings.OWNER_JOB_MAX_ATTEMPTS,
+    ).update(status=OwnerJob.Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
+        return None
+    # `claimed_at` is this claim's fencing token: the runner finishes only a job it still holds.
+    return OwnerJob.objects.get(id=job_id)
+
+
+def run_job(job_id: int) -> OwnerJob | None:
+    """Claim and run one job; None when it was not ours to run (done, or held by another)."""
+    job = claim_job(job_id)
+    if job is None:
+        logger.info("owner job %s not claimed (done or held by another worker)", job_id)
+        return None
+    if _TEST_PAUSE_AFTER_CLAIM:
+        time.sleep(_TEST_PAUSE_AFTER_CLAIM)
+    try:
+        if job.kind == OwnerJob.Kind.RELATED_TRANSFER:
+            run_related_transfer(job)
+        else:
+            run_notification(job)
+    except TRANSIENT_ERRORS as exc:
+        _release(job, exc)
+        raise
+    except Exception as exc:
+        _fail(job, exc)
+        raise
+    return job
+
+
+def run_related_transfer(job: OwnerJob) -> list[int]:
+    """Give the job's new owner the selected activities of its parent records. Returns their ids.
+
+    Whatever the number of records: mark done, lock the parents, lock the activities, one
+    UPDATE, one audit INSERT. Only parents whose owner is still the job's new owner count: when
+    a newer request moved a parent on, that request's own job decides its activities, so an
+    older job that runs late (or after a retry) never overwrites a newer owner.
+    """
+    payload = job.payload
+    new_owner_id = int(payload["new_owner_id"])
+    actor_id = int(payload["actor_id"]) if payload.get("actor_id") else None
+    parent_ids = [int(record_id) for record_id in payload["parent_ids"]]
+    module_ids = [
+        module.id
+        for module in map(module_by_name, payload["related_modules"])
+        if module is not None and module.is_activity
+    ]
+    related_ids = [int(record_id) for record_id in payload["related_ids"]]
+    moved: list[tuple[int, int, int | None]] = []
+    with transaction.atomic(durable=True):
+        # First, so the job row stays locked until the effects commit: a concurrent take-over
+        # waits, then finds the job done and does nothing.
+        if not _finish(job):
+            return []
+        # Locked in id order, as change_owner locks them: a request moving one of these parents
+        # on waits for this transaction (and then its own job follows), and the two never
+        # deadlock.
+        parents = list(
+            Record.objects.filter(
+                organization_id=job.organization_id, id__in=parent_ids, owner_id=new_owner_id
+            )
+            .order_by("id")
+            .select_for_update()
+            .values_list("id", flat=True)
+        )
+        if parents:
+            moved = list(
+                Record.objects.filter(
+                    Q(module_id__in=module_ids)
+                    | Q(id__in=related_ids, module_id__in=ACTIVITY_MODULE_IDS),
+                    organization_id=job.organization_id,
+                    related_to_id__in=parents,
+                )
+                .exclude(owner_id=new_owner_id)
+                .order_by("id")
+                .select_for_update()
+                .values_list("id", "module_id", "owner_id")
+            )
+        if moved:
+            now = timezone.now()
+            Record.objects.filter(id__in=[record_id for record_id, _, _ in moved]).update(
+                owner_id=new_owner_id, modified_time=now, modified_by_id=actor_id
+            )
+            AuditEntry.objects.bulk_create(
+                AuditEntry(
+                    organization_id=job.organization_id,
+                    module_id=module_id,
+                    record_id=record_id,
+                    previous_owner_id=previous_owner_id,
+                    new_owner_id=new_owner_id,
+                    actor_id=actor_id,
+                    source=AuditEntry.Source.RELATED_TRANSFER,
+                    batch_id=job.batch_id,
+                    created_time=now,
+                )
+                for record_id, module_id, previous_owner_id in moved
+            )
+    return [record_id for record_id, _, _ in moved]
+
+
+def run_notification(job: OwnerJob) -> bool:
+    """Email the new owner once for the whole request, listing the records that changed.
+
+    Send, then mark done at once. The email cannot join the database transaction, so this is
+    at-least-once: a worker that dies in the milliseconds between the mail server accepting the
+    message and the UPDATE leaves the job running, and after the lease it is sent again, with
+    the same Message-ID (derived from the job) so a mail client can fold the duplicate. Marking
+    done first would make it at-most-once instead, and a crash would lose the email.
+    """
+    payload = job.payload
+    new_owner_id = int(payload["new_owner_id"])
+    actor_id = int(payload["actor_id"]) if payload.get("actor_id") else None
+    users = {
+        user.id: user
+        for user in User.objects.filter(
+            organization_id=job.organization_id, id__in=[new_owner_id, actor_id]
+        ).only("id", "full_name", "email")
+    }
+    owner = users.get(new_owner_id)
+    records = list(
+        Record.objects.filter(
+            organization_id=job.organization_id,
+            id__in=[int(record_id) for record_id in payload["record_ids"]],
+        )
+        .order_by("id")
+        .values_list("id", "name")
+    )
+    if owner is not None and owner.email and records:
+        message = _notification_email(job, owner=owner, actor=users.get(actor_id), records=records)
+        try:
+            message.send()
+        except smtplib.SMTPResponseException as exc:
+            if 400 <= exc.smtp_code < 500:  # "try again later" in SMTP's words
+                raise TransientJobError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+            raise
+    else:
+        logger.warning("owner job %s: no one to notify or nothing to list", job.id)
+    if not _finish(job):
+        logger.warning("owner job %s: claim lost while sending; it may be sent again", job.id)
+        return False
+    return True
+
+
+def sweep() -> int:
+    """Re-dispatch the jobs left behind; returns how many were sent.
+
+    Pending jobs due for longer than the grace period (their message never reached the broker,
+    or was lost), and running jobs whose lease expired (their worker died). Jobs claimed
+    `OWNER_JOB_MAX_ATTEMPTS` times already are marked failed instead.
+    """
+    now = timezone.now()
+    left_behind = Q(
+        status=OwnerJob.Status.PENDING,
+        run_after__lte=now - timedelta(seconds=settings.OWNER_JOB_SWEEP_GRACE_SECONDS),
+    ) | Q(
+        status=OwnerJob.Status.RUNNING,
+        claimed_at__lt=now - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS),
+    )
+    abandoned = OwnerJob.objects.filter(
+        left_behind, attempts__gte=settings.OWNER_JOB_MAX_ATTEMPTS
+    ).update(
+        status=OwnerJob.Status.FAILED,
+        finished_at=now,
+        last_error=f"gave up after {settings.OWNER_JOB_MAX_ATTEMPTS} attempts",
+    )
+    if abandoned:
+        logger.error("%s owner jobs failed after too many attempts", abandoned)
+    due = list(
+        OwnerJob.objects.filter(left_behind)
+        .order_by("run_after")
+        .only("id", "run_after")[:SWEEP_BATCH]
+    )
+    return dispatch_jobs(due)
+
+
+def _finish(job: OwnerJob) -> bool:
+    """Mark the job done if this claim still holds it (its status and claim time unchanged)."""
+    return (
+        OwnerJob.objects.filter(
+            id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
+        ).update(status=OwnerJob.Status.DONE, finished_at=timezone.now(), last_error="")
+        == 1
+    )
+
+
+def _release(job: OwnerJob, exc: BaseException) -> None:
+    """Give a job back after a transient error, so the retry (or the sweep) can claim it."""
+    try:
+        OwnerJob.objects.filter(
+            id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
+        ).update(status=OwnerJob.Status.PENDING, claimed_at=None, last_error=repr(exc)[:2000])
+    except TRANSIENT_ERRORS:
+        # The database is the trouble: the lease runs out and the sweep takes the job over.
+        logger.warning("owner job %s not released; its lease will expire", job.id)
+
+
+def _fail(job: OwnerJob, exc: BaseException) -> None:
+    logger.error("owner job %s failed: %r", job.id, exc)
+    OwnerJob.objects.filter(
+        id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
+    ).update(status=OwnerJob.Status.FAILED, finished_at=timezone.now(), last_error=repr(exc))
+
+
+def _notification_email(
+    job: OwnerJob, *, owner: User, actor: User | None, records: list[tuple[int, str]]
+) -> EmailMessage:
+    module = module_by_name(job.payload["module"])
+    if module is None:
+        label = job.payload["module"]
+    else:
+        label = module.singular_label if len(records) == 1 else module.plural_label
+    by = f" by {actor.full_name}" if actor else ""
+    lines = [f"- {name or '(no name)'} (id {record_id})" for record_id, name in records]
+    body = "\n".join(
+        [
+            f"Hello {owner.full_name},",
+            "",
+            f"{len(records)} {label} assigned to you{by}:",
+            *lines,
+            "",
+        ]
+    )
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return EmailMessage(
+        subject=f"{len(records)} {label} assigned to you",
+        body=body,
+        to=[owner.email],
+        headers={"Message-ID": f"<owner-job-{job.id}@{domain}>"},
+    )

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+
+from crm.models import Module, Organization, Profile, Record, Role, User
+from crm.modules import MODULES, module_by_name
+from tests.factories import OrganizationFactory, RecordFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CONTACTS = module_by_name("Contacts").id
+TASKS = module_by_name("Tasks").id
+
+
+@pytest.fixture
+def outsider(other_organization):
+    return UserFactory(organization=other_organization, email="out@nimbus.test")
+
+
+def _violates_on_check(**fields) -> IntegrityError:
+    """Create the record in a savepoint and make PostgreSQL check the deferred keys now."""
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Record.objects.create(**fields)
+        connection.check_constraints()
+    return caught.value
+
+
+@pytest.mark.postgres
+def test_database_refuses_an_owner_from_another_organization(organization, outsider):
+    error = _violates_on_check(organization=organization, module_id=CONTACTS, owner=outsider)
+    assert "record_owner_same_org" in str(error)
+
+
+@pytest.mark.postgres
+def test_database_refuses_a_related_record_from_another_organization(
+    organization, admin_user, other_organization, outsider
+):
+    parent = RecordFactory(organization=other_organization, owner=outsider)
+    error = _violates_on_check(
+        organization=organization, module_id=TASKS, owner=admin_user, related_to=parent
+    )
+    assert "record_related_same_org" in str(error)
+
+
+@pytest.mark.postgres
+def test_database_refuses_moving_a_record_to_an_owner_of_another_organization_by_update(
+    make_record, outsider
+):
+    record = make_record()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        # A set-based UPDATE, as the services write owners: the key holds there too.
+        Record.objects.filter(id=record.id).update(owner_id=outsider.id)
+        connection.check_constraints()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_cross_organization_owner_fails_at_commit():
+    zylker, nimbus = OrganizationFactory(name="Zylker"), OrganizationFactory(name="Nimbus")
+    outsider = UserFactory(organization=nimbus)
+    # The keys are DEFERRABLE INITIALLY DEFERRED: the INSERT passes, the COMMIT refuses it.
+    with pytest.raises(IntegrityError, match="record_owner_same_org"), transaction.atomic():
+        Record.objects.create(organization=zylker, module_id=CONTACTS, owner=outsider)
+    assert not Record.objects.exists()
+
+
+@pytest.mark.postgres
+def test_database_accepts_same_organization_owner_related_record_and_no_owner(
+    organization, admin_user
+):
+    with transaction.atomic():
+        parent = Record.objects.create(organization=organization, module_id=CONTACTS, owner=None)
+        Record.objects.create(
+            organization=organization, module_id=TASKS, owner=admin_user, related_to=parent
+        )
+        connection.check_constraints()
+    assert Record.objects.filter(organization=organization).count() == 2
+
+
+def test_clean_refuses_an_owner_from_another_organization(organization, outsider):
+    record = Record(organization=organization, module_id=CONTACTS, owner=outsider)
+    with pytest.raises(ValidationError) as caught:
+        record.clean()
+    assert caught.value.message_dict == {
+        "owner": ["The owner must be a user of the record's organization."]
+    }
+
+
+def test_clean_refuses_a_related_record_from_another_organization(
+    organization, admin_user, other_organization, outsider
+):
+    parent = RecordFactory(organization=other_organization, owner=outsider)
+    record = Record(organization=organization, module_id=TASKS, owner=admin_user, related_to=parent)
+    with pytest.raises(ValidationError) as caught:
+        record.clean()
+    assert caught.value.message_dict == {
+        "related_to": ["The related record must be in the same organization."]
+    }
+
+
+def test_clean_accepts_same_organization_owner_and_related_record(make_record, admin_user):
+    parent = make_record()
+    Record(
+        organization=parent.organization, module_id=TASKS, owner=admin_user, related_to=parent
+    ).clean()
+
+
+def test_user_clean_refuses_a_profile_or_role_of_another_organization(
+    organization, other_organization
+):
+    user = User(
+        organization=organization,
+        email="x@zylker.test",
+        full_name="X Y",
+        profile=Profile.objects.get(organization=other_organization, name="Standard"),
+        role=Role.objects.create(organization=other_organization, name="CEO"),
+    )
+    with pytest.raises(ValidationError) as caught:
+        user.clean()
+    assert caught.value.message_dict == {
+        "profile": ["The profile belongs to another organization."],
+        "role": ["The role belongs to another organization."],
+    }
+
+
+def test_every_new_organization_starts_with_the_three_profiles():
+    org = Organization.objects.create(name="Fresh")
+    assert sorted(org.profiles.values_list("name", "can_change_owner")) == [
+        ("Administrator", True),
+        ("Read Only", False),
+        ("Standard", True),
+    ]
+
+
+def test_profile_names_are_unique_within_an_organization(organization):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Profile.objects.create(organization=organization, name="Standard")
+
+
+def test_the_data_migration_creates_the_seven_modules_with_their_ids_and_labels():
+    rows = list(
+        Module.objects.order_by("id").values_list(
+            "id", "api_name", "singular_label", "plural_label", "is_activity"
+        )
+    )
+    assert rows == sorted(
+        (m.id, m.api_name, m.singular_label, m.plural_label, m.is_activity) for m in MODULES
+    )
+    assert [m.api_name for m in MODULES if m.is_activity] == ["Tasks", "Events", "Calls"]
+
+
+@pytest.mark.parametrize(
+    ("status", "active"), [("active", True), ("disabled", False), ("deleted", False)]
+)
+def test_only_active_users_are_active(make_user, status, active):
+    assert make_user(status=status).is_active is active
+
+
+@pytest.mark.postgres
+def test_the_lookups_design_md_names_have_indexes():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'crm_record'")
+        indexes = dict(cursor.fetchall())
+    assert "(organization_id, module_id, id)" in indexes["record_org_module_id"]
+    assert "(owner_id)" in indexes["record_owner"]
+    assert "(related_to_id)" in indexes["record_related_to"]

@@ -1,0 +1,254 @@
+"""Owner jobs end to end: PostgreSQL, a real redis-server and real `celery -A config worker`
+processes. Each test runs its own redis-server and its own queue."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from crm.models import Record
+from owners import jobs
+from owners.models import OwnerJob
+from owners.tasks import run_owner_job_task
+from tests.owners.bigin import post_bulk
+
+from .conftest import measured, wait_until
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    # Transactional: the worker must see committed rows. Serialized rollback brings back the
+    # Module rows (a data migration) that the flush after each test removes.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+SCOPE = "ZohoBigin.change_owner.CREATE"
+
+
+@pytest.fixture
+def new_owner(make_user):
+    return make_user(full_name="Chen Wei", email="chen@zylker.test", profile_name="Standard")
+
+
+@pytest.fixture
+def admin_client(auth_client, admin_user):
+    return auth_client(admin_user, SCOPE)
+
+
+@pytest.fixture
+def mail_dir(tmp_path) -> Path:
+    path = tmp_path / "mail"
+    path.mkdir()
+    return path
+
+
+def emails_in(mail_dir: Path) -> list[str]:
+    """The messages the worker's file email backend wrote (one or more per file)."""
+    messages = []
+    for file in sorted(mail_dir.iterdir()):
+        messages += [chunk for chunk in file.read_text().split("-" * 79) if "Subject:" in chunk]
+    return messages
+
+
+def job_statuses(batch_id: str) -> dict[str, str]:
+    return dict(OwnerJob.objects.filter(batch_id=batch_id).values_list("kind", "status"))
+
+
+def owners(*records) -> list[int | None]:
+    by_id = dict(Record.objects.filter(id__in=[r.id for r in records]).values_list("id", "owner"))
+    return [by_id[record.id] for record in records]
+
+
+def test_a_worker_moves_exactly_the_selected_related_records_after_the_delay(
+    redis_server,
+    queue_name,
+    publish_to,
+    start_worker,
+    settings,
+    admin_client,
+    admin_user,
+    new_owner,
+    make_record,
+):
+    settings.RELATED_OWNER_DELAY_SECONDS = 3
+    first, second, outside = make_record(), make_record(), make_record()
+    task = make_record(module_name="Tasks", related_to=first)
+    call = make_record(module_name="Calls", related_to=second)
+    event_by_id = make_record(module_name="Events", related_to=second)
+    event_not_selected = make_record(module_name="Events", related_to=first)
+    task_of_outside = make_record(module_name="Tasks", related_to=outside)
+    event_of_outside_by_id = make_record(module_name="Events", related_to=outside)
+    publish_to(redis_server.url, queue_name)
+    start_worker(redis_server.url, queue_name)
+
+    response = post_bulk(
+        admin_client,
+        {
+            "ids": [str(first.id), str(second.id)],
+            "owner": {"id": str(new_owner.id)},
+            "related_modules": [
+                {"api_name": "Tasks"},
+                {"api_name": "Calls"},
+                {"id": str(event_by_id.id)},
+                {"id": str(event_of_outside_by_id.id)},
+            ],
+        },
+    )
+
+    assert response.status_code == 200
+    batch_id = response["X-Owner-Batch-Id"]
+    # Before the delay: the parents moved at once, their activities not yet.
+    assert owners(first, second) == [new_owner.id] * 2
+    assert owners(task, call, event_by_id) == [admin_user.id] * 3
+    assert job_statuses(batch_id) == {"related_transfer": "pending"}
+
+    wait_until(lambda: job_statuses(batch_id)["related_transfer"] == "done", what="the job")
+
+    assert owners(task, call, event_by_id) == [new_owner.id] * 3
+    assert (
+        owners(outside, event_not_selected, task_of_outside, event_of_outside_by_id)
+        == [admin_user.id] * 4
+    )
+    job = OwnerJob.objects.get(batch_id=batch_id)
+    rows = list(
+        AuditEntry.objects.filter(source="related_transfer").values_list(
+            "record_id", "previous_owner_id", "new_owner_id", "actor_id", "created_time"
+        )
+    )
+    assert sorted(row[:4] for row in rows) == sorted(
+        (record.id, admin_user.id, new_owner.id, admin_user.id)
+        for record in (task, call, event_by_id)
+    )
+    # Written by the worker no earlier than the job was due.
+    assert all(row[4] >= job.run_after for row in rows)
+    assert set(
+        AuditEntry.objects.filter(source="related_transfer").values_list("batch_id", flat=True)
+    ) == {job.batch_id}
+
+
+@pytest.mark.parametrize("outage", ["stopped", "hung"])
+def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_once(
+    outage,
+    redis_server,
+    queue_name,
+    publish_to,
+    start_worker,
+    settings,
+    admin_client,
+    admin_user,
+    new_owner,
+    make_record,
+    mail_dir,
+    record_property,
+):
+    settings.RELATED_OWNER_DELAY_SECONDS = 1
+    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
+    contact = make_record(name="Smith")
+    tasks = [make_record(module_name="Tasks", related_to=contact) for _ in range(3)]
+    publish_to(redis_server.url, queue_name)
+    redis_server.stop()
+    if outage == "hung":
+        # Something on the port accepts connections and never answers: a hung Redis, or a
+        # network that drops replies. Harder than a refused connection, which fails at once.
+        silent = socket.create_server(("127.0.0.1", redis_server.port), backlog=50)
+
+    with measured() as elapsed:
+        response = post_bulk(
+            admin_client,
+            {
+                "ids": [str(contact.id)],
+                "owner": {"id": str(new_owner.id)},
+                "notify": True,
+                "related_modules": [{"api_name": "Tasks"}],
+            },
+        )
+
+    assert response.status_code == 200
+    record_property("broker_down_request_seconds", round(elapsed[0], 3))
+    print(f"\nchange_owner request with Redis {outage} took {elapsed[0]:.3f} s")
+    batch_id = response["X-Owner-Batch-Id"]
+    assert owners(contact) == [new_owner.id]
+    assert job_statuses(batch_id) == {"related_transfer": "pending", "notify": "pending"}
+
+    if outage == "hung":
+        silent.close()
+    redis_server.start()
+    worker = start_worker(redis_server.url, queue_name, EMAIL_URL=f"filemail:///{mail_dir}")
+    related = OwnerJob.objects.get(batch_id=batch_id, kind="related_transfer")
+    wait_until(lambda: timezone.now() >= related.run_after, what="the related job to be due")
+    assert jobs.sweep() == 2
+    wait_until(
+        lambda: set(job_statuses(batch_id).values()) == {"done"}, what="both jobs to be done"
+    )
+
+    # Deliver both again, and sweep again: none of it may do anything twice.
+    for job in OwnerJob.objects.filter(batch_id=batch_id):
+        run_owner_job_task.delay(str(job.id))
+    assert jobs.sweep() == 0
+    wait_until(lambda: worker.log_text().count("not claimed") == 2, what="the redeliveries")
+
+    assert owners(*tasks) == [new_owner.id] * 3
+    assert AuditEntry.objects.filter(batch_id=batch_id, source="related_transfer").count() == 3
+    assert AuditEntry.objects.filter(batch_id=batch_id, source="api").count() == 1
+    (email,) = emails_in(mail_dir)
+    assert f"To: {new_owner.email}" in email
+    assert f"- Smith (id {contact.id})" in email
+
+
+def test_a_job_whose_worker_was_killed_completes_later_exactly_once(
+    redis_server,
+    queue_name,
+    publish_to,
+    start_worker,
+    settings,
+    admin_client,
+    admin_user,
+    new_owner,
+    make_record,
+):
+    settings.RELATED_OWNER_DELAY_SECONDS = 1
+    settings.OWNER_JOB_LEASE_SECONDS = 2
+    contacts = [make_record() for _ in range(2)]
+    tasks = [
+        make_record(module_name=module, related_to=contact)
+        for contact in contacts
+        for module in ("Tasks", "Tasks", "Calls")
+    ]
+    publish_to(redis_server.url, queue_name)
+    # This worker claims the job, then sits on it (test-only pause) until it is killed.
+    doomed = start_worker(
+        redis_server.url, queue_name, OWNER_JOBS_TEST_PAUSE_AFTER_CLAIM_SECONDS="60"
+    )
+
+    response = post_bulk(
+        admin_client,
+        {
+            "ids": [str(contact.id) for contact in contacts],
+            "owner": {"id": str(new_owner.id)},
+            "related_modules": [{"api_name": "Tasks"}, {"api_name": "Calls"}],
+        },
+    )
+    assert response.status_code == 200
+    batch_id = response["X-Owner-Batch-Id"]
+    wait_until(lambda: job_statuses(batch_id)["related_transfer"] == "running", what="the claim")
+    doomed.kill()
+
+    assert owners(*tasks) == [admin_user.id] * 6
+    assert not AuditEntry.objects.filter(source="related_transfer").exists()
+
+    # Another worker; once the dead worker's lease has run out, the sweep hands the job over.
+    start_worker(redis_server.url, queue_name, OWNER_JOB_LEASE_SECONDS="2")
+    wait_until(lambda: jobs.sweep() == 1, what="the sweep to re-dispatch the job")
+    wait_until(lambda: job_statuses(batch_id)["related_transfer"] == "done", what="the job")
+
+    assert owners(*tasks) == [new_owner.id] * 6
+    assert AuditEntry.objects.filter(source="related_transfer").count() == 6
+    assert sorted(
+        AuditEntry.objects.filter(source="related_transfer").values_list("record_id", flat=True)
+    ) == sorted(task.id for task in tasks)
+    job = OwnerJob.objects.get(batch_id=batch_id)
+    assert job.attempts == 2
