@@ -154,17 +154,26 @@ def run_wrk(
     return figures
 
 
-def write_wrk_data(path: Path, *, token: str, ids: list[int], owners: list[int], bulk: list[int]):
+def write_wrk_data(
+    path: Path,
+    *,
+    token: str,
+    ids: list[int],
+    owners: list[int],
+    bulk: list[int],
+    bulk_options: dict,
+):
     def lua_strings(values):
         return "{" + ",".join(f'"{value}"' for value in values) + "}"
 
-    bulk_json = json.dumps([str(value) for value in bulk])
+    # The body of a bulk request up to the owner, which the script appends.
+    bulk_json = json.dumps({"ids": [str(value) for value in bulk], **bulk_options})[:-1]
     path.write_text(
         "return {\n"
         f'  token = "{token}",\n'
         f"  ids = {lua_strings(ids)},\n"
         f"  owners = {lua_strings(owners)},\n"
-        f"  bulk_ids_json = [=[{bulk_json}]=],\n"
+        f"  bulk_body_head = [=[{bulk_json}]=],\n"
         "}\n"
     )
 
@@ -181,4 +190,19 @@ def summary(values: list[float]) -> dict[str, float]:
         "p95_ms": percentile(values, 0.95),
         "min_ms": min(values),
         "runs": len(values),
+    }
+
+
+def combine_runs(runs: list[dict]) -> dict:
+    """Several wrk runs of one endpoint as one: requests over total time; the median of each
+    run's latency percentiles; every error counted."""
+    requests = sum(run["requests"] for run in runs)
+    seconds = sum(run["duration_us"] for run in runs) / 1e6
+    return {
+        "rps": requests / seconds,
+        "requests": requests,
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
+        "runs": runs,
     }

@@ -34,6 +34,7 @@ class BenchData:
     http_bulk: list[int] = field(default_factory=list)
     # Part 3: parents (each with TASKS_PER_PARENT Tasks) for the job and for the raw SQL.
     transfer_parents: dict[str, list[int]] = field(default_factory=dict)
+    tasks_per_parent: int = 0
 
 
 def wipe() -> None:
@@ -122,6 +123,7 @@ def build(
         data.raw_sets[size] = _records(organization, owner_b, size)
     data.http_pool = _records(organization, actor, http_pool_size)
     data.http_bulk = _records(organization, owner_b, 500)
+    data.tasks_per_parent = tasks_per_parent
     for name in transfer_sets:
         parents = _records(organization, owner_b, transfer_parents)
         _activities(organization, owner_b, parents, tasks_per_parent)

@@ -26,7 +26,7 @@ end
 
 function request()
   if mode == "bulk" then
-    local body = '{"ids":' .. data.bulk_ids_json .. ',"owner":{"id":"' .. random_owner() .. '"}}'
+    local body = data.bulk_body_head .. ',"owner":{"id":"' .. random_owner() .. '"}}'
     return wrk.format(nil, path_template, nil, body)
   end
   local id = data.ids[math.random(#data.ids)]
