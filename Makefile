@@ -38,3 +38,17 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Benchmarks against hand-written SQL, on PostgreSQL (README: Performance). Installs its own
+# tools: matplotlib into .venv (bench/requirements.txt) and Debian's wrk when it is missing.
+bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bigin_bench
+bench: export REDIS_URL ?= redis://127.0.0.1:6379/9
+bench: install $(BIN)/.bench-installed
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q wrk || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }; }
+	$(BIN)/python -m bench.run
+
+$(BIN)/.bench-installed: bench/requirements.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@

@@ -9,7 +9,9 @@ from crm.modules import module_by_name
 
 def organization_user(*, organization: Organization, user_id: int) -> User | None:
     """The user `user_id` of `organization`, whatever its status; None when there is none."""
-    return User.objects.filter(organization_id=organization.id, id=user_id).first()
+    # Not `.first()`: it adds an ORDER BY that Django compiles on every request (bench/), for a
+    # primary-key match that has one row or none.
+    return next(iter(User.objects.filter(organization_id=organization.id, id=user_id)[:1]), None)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from crm.ids import new_id
 from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo
 
@@ -113,19 +114,15 @@ def change_owner(
             Record.objects.filter(
                 organization_id=organization.id, id__in=[record_id for record_id, _ in changed]
             ).update(owner_id=new_owner_id, modified_time=now, modified_by=actor)
-            AuditEntry.objects.bulk_create(
-                AuditEntry(
-                    organization_id=organization.id,
-                    module_id=module.id,
-                    record_id=record_id,
-                    previous_owner_id=previous,
-                    new_owner_id=new_owner_id,
-                    actor=actor,
-                    source=source,
-                    batch_id=batch_id,
-                    created_time=now,
-                )
-                for record_id, previous in changed
+            _insert_audit_rows(
+                organization_id=organization.id,
+                module_id=module.id,
+                changed=changed,
+                new_owner_id=new_owner_id,
+                actor_id=actor.id if actor else None,
+                source=source,
+                batch_id=batch_id,
+                now=now,
             )
         jobs = _outbox_jobs(
             organization=organization,
@@ -151,6 +148,67 @@ def change_owner(
         changed_ids=tuple(record_id for record_id, _ in changed),
         jobs=tuple(jobs),
     )
+
+
+# The audit rows of a change as one INSERT fed by three arrays; the other columns are the same
+# for every row.
+_AUDIT_FROM_ARRAYS = """
+    INSERT INTO audit_auditentry (id, record_id, previous_owner_id, organization_id, module_id,
+                                  new_owner_id, actor_id, source, batch_id, created_time)
+    SELECT a.id, a.record_id, a.previous_owner_id, %s, %s, %s::bigint, %s::bigint, %s, %s, %s
+    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS a(id, record_id, previous_owner_id)
+"""
+
+
+def _insert_audit_rows(
+    *,
+    organization_id: int,
+    module_id: int,
+    changed: list[tuple[int, int | None]],
+    new_owner_id: int | None,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now,
+) -> None:
+    """One audit row per (record id, previous owner id) in `changed`, in one statement.
+
+    On PostgreSQL the rows travel as three arrays: `bulk_create` prepares every field of every
+    row in Python, about 40 us a row, a third of a 500-id change (bench/, cProfile). Elsewhere
+    (SQLite under `make run`), `bulk_create`.
+    """
+    if connection.vendor != "postgresql":
+        AuditEntry.objects.bulk_create(
+            AuditEntry(
+                organization_id=organization_id,
+                module_id=module_id,
+                record_id=record_id,
+                previous_owner_id=previous,
+                new_owner_id=new_owner_id,
+                actor_id=actor_id,
+                source=source,
+                batch_id=batch_id,
+                created_time=now,
+            )
+            for record_id, previous in changed
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AUDIT_FROM_ARRAYS,
+            [
+                organization_id,
+                module_id,
+                new_owner_id,
+                actor_id,
+                source,
+                batch_id,
+                now,
+                [new_id() for _ in changed],  # the model's default, drawn here
+                [record_id for record_id, _ in changed],
+                [previous for _, previous in changed],
+            ],
+        )
 
 
 def _outbox_jobs(

@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import module_by_name
+from owners import services
 from owners.models import OwnerJob
 from owners.services import RelatedSelection, change_owner
 from tests.factories import RecordFactory, UserFactory
@@ -30,7 +31,7 @@ def test_a_failure_after_the_update_leaves_everything_as_before(
         raise DatabaseError("disk full (injected)")
 
     # The audit INSERT runs after the UPDATE: fail it there.
-    monkeypatch.setattr(AuditEntry.objects, "bulk_create", failing_insert)
+    monkeypatch.setattr(services, "_insert_audit_rows", failing_insert)
     body = {
         "ids": [str(r.id) for r in records],
         "owner": {"id": str(new_owner.id)},

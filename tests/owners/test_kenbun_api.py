@@ -14,6 +14,7 @@ from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
 from crm.oauth import issue_access_token
+from owners import services
 from owners.models import OwnerJob
 from tests.factories import RecordFactory, UserFactory
 
@@ -372,7 +373,7 @@ def test_bulk_is_one_transaction_a_failure_midway_changes_no_lead(
         raise DatabaseError("disk full (injected)")
 
     # The audit INSERT runs after the UPDATE of the leads: fail there.
-    monkeypatch.setattr(AuditEntry.objects, "bulk_create", failing_insert)
+    monkeypatch.setattr(services, "_insert_audit_rows", failing_insert)
     response = bulk(
         bearer(admin_user, CHANGE_OWNER_SCOPE),
         {"lead_ids": list(owners_before), "owner_id": str(new_owner.id)},

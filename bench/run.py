@@ -1,0 +1,295 @@
+"""`make bench`: the product against the physical limit, each figure beside its yardstick.
+
+1. service level, in process: `change_owner` of 1..500 records vs the same writes in raw SQL;
+2. HTTP: gunicorn + wrk, single-record change_owner vs a raw-SQL endpoint and a no-op endpoint,
+   and the latency of a 500-id request;
+3. related transfer: the job moving 5,000 Tasks vs the raw-SQL equivalent;
+4. peak memory of a gunicorn worker and of a celery worker.
+
+Prints a table, writes bench/results/latest.json and latest.png. Targets are reported, never
+asserted. Runs against DATABASE_URL (default: the `bigin_bench` database, created if missing).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from time import perf_counter
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bigin_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
+
+SIZES = (1, 10, 100, 500)
+SERVICE_RUNS = int(os.environ.get("BENCH_SERVICE_RUNS", "40"))
+WARMUP_RUNS = 3
+HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "5"))
+HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "2"))
+HTTP_CONCURRENCY = (1, 8, 32)
+BULK_HTTP_RUNS = 20
+GUNICORN = {"workers": 2, "worker_class": "sync", "threads": 1}
+HTTP_POOL = 20_000
+OWNER_COUNT = 64
+TRANSFER_PARENTS = 500
+TASKS_PER_PARENT = 10
+TRANSFER_RUNS = int(os.environ.get("BENCH_TRANSFER_RUNS", "5"))
+SCOPE = "ZohoBigin.change_owner.CREATE"
+# What the 500-id requests ask for besides the owner: a notification and the related Tasks, so
+# they write outbox rows as the service calls of part 1 do.
+BULK_OPTIONS = {"notify": True, "related_modules": [{"api_name": "Tasks"}]}
+
+
+def configure_environment() -> None:
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["DJANGO_DEBUG"] = "false"
+    # A throwaway key for this run only: the product requires one when DEBUG is off.
+    os.environ["DJANGO_SECRET_KEY"] = "bench-only-" + secrets.token_hex(24)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The bench's Celery messages go to a queue of their own, and a related transfer is due at
+    # once (part 4 waits for a real worker to run one).
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = "bench"
+    os.environ["RELATED_OWNER_DELAY_SECONDS"] = "0"
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` when it does not exist (PostgreSQL only)."""
+    import psycopg
+    from psycopg import sql
+
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit(f"bench: DATABASE_URL must be PostgreSQL, not {url.split(':', 1)[0]}")
+    base, _, name = url.rpartition("/")
+    name = name.split("?", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"bench: created database {name}")
+
+
+class _Alternating:
+    """Owners A and B in turn, starting with A: the sets start owned by B, so every run changes
+    every row."""
+
+    def __init__(self, data) -> None:
+        self.data, self.current = data, data.owner_b
+
+    def next(self):
+        data = self.data
+        self.current = data.owner_a if self.current == data.owner_b else data.owner_b
+        return self.current
+
+
+def service_level(data) -> list[dict]:
+    """Part 1: the service in process vs the same writes by hand, interleaved run by run."""
+    import psycopg
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from owners.services import RelatedSelection, change_owner
+
+    from . import rawsql
+    from .load import summary
+    from .seed import CONTACTS
+
+    raw_conn = psycopg.connect(rawsql.dsn_from_django())
+    related = RelatedSelection(modules=("Tasks",))
+
+    def service_once(size: int, owners: _Alternating) -> float:
+        owner = owners.next()
+        start = perf_counter()
+        result = change_owner(
+            organization=data.organization,
+            actor=data.actor,
+            module=CONTACTS,
+            record_ids=data.service_sets[size],
+            new_owner=owner,
+            notify=True,
+            related=related,
+            source="api",
+        )
+        elapsed = (perf_counter() - start) * 1000
+        assert len(result.changed_ids) == size and len(result.jobs) == 2
+        return elapsed
+
+    def raw_once(size: int, owners: _Alternating) -> float:
+        owner = owners.next()
+        start = perf_counter()
+        _, changed = rawsql.change_owner_sql(
+            raw_conn,
+            organization_id=data.organization.id,
+            module_id=CONTACTS.id,
+            module_name=CONTACTS.api_name,
+            record_ids=data.raw_sets[size],
+            new_owner_id=owner.id,
+            actor_id=data.actor.id,
+            outbox=True,
+        )
+        elapsed = (perf_counter() - start) * 1000
+        assert len(changed) == size
+        return elapsed
+
+    rows = []
+    for size in SIZES:
+        service_owners, raw_owners = _Alternating(data), _Alternating(data)
+        # Count the queries on a run of its own: capturing them costs time.
+        with CaptureQueriesContext(connection) as captured:
+            service_once(size, service_owners)
+        for _ in range(WARMUP_RUNS):
+            service_once(size, service_owners)
+            raw_once(size, raw_owners)
+        service_ms, raw_ms = [], []
+        for _ in range(SERVICE_RUNS):
+            service_ms.append(service_once(size, service_owners))
+            raw_ms.append(raw_once(size, raw_owners))
+        service, raw = summary(service_ms), summary(raw_ms)
+        rows.append(
+            {
+                "size": size,
+                "queries": len(captured.captured_queries),
+                "service": service,
+                "raw_sql": raw,
+                "ratio": service["median_ms"] / raw["median_ms"],
+            }
+        )
+    raw_conn.close()
+    return rows
+
+
+def http_level(data) -> dict:
+    """Part 2: gunicorn on loopback, wrk in its own process."""
+    from crm.oauth import issue_access_token
+
+    from .load import (
+        children,
+        combine_runs,
+        gunicorn,
+        memory_kib,
+        request,
+        run_wrk,
+        summary,
+        timed_requests,
+        write_wrk_data,
+    )
+
+    token = issue_access_token(user=data.actor, scopes=[SCOPE], expires_in=timedelta(hours=3))
+    headers = {"Authorization": f"Zoho-oauthtoken {token}", "Content-Type": "application/json"}
+    endpoints = {
+        "noop": "/bench/noop",
+        "raw_sql": "/bench/raw/Contacts/%s/change_owner",
+        "raw_sql_prepared": "/bench/raw-prepared/Contacts/%s/change_owner",
+        "change_owner": "/bigin/v2/Contacts/%s/actions/change_owner",
+    }
+    bulk_path = "/bigin/v2/Contacts/actions/change_owner"
+    result: dict = {"gunicorn": GUNICORN, "load_generator": "wrk (Debian) + bench/wrk/*.lua"}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_file = Path(tmp) / "data.lua"
+        write_wrk_data(
+            data_file,
+            token=token,
+            ids=data.http_pool,
+            owners=[owner.id for owner in data.owners],
+            bulk=data.http_bulk,
+            bulk_options=BULK_OPTIONS,
+        )
+        with gunicorn(**GUNICORN, env=dict(os.environ)) as (port, master):
+            body = {"owner": {"id": str(data.owner_a.id)}}
+            for name, template in endpoints.items():
+                path = template.replace("%s", str(data.http_pool[0]))
+                status, content = request(port, "POST", path, body, headers)
+                if status != 200:
+                    raise RuntimeError(f"{name}: {path} answered {status}: {content[:300]!r}")
+            for template in endpoints.values():
+                run_wrk(port=port, path_template=template, mode="single", connections=8,
+                        seconds=2, data_file=data_file)  # fmt: skip
+            throughput: dict[str, dict[int, dict]] = {name: {} for name in endpoints}
+            for connections in HTTP_CONCURRENCY:
+                runs: dict[str, list[dict]] = {name: [] for name in endpoints}
+                # Interleaved, in rounds, so a slow patch of the (shared) machine hits every
+                # endpoint alike.
+                for _ in range(HTTP_ROUNDS):
+                    for name, template in endpoints.items():
+                        runs[name].append(
+                            run_wrk(
+                                port=port,
+                                path_template=template,
+                                mode="single",
+                                connections=connections,
+                                seconds=HTTP_SECONDS,
+                                data_file=data_file,
+                            )
+                        )
+                for name in endpoints:
+                    throughput[name][connections] = combine_runs(runs[name])
+            result["single"] = throughput
+
+            # The 500-id request, one at a time, alternating the owner so each changes 500 rows;
+            # with audit and outbox rows, as in part 1.
+            owners = [data.owner_a, data.owner_b]
+            bodies = [
+                {
+                    "ids": [str(i) for i in data.http_bulk],
+                    "owner": {"id": str(owners[n % 2].id)},
+                    **BULK_OPTIONS,
+                }
+                for n in range(WARMUP_RUNS + BULK_HTTP_RUNS)
+            ]
+            timings = timed_requests(port, bulk_path, bodies, headers)[WARMUP_RUNS:]
+            result["bulk_500"] = summary(timings)
+
+            # Memory: every worker under concurrent 500-id requests, then its peak RSS.
+            result["bulk_500_load"] = run_wrk(
+                port=port,
+                path_template=bulk_path,
+                mode="bulk",
+                connections=4,
+                seconds=4,
+                data_file=data_file,
+            )
+            workers = {pid: memory_kib(pid) for pid in children(master)}
+            result["memory_kib"] = {"master": memory_kib(master), "workers": workers}
+    return result
+
+
+def main() -> None:
+    configure_environment()
+    ensure_database(os.environ["DATABASE_URL"])
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from . import report, seed, transfer
+
+    started = time.monotonic()
+    call_command("migrate", verbosity=0)
+    data = seed.build(
+        sizes=SIZES,
+        owner_count=OWNER_COUNT,
+        http_pool_size=HTTP_POOL,
+        transfer_parents=TRANSFER_PARENTS,
+        tasks_per_parent=TASKS_PER_PARENT,
+        transfer_sets=transfer.SETS,
+    )
+    print(f"bench: data ready in {time.monotonic() - started:.0f} s", flush=True)
+    results = {"machine": report.machine(), "service": service_level(data)}
+    print(f"bench: service level done at {time.monotonic() - started:.0f} s", flush=True)
+    results["load_average_before"] = os.getloadavg()
+    results["http"] = http_level(data)
+    print(f"bench: HTTP done at {time.monotonic() - started:.0f} s", flush=True)
+    results["transfer"] = transfer.measure(data, runs=TRANSFER_RUNS)
+    results["elapsed_s"] = time.monotonic() - started
+    results["load_average_after"] = os.getloadavg()
+    report.publish(results)
+
+
+if __name__ == "__main__":
+    main()
