@@ -15,7 +15,7 @@ from . import params, selectors
 from . import schema as docs
 from .errors import INVALID_MODULE, INVALID_PARAMETER
 from .ids import parse_id
-from .modules import MODULES, ModuleInfo, module_by_name
+from .modules import MODULES, ModuleInfo
 from .representations import render_module, render_record, render_user
 
 USERS_SCOPES = ("ZohoBigin.users.READ",)
@@ -202,10 +202,7 @@ class RecordViewSet(viewsets.ViewSet):
 
     def _module(self) -> ModuleInfo:
         # Resolved in the handler, not in initial(), so a wrong method answers 405 first.
-        module = module_by_name(self.kwargs["module"])
-        if module is None:
-            raise INVALID_MODULE(resource_path_index=0)
-        return module
+        return params.path_module(self.kwargs["module"])
 
     def list(self, request: Request, module: str) -> Response:
         module_info = self._module()

@@ -28,6 +28,7 @@ MODULES: tuple[ModuleInfo, ...] = (
 
 _BY_LOWER_NAME = {module.api_name.lower(): module for module in MODULES}
 ACTIVITY_MODULES = tuple(module for module in MODULES if module.is_activity)
+ACTIVITY_MODULE_IDS = frozenset(module.id for module in ACTIVITY_MODULES)
 
 
 def module_by_name(name: str) -> ModuleInfo | None:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from rest_framework.request import Request
 
-from .errors import INVALID_PARAMETER
+from .errors import INVALID_MODULE, INVALID_PARAMETER
 from .ids import parse_id
+from .modules import ModuleInfo, module_by_name
 from .selectors import MAX_PER_PAGE
 
 
@@ -62,3 +63,12 @@ def field_names(request: Request) -> tuple[str, ...] | None:
         return None
     names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
     return names or None
+
+
+def path_module(name: str) -> ModuleInfo:
+    """The `{module}` of a /bigin/v2/{module}/... path, matched case-insensitively, or
+    INVALID_MODULE."""
+    module = module_by_name(name)
+    if module is None:
+        raise INVALID_MODULE(resource_path_index=0)
+    return module

@@ -16,13 +16,10 @@ from django.utils import timezone
 
 from .ids import parse_id
 from .models import Organization, Profile, Record, Role, User
-from .modules import module_by_name
+from .modules import ACTIVITY_MODULE_IDS, module_by_name
 
 USER_STATUSES = tuple(choice.value for choice in User.Status)
 PROFILE_NAMES = ("Administrator", "Read Only", "Standard")
-ACTIVITY_MODULE_IDS = {
-    module.id for module in (module_by_name(n) for n in ("Tasks", "Events", "Calls"))
-}
 
 
 class SandboxError(ValueError):

@@ -12,6 +12,7 @@ from typing import Any
 from crm.errors import INVALID_BODY, ErrorKind
 from crm.ids import parse_id
 from crm.models import Organization, User
+from crm.modules import ACTIVITY_MODULES
 
 from .selectors import organization_user
 from .services import RelatedSelection
@@ -49,7 +50,7 @@ OWNER_STATUS_ERRORS = {
     User.Status.DISABLED: (OWNER_DISABLED, "inactive"),
     User.Status.DELETED: (OWNER_DELETED, "deleted"),
 }
-RELATED_MODULE_NAMES = {"tasks": "Tasks", "events": "Events", "calls": "Calls"}
+RELATED_MODULE_NAMES = {module.api_name.lower(): module.api_name for module in ACTIVITY_MODULES}
 TRUE_FALSE = {"true": True, "false": False}
 
 

@@ -33,13 +33,12 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from crm.models import Record, User
-from crm.modules import ACTIVITY_MODULES, module_by_name
+from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
 from .models import OwnerJob
 
 logger = logging.getLogger(__name__)
 
-ACTIVITY_MODULE_IDS = tuple(module.id for module in ACTIVITY_MODULES)
 SWEEP_BATCH = 500
 
 # Test-only: the SIGKILL test in tests/integration sets this to hold a claimed job inside the

@@ -8,10 +8,11 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm import params
 from crm import schema as crm_docs
-from crm.errors import INVALID_MODULE, NO_PERMISSION
+from crm.errors import NO_PERMISSION
 from crm.ids import parse_id
-from crm.modules import ModuleInfo, module_by_name
+from crm.modules import ModuleInfo
 
 from . import bigin_request
 from . import schema as docs
@@ -27,9 +28,7 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
     lookup_url_kwarg = "record_id"
 
     def _module(self) -> ModuleInfo:
-        module = module_by_name(self.kwargs["module"])
-        if module is None:
-            raise INVALID_MODULE(resource_path_index=0)
+        module = params.path_module(self.kwargs["module"])
         if not self.request.user.profile.can_change_owner:
             raise NO_PERMISSION(permissions=["Change_Owner"])
         return module
