@@ -32,10 +32,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from audit.services import record_owner_changes
 from crm.models import Record, User
 from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
 from .models import OwnerJob
+from .statements import update_owners
 
 logger = logging.getLogger(__name__)
 
@@ -184,22 +186,21 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
             )
         if moved:
             now = timezone.now()
-            Record.objects.filter(id__in=[record_id for record_id, _, _ in moved]).update(
-                owner_id=new_owner_id, modified_time=now, modified_by_id=actor_id
+            update_owners(
+                job.organization_id,
+                [record_id for record_id, _, _ in moved],
+                new_owner_id=new_owner_id,
+                actor_id=actor_id,
+                now=now,
             )
-            AuditEntry.objects.bulk_create(
-                AuditEntry(
-                    organization_id=job.organization_id,
-                    module_id=module_id,
-                    record_id=record_id,
-                    previous_owner_id=previous_owner_id,
-                    new_owner_id=new_owner_id,
-                    actor_id=actor_id,
-                    source=AuditEntry.Source.RELATED_TRANSFER,
-                    batch_id=job.batch_id,
-                    created_time=now,
-                )
-                for record_id, module_id, previous_owner_id in moved
+            record_owner_changes(
+                organization_id=job.organization_id,
+                changes=moved,
+                new_owner_id=new_owner_id,
+                actor_id=actor_id,
+                source=AuditEntry.Source.RELATED_TRANSFER,
+                batch_id=job.batch_id,
+                now=now,
             )
     return [record_id for record_id, _, _ in moved]
 

@@ -15,16 +15,16 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from audit.models import AuditEntry
-from crm.ids import new_id
-from crm.models import Organization, Record, User
+from audit.services import record_owner_changes
+from crm.models import Organization, User
 from crm.modules import ModuleInfo
 
 from .jobs import dispatch_jobs
 from .models import OwnerJob
+from .statements import lock_records, update_owners
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def change_owner(
         # Lock the targets in id order. Two requests over overlapping ids then queue on the first
         # id they share instead of each holding a row the other waits for (a deadlock), and the
         # previous owners we read cannot change under us before the UPDATE.
-        locked = _lock_records(organization.id, module.id, record_ids)
+        locked = lock_records(organization.id, module.id, record_ids)
         if require_all:
             found = {record_id for record_id, _ in locked}
             missing = tuple(
@@ -104,19 +104,19 @@ def change_owner(
             (record_id, owner_id) for record_id, owner_id in locked if owner_id != new_owner_id
         ]
         if changed:
-            _update_owners(
+            actor_id = actor.id if actor else None
+            update_owners(
                 organization.id,
                 [record_id for record_id, _ in changed],
                 new_owner_id=new_owner_id,
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id,
                 now=now,
             )
-            _insert_audit_rows(
+            record_owner_changes(
                 organization_id=organization.id,
-                module_id=module.id,
-                changed=changed,
+                changes=[(record_id, module.id, previous) for record_id, previous in changed],
                 new_owner_id=new_owner_id,
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id,
                 source=source,
                 batch_id=batch_id,
                 now=now,
@@ -145,128 +145,6 @@ def change_owner(
         changed_ids=tuple(record_id for record_id, _ in changed),
         jobs=tuple(jobs),
     )
-
-
-# The lock and the UPDATE are the hot path of every request: written by hand, they skip the
-# ORM's compilation of two statements on each call, about a tenth of a single-record request's
-# CPU (bench/, cProfile). The ORM's versions would be
-#   Record.objects.filter(organization_id=, module_id=, id__in=).order_by("id")
-#       .select_for_update().values_list("id", "owner_id")
-#   Record.objects.filter(organization_id=, id__in=).update(owner_id=, modified_time=, ...)
-_LOCK_RECORDS = (
-    f"SELECT id, owner_id FROM {Record._meta.db_table}"
-    " WHERE organization_id = %s AND module_id = %s AND id {ids} ORDER BY id"
-)
-_UPDATE_OWNERS = (
-    f"UPDATE {Record._meta.db_table}"
-    " SET owner_id = %s, modified_time = %s, modified_by_id = %s"
-    " WHERE organization_id = %s AND id {ids}"
-)
-
-
-def _ids_condition(ids: Sequence[int]) -> tuple[str, list]:
-    """`id = ANY(array)` on PostgreSQL (one parameter, one plan); `IN (...)` elsewhere."""
-    if connection.vendor == "postgresql":
-        return "= ANY(%s)", [list(ids)]
-    return "IN ({})".format(", ".join(["%s"] * len(ids))), list(ids)
-
-
-def _lock_records(
-    organization_id: int, module_id: int, record_ids: Sequence[int]
-) -> list[tuple[int, int | None]]:
-    """(id, owner id) of the records found, locked FOR UPDATE in id order."""
-    if not record_ids:
-        return []
-    condition, params = _ids_condition(record_ids)
-    sql = _LOCK_RECORDS.format(ids=condition)
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [organization_id, module_id, *params])
-        return [(record_id, owner_id) for record_id, owner_id in cursor.fetchall()]
-
-
-def _update_owners(
-    organization_id: int,
-    record_ids: list[int],
-    *,
-    new_owner_id: int | None,
-    actor_id: int | None,
-    now,
-) -> None:
-    condition, params = _ids_condition(record_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _UPDATE_OWNERS.format(ids=condition),
-            [
-                new_owner_id,
-                connection.ops.adapt_datetimefield_value(now),
-                actor_id,
-                organization_id,
-                *params,
-            ],
-        )
-
-
-# The audit rows of a change as one INSERT fed by three arrays; the other columns are the same
-# for every row.
-_AUDIT_FROM_ARRAYS = """
-    INSERT INTO audit_auditentry (id, record_id, previous_owner_id, organization_id, module_id,
-                                  new_owner_id, actor_id, source, batch_id, created_time)
-    SELECT a.id, a.record_id, a.previous_owner_id, %s, %s, %s::bigint, %s::bigint, %s, %s, %s
-    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS a(id, record_id, previous_owner_id)
-"""
-
-
-def _insert_audit_rows(
-    *,
-    organization_id: int,
-    module_id: int,
-    changed: list[tuple[int, int | None]],
-    new_owner_id: int | None,
-    actor_id: int | None,
-    source: str,
-    batch_id: uuid.UUID,
-    now,
-) -> None:
-    """One audit row per (record id, previous owner id) in `changed`, in one statement.
-
-    On PostgreSQL the rows travel as three arrays: `bulk_create` prepares every field of every
-    row in Python, about 40 us a row, a third of a 500-id change (bench/, cProfile). Elsewhere
-    (SQLite under `make run`), `bulk_create`.
-    """
-    if connection.vendor != "postgresql":
-        AuditEntry.objects.bulk_create(
-            AuditEntry(
-                organization_id=organization_id,
-                module_id=module_id,
-                record_id=record_id,
-                previous_owner_id=previous,
-                new_owner_id=new_owner_id,
-                actor_id=actor_id,
-                source=source,
-                batch_id=batch_id,
-                created_time=now,
-            )
-            for record_id, previous in changed
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _AUDIT_FROM_ARRAYS,
-            [
-                organization_id,
-                module_id,
-                new_owner_id,
-                actor_id,
-                source,
-                batch_id,
-                now,
-                [new_id() for _ in changed],  # the model's default, drawn here
-                [record_id for record_id, _ in changed],
-                [previous for _, previous in changed],
-            ],
-        )
 
 
 def _outbox_jobs(

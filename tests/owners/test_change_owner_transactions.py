@@ -31,7 +31,7 @@ def test_a_failure_after_the_update_leaves_everything_as_before(
         raise DatabaseError("disk full (injected)")
 
     # The audit INSERT runs after the UPDATE: fail it there.
-    monkeypatch.setattr(services, "_insert_audit_rows", failing_insert)
+    monkeypatch.setattr(services, "record_owner_changes", failing_insert)
     body = {
         "ids": [str(r.id) for r in records],
         "owner": {"id": str(new_owner.id)},

@@ -373,7 +373,7 @@ def test_bulk_is_one_transaction_a_failure_midway_changes_no_lead(
         raise DatabaseError("disk full (injected)")
 
     # The audit INSERT runs after the UPDATE of the leads: fail there.
-    monkeypatch.setattr(services, "_insert_audit_rows", failing_insert)
+    monkeypatch.setattr(services, "record_owner_changes", failing_insert)
     response = bulk(
         bearer(admin_user, CHANGE_OWNER_SCOPE),
         {"lead_ids": list(owners_before), "owner_id": str(new_owner.id)},

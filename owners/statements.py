@@ -1,0 +1,71 @@
+"""The owner-change statements every writer shares: the ordered lock and the UPDATE of owners
+(change_owner and the related-transfer job)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import connection
+
+from crm.models import Record
+
+# The lock and the UPDATE are the hot path of every request: written by hand, they skip the
+# ORM's compilation of two statements on each call, about a tenth of a single-record request's
+# CPU (bench/, cProfile). The ORM's versions would be
+#   Record.objects.filter(organization_id=, module_id=, id__in=).order_by("id")
+#       .select_for_update().values_list("id", "owner_id")
+#   Record.objects.filter(organization_id=, id__in=).update(owner_id=, modified_time=, ...)
+_LOCK_RECORDS = (
+    f"SELECT id, owner_id FROM {Record._meta.db_table}"
+    " WHERE organization_id = %s AND module_id = %s AND id {ids} ORDER BY id"
+)
+_UPDATE_OWNERS = (
+    f"UPDATE {Record._meta.db_table}"
+    " SET owner_id = %s, modified_time = %s, modified_by_id = %s"
+    " WHERE organization_id = %s AND id {ids}"
+)
+
+
+def _ids_condition(ids: Sequence[int]) -> tuple[str, list]:
+    """`id = ANY(array)` on PostgreSQL (one parameter, one plan); `IN (...)` elsewhere."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", [list(ids)]
+    return "IN ({})".format(", ".join(["%s"] * len(ids))), list(ids)
+
+
+def lock_records(
+    organization_id: int, module_id: int, record_ids: Sequence[int]
+) -> list[tuple[int, int | None]]:
+    """(id, owner id) of the records found, locked FOR UPDATE in id order."""
+    if not record_ids:
+        return []
+    condition, params = _ids_condition(record_ids)
+    sql = _LOCK_RECORDS.format(ids=condition)
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [organization_id, module_id, *params])
+        return [(record_id, owner_id) for record_id, owner_id in cursor.fetchall()]
+
+
+def update_owners(
+    organization_id: int,
+    record_ids: list[int],
+    *,
+    new_owner_id: int | None,
+    actor_id: int | None,
+    now: datetime,
+) -> None:
+    condition, params = _ids_condition(record_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPDATE_OWNERS.format(ids=condition),
+            [
+                new_owner_id,
+                connection.ops.adapt_datetimefield_value(now),
+                actor_id,
+                organization_id,
+                *params,
+            ],
+        )
