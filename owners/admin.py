@@ -25,7 +25,7 @@ from crm.ids import parse_id
 from crm.models import Organization, Record, User
 from crm.modules import ACTIVITY_MODULES, module_by_id
 
-from .services import RelatedSelection, change_owner
+from .services import NewOwnerNotActive, RelatedSelection, change_owner
 
 MIXED_ORGANIZATIONS = (
     "The selected records belong to more than one organization. "
@@ -227,16 +227,25 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             ids_by_module[module_id].append(record_id)
         for module_id, record_ids in sorted(ids_by_module.items()):
             module = module_by_id(module_id)
-            result = change_owner(
-                organization=organization,
-                actor=request.user,
-                module=module,
-                record_ids=record_ids,
-                new_owner=new_owner,
-                notify=form.cleaned_data["notify"],
-                related=related,
-                source=AuditEntry.Source.ADMIN,
-            )
+            try:
+                result = change_owner(
+                    organization=organization,
+                    actor=request.user,
+                    module=module,
+                    record_ids=record_ids,
+                    new_owner=new_owner,
+                    notify=form.cleaned_data["notify"],
+                    related=related,
+                    source=AuditEntry.Source.ADMIN,
+                )
+            except NewOwnerNotActive as exc:
+                self.message_user(
+                    request,
+                    f"{module.api_name}: nothing changed, {new_owner.full_name} was {exc.status} "
+                    "while you confirmed.",
+                    messages.ERROR,
+                )
+                return None
             message = (
                 f"{module.api_name}: {len(result.changed_ids)} changed to {new_owner.full_name}, "
                 f"{result.unchanged_count} already owned by {new_owner.full_name} "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crm.errors import INVALID_BODY, ErrorKind
+from crm.errors import INVALID_BODY, ApiError, ErrorKind
 from crm.ids import parse_id
 from crm.models import Organization, User
 from crm.modules import ACTIVITY_MODULES
@@ -96,9 +96,14 @@ def parse_owner(body: dict[str, Any], organization: Organization) -> User:
     if user is None:
         raise OWNER_UNKNOWN(api_name="id", json_path="$.owner.id")
     if user.status in OWNER_STATUS_ERRORS:
-        kind, owner_status = OWNER_STATUS_ERRORS[user.status]
-        raise kind(api_name="id", json_path="$.owner.id", owner_status=owner_status)
+        raise owner_status_error(user.status)
     return user
+
+
+def owner_status_error(status: str) -> ApiError:
+    """The error for a new owner that is not active (disabled or deleted)."""
+    kind, owner_status = OWNER_STATUS_ERRORS[status]
+    return kind(api_name="id", json_path="$.owner.id", owner_status=owner_status)
 
 
 def parse_notify(body: dict[str, Any]) -> bool:

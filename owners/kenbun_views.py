@@ -26,7 +26,7 @@ from .kenbun_request import (
     PER_PAGE,
 )
 from .selectors import leads_page
-from .services import ChangeOwnerResult, RecordsNotFound, change_owner
+from .services import ChangeOwnerResult, NewOwnerNotActive, RecordsNotFound, change_owner
 
 LEADS = module_by_name("Contacts")
 TAGS = ["Kenbun lead owner"]
@@ -48,17 +48,21 @@ class KenbunView(APIView):
         if not request.user.profile.can_change_owner:
             raise NOT_PERMITTED()
         new_owner = change.new_owner
-        return change_owner(
-            organization=request.user.organization,
-            actor=request.user,
-            module=LEADS,
-            record_ids=change.lead_ids,
-            new_owner=new_owner,
-            # The new owner's own preference decides whether they get the assignment email.
-            notify=new_owner.assignment_alert if new_owner else False,
-            source="kenbun",
-            require_all=True,
-        )
+        try:
+            return change_owner(
+                organization=request.user.organization,
+                actor=request.user,
+                module=LEADS,
+                record_ids=change.lead_ids,
+                new_owner=new_owner,
+                # The new owner's own preference decides whether they get the assignment email.
+                notify=new_owner.assignment_alert if new_owner else False,
+                source="kenbun",
+                require_all=True,
+            )
+        except NewOwnerNotActive:
+            # Disabled or deleted while this request ran: as if checked before.
+            raise kenbun_request.OWNER_NOT_ACTIVE() from None
 
 
 class LeadOwnerView(KenbunView):

@@ -39,6 +39,15 @@ class RelatedSelection:
         return bool(self.modules or self.record_ids)
 
 
+class NewOwnerNotActive(Exception):
+    """Raised by `change_owner` when the new owner was disabled or deleted after the caller
+    checked it (the status is read again, locked, in the transaction): nothing changes."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the new owner is {status}")
+        self.status = status
+
+
 class RecordsNotFound(Exception):
     """Raised by `change_owner(require_all=True)` before any write: these ids are not records of
     the organization and module. The transaction rolls back, so nothing changes."""
@@ -78,6 +87,9 @@ def change_owner(
     caller reports them. Records that already have the owner are found but not changed: no
     audit row and no notification for them, though their related records still follow.
 
+    A new owner that is no longer active when the records are locked (disabled or deleted since
+    the caller checked it) raises `NewOwnerNotActive` before any write.
+
     With `require_all`, any id that is not found raises `RecordsNotFound` before any write, and
     the transaction rolls back: nothing changes (the Kenbun API is all or nothing).
 
@@ -90,7 +102,11 @@ def change_owner(
         # Lock the targets in id order. Two requests over overlapping ids then queue on the first
         # id they share instead of each holding a row the other waits for (a deadlock), and the
         # previous owners we read cannot change under us before the UPDATE.
-        locked = lock_records(organization.id, module.id, record_ids)
+        locked, owner_status = lock_records(
+            organization.id, module.id, record_ids, new_owner_id=new_owner_id
+        )
+        if new_owner_id is not None and locked and owner_status != User.Status.ACTIVE:
+            raise NewOwnerNotActive(owner_status)
         if require_all:
             found = {record_id for record_id, _ in locked}
             missing = tuple(

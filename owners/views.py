@@ -16,7 +16,7 @@ from crm.modules import ModuleInfo
 
 from . import bigin_request
 from . import schema as docs
-from .services import change_owner
+from .services import NewOwnerNotActive, change_owner
 
 CHANGE_OWNER_SCOPES = ("ZohoBigin.change_owner.CREATE",)
 
@@ -34,16 +34,20 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         return module
 
     def _change(self, request: Request, module: ModuleInfo, parsed) -> Response:
-        result = change_owner(
-            organization=request.user.organization,
-            actor=request.user,
-            module=module,
-            record_ids=parsed.record_ids,
-            new_owner=parsed.new_owner,
-            notify=parsed.notify,
-            related=parsed.related,
-            source="api",
-        )
+        try:
+            result = change_owner(
+                organization=request.user.organization,
+                actor=request.user,
+                module=module,
+                record_ids=parsed.record_ids,
+                new_owner=parsed.new_owner,
+                notify=parsed.notify,
+                related=parsed.related,
+                source="api",
+            )
+        except NewOwnerNotActive as exc:
+            # Disabled or deleted while this request ran: the same answer as if checked before.
+            raise bigin_request.owner_status_error(exc.status) from None
         results = bigin_request.record_results(parsed.record_ids, result.found_ids)
         return Response(
             {"data": results},

@@ -5,16 +5,18 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import time
 
+import psycopg
 import pytest
 from django.db import DatabaseError, connection
 
 from audit.models import AuditEntry
-from crm.models import Record
+from crm.models import Record, User
 from crm.modules import module_by_name
 from owners import services
 from owners.models import OwnerJob
-from owners.services import RelatedSelection, change_owner
+from owners.services import NewOwnerNotActive, RelatedSelection, change_owner
 from tests.factories import RecordFactory, UserFactory
 
 from .bigin import error, post_bulk
@@ -96,3 +98,88 @@ def test_overlapping_requests_in_opposite_orders_never_deadlock(organization, ad
         assert history[-1][1] == final[record_id]
         # Each change starts from the owner the previous one left: no lost update.
         assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(history))
+
+
+@pytest.mark.django_db
+def test_an_owner_disabled_after_the_callers_check_gets_nothing(
+    organization, admin_user, new_owner
+):
+    records = RecordFactory.create_batch(3, organization=organization, owner=admin_user)
+    # The caller checked `new_owner` while it was active; it has been disabled since.
+    User.objects.filter(id=new_owner.id).update(status=User.Status.DISABLED)
+
+    with pytest.raises(NewOwnerNotActive) as raised:
+        change_owner(
+            organization=organization,
+            actor=admin_user,
+            module=module_by_name("Contacts"),
+            record_ids=[r.id for r in records],
+            new_owner=new_owner,
+            notify=True,
+            source="api",
+        )
+
+    assert raised.value.status == "disabled"
+    assert set(Record.objects.values_list("owner_id", flat=True)) == {admin_user.id}
+    assert not AuditEntry.objects.exists()
+    assert not OwnerJob.objects.exists()
+
+
+def _wait_for_a_lock_wait(dsn: str, timeout: float = 10.0) -> None:
+    """Until some session of this database waits on a row lock."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as probe:
+        while time.monotonic() < deadline:
+            waiting = probe.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the request never waited on the owner's row")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_disabling_the_owner_while_a_request_runs_wins_over_the_request(
+    admin_client, organization, admin_user, new_owner
+):
+    records = RecordFactory.create_batch(3, organization=organization, owner=admin_user)
+    settings_dict = connection.settings_dict
+    dsn = (
+        f"host={settings_dict['HOST']} port={settings_dict['PORT'] or 5432} "
+        f"user={settings_dict['USER']} dbname={settings_dict['NAME']}"
+    )
+    responses = []
+
+    def request() -> None:
+        try:
+            responses.append(
+                post_bulk(
+                    admin_client,
+                    {"ids": [str(r.id) for r in records], "owner": {"id": str(new_owner.id)}},
+                )
+            )
+        finally:
+            connection.close()
+
+    # An operator disables the owner in a transaction that is still open when the request
+    # validates the owner (still active then) and locks the records.
+    with psycopg.connect(dsn) as operator:
+        operator.execute("UPDATE crm_user SET status = 'disabled' WHERE id = %s", [new_owner.id])
+        thread = threading.Thread(target=request)
+        thread.start()
+        _wait_for_a_lock_wait(dsn)  # the request waits on the owner's row
+        operator.commit()
+        thread.join(timeout=30)
+
+    (response,) = responses
+    assert response.status_code == 400
+    assert response.json() == error(
+        "INVALID_DATA",
+        {"api_name": "id", "json_path": "$.owner.id", "owner_status": "inactive"},
+        "The user to whom you are trying to transfer the records is not active.",
+    )
+    assert set(Record.objects.values_list("owner_id", flat=True)) == {admin_user.id}
+    assert not AuditEntry.objects.exists()
