@@ -140,10 +140,36 @@ def _wait_for_a_lock_wait(dsn: str, timeout: float = 10.0) -> None:
     raise AssertionError("the request never waited on the owner's row")
 
 
+INACTIVE_OWNER_BIGIN = error(
+    "INVALID_DATA",
+    {"api_name": "id", "json_path": "$.owner.id", "owner_status": "inactive"},
+    "The user to whom you are trying to transfer the records is not active.",
+)
+INACTIVE_OWNER_KENBUN = {
+    "status": "error",
+    "message": "owner_id is not an active user of this organization",
+}
+
+
+def _bigin_bulk(client, records, owner):
+    body = {"ids": [str(r.id) for r in records], "owner": {"id": str(owner.id)}}
+    return post_bulk(client, body)
+
+
+def _kenbun_bulk(client, records, owner):
+    body = {"lead_ids": [str(r.id) for r in records], "owner_id": str(owner.id)}
+    return client.post("/leads/bulk-assign-owner", body, format="json")
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(
+    ("send", "expected"),
+    [(_bigin_bulk, INACTIVE_OWNER_BIGIN), (_kenbun_bulk, INACTIVE_OWNER_KENBUN)],
+    ids=["bigin", "kenbun"],
+)
 def test_disabling_the_owner_while_a_request_runs_wins_over_the_request(
-    admin_client, organization, admin_user, new_owner
+    admin_client, organization, admin_user, new_owner, send, expected
 ):
     records = RecordFactory.create_batch(3, organization=organization, owner=admin_user)
     settings_dict = connection.settings_dict
@@ -155,12 +181,7 @@ def test_disabling_the_owner_while_a_request_runs_wins_over_the_request(
 
     def request() -> None:
         try:
-            responses.append(
-                post_bulk(
-                    admin_client,
-                    {"ids": [str(r.id) for r in records], "owner": {"id": str(new_owner.id)}},
-                )
-            )
+            responses.append(send(admin_client, records, new_owner))
         finally:
             connection.close()
 
@@ -176,10 +197,6 @@ def test_disabling_the_owner_while_a_request_runs_wins_over_the_request(
 
     (response,) = responses
     assert response.status_code == 400
-    assert response.json() == error(
-        "INVALID_DATA",
-        {"api_name": "id", "json_path": "$.owner.id", "owner_status": "inactive"},
-        "The user to whom you are trying to transfer the records is not active.",
-    )
+    assert response.json() == expected
     assert set(Record.objects.values_list("owner_id", flat=True)) == {admin_user.id}
     assert not AuditEntry.objects.exists()
