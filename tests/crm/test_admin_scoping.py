@@ -8,7 +8,7 @@ their filters, the change pages, the form choices or the actions.
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -275,3 +275,18 @@ def _organization_id(row) -> int:
     if hasattr(row, "organization_id"):
         return row.organization_id
     return row.user.organization_id
+
+
+def test_only_a_superuser_manages_groups(gus, gus_client, admin_site_client):
+    gus.user_permissions.add(*Permission.objects.filter(content_type__app_label="auth"))
+    group = Group.objects.create(name="Nimbus reps")
+    gus.groups.add(group)
+
+    assert gus_client.get(reverse("admin:auth_group_changelist")).status_code == 403
+    forged = gus_client.post(
+        reverse("admin:auth_group_change", args=[group.id]),
+        {"name": "Nimbus reps", "permissions": [Permission.objects.get(codename="add_group").id]},
+    )
+    assert forged.status_code == 403
+    assert not group.permissions.exists()
+    assert admin_site_client.get(reverse("admin:auth_group_changelist")).status_code == 200
