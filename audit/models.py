@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from crm.ids import new_id
+from crm.ids import IdField
 
 
 class AuditEntry(models.Model):
@@ -16,7 +16,7 @@ class AuditEntry(models.Model):
         KENBUN = "kenbun"
         COMMAND = "command"
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks
     # entries up by module or previous owner alone; each index is one more write per change.
     organization = models.ForeignKey(

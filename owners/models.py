@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from crm.ids import new_id
+from crm.ids import IdField
 
 
 class OwnerJob(models.Model):
@@ -24,7 +24,7 @@ class OwnerJob(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
