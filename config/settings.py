@@ -7,6 +7,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from .agreement import disagreements
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -207,3 +209,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Timeouts and limits that defeat each other when they disagree (config/agreement.py): refuse to
+# start, in every process, naming the rule.
+if _broken := disagreements(globals()):
+    raise ImproperlyConfigured(
+        "Settings that must agree do not:\n" + "\n".join(f"- {rule}" for rule in _broken)
+    )
