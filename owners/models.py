@@ -37,6 +37,8 @@ class OwnerJob(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What the job did, written with `done` (a related transfer: moved and skipped counts).
+    result = models.JSONField(default=dict, blank=True)
     created_time = models.DateTimeField(default=timezone.now)
 
     class Meta:

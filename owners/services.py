@@ -190,6 +190,8 @@ def _outbox_jobs(
                 organization_id=organization.id,
                 kind=OwnerJob.Kind.RELATED_TRANSFER,
                 batch_id=batch_id,
+                # The batch's time: the job moves no activity whose owner changed since.
+                created_time=now,
                 run_after=now + timedelta(seconds=settings.RELATED_OWNER_DELAY_SECONDS),
                 payload={
                     **common,
