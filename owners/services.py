@@ -40,10 +40,15 @@ class RelatedSelection:
 
 class NewOwnerNotActive(Exception):
     """Raised by `change_owner` when the new owner was disabled or deleted after the caller
-    checked it (the status is read again, locked, in the transaction): nothing changes."""
+    checked it (the status is read again, locked, in the transaction): nothing changes.
 
-    def __init__(self, status: str) -> None:
-        super().__init__(f"the new owner is {status}")
+    `status` is None when the new owner is not a user of the organization at all (its row went
+    away since the check, or a caller passed another organization's user)."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__(
+            f"the new owner is {status}" if status else "the new owner is not a user here"
+        )
         self.status = status
 
 
