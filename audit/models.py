@@ -15,6 +15,8 @@ class AuditEntry(models.Model):
         RELATED_TRANSFER = "related_transfer"
         KENBUN = "kenbun"
         COMMAND = "command"
+        # A sandbox file loaded again with other owners for existing records (load_sandbox).
+        SANDBOX = "sandbox"
 
     id = IdField()
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks
