@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 
 import crm.migrations
-from crm.ids import BLOCK_SIZE, ID_BASE, MAX_ID, IdAllocator, new_id, parse_id
+from crm.ids import BLOCK_SIZE, ID_BASE, LAST_BLOCK, MAX_ID, IdAllocator, new_id, parse_id
 from crm.models import Organization, Record, User
 from crm.modules import module_by_name
 from tests.crm.id_draws import draw_ids
@@ -169,10 +169,9 @@ def test_5000_process_starts_and_8_concurrent_processes_draw_no_duplicate_id():
     assert _taken_blocks() - blocks_before >= 8 * 625 + 8
 
 
-def test_on_sqlite_concurrent_processes_draw_no_duplicate_id(tmp_path):
-    path = tmp_path / "ids.sqlite3"
-    # The counter table as the crm migration creates it (found by what it defines).
-    migration = next(
+def _block_migration():
+    """The crm migration that creates the block sequence and table (found by what it defines)."""
+    return next(
         module
         for module in (
             importlib.import_module(f"crm.migrations.{info.name}")
@@ -180,6 +179,17 @@ def test_on_sqlite_concurrent_processes_draw_no_duplicate_id(tmp_path):
         )
         if hasattr(module, "OTHER_FORWARD")
     )
+
+
+def test_the_sequence_stops_at_the_last_block_whose_ids_fit_a_bigint():
+    assert _block_migration().LAST_BLOCK == LAST_BLOCK == 7_842_418_705_800  # README: ~7.8e12
+    assert ID_BASE + (LAST_BLOCK + 1) * BLOCK_SIZE - 1 <= MAX_ID
+    assert ID_BASE + (LAST_BLOCK + 2) * BLOCK_SIZE - 1 > MAX_ID
+
+
+def test_on_sqlite_concurrent_processes_draw_no_duplicate_id(tmp_path):
+    path = tmp_path / "ids.sqlite3"
+    migration = _block_migration()  # the counter table as the migration creates it
     with sqlite3.connect(path) as database:
         for statement in migration.OTHER_FORWARD:
             database.execute(statement)
