@@ -7,8 +7,9 @@ records by organization, module and name) and a row is saved only when a value d
 
 The owner of a record that exists already is never written here: a different owner in the file
 is listed in `LoadSummary.owner_changes`, and `owners.services.load_sandbox` (what the commands
-call) changes it like every change of owner, with its audit row. With `create_only` (seed_demo)
-only what is missing is created; existing rows stay as users left them.
+in owners/management/commands call) changes it like every change of owner, with its audit row.
+With `create_only` (seed_demo) only what is missing is created; existing rows stay as users left
+them.
 """
 
 from __future__ import annotations
