@@ -209,3 +209,32 @@ def _wait_for_a_lock_wait() -> None:
                 return
         time.sleep(0.05)
     pytest.fail("the job never waited for the Task's lock")
+
+
+def test_the_result_counts_every_skipped_activity_and_lists_the_first_100(
+    admin_user, organization, make_record, bob, cara
+):
+    from tests.factories import RecordFactory
+
+    contact = make_record(module_name="Contacts")
+    tasks = RecordFactory.create_batch(
+        101, organization=organization, owner=admin_user, module_name="Tasks", related_to=contact
+    )
+    job = move_contact_with_tasks(organization, admin_user, contact, bob)
+    change_owner(
+        organization=organization,
+        actor=admin_user,
+        module=TASKS,
+        record_ids=[task.id for task in tasks],
+        new_owner=cara,
+        source="api",
+    )
+
+    assert jobs.run_related_transfer(jobs.claim_job(job.id)) == []
+
+    job.refresh_from_db()
+    assert job.result == {
+        "moved": 0,
+        "skipped": 101,
+        "skipped_ids": [str(task_id) for task_id in sorted(task.id for task in tasks)[:100]],
+    }
