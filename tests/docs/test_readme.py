@@ -129,19 +129,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Never in a clone: what `make run`, the tests and the virtualenv leave in a checkout.
+NOT_IN_A_CLONE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".env",
+    "db.sqlite3",
+    "staticfiles",
+    "__pycache__",
+    "*.pyc",
+    ".*_cache",
+    "test-artifacts",
+    "client.txt",
+    "example-sandbox.json",
+)
+
+
 def fresh_copy(target: Path) -> None:
-    """The files a clone has (tracked, plus new files not ignored), as they are on disk."""
+    """The files a clone has (tracked, plus new files not ignored), as they are on disk; mtimes
+    kept, so make sees the linked virtualenv as installed."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT,
         capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = PROJECT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)  # keeps mtimes: make sees the venv as installed
+        check=False,
+    )
+    if listed.returncode != 0:  # not a git checkout (an unpacked archive, say)
+        shutil.copytree(PROJECT, target, ignore=NOT_IN_A_CLONE, dirs_exist_ok=True)
+    else:
+        for name in filter(None, listed.stdout.decode().split("\0")):
+            source = PROJECT / name
+            if source.is_file():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / name)
     # This checkout's virtualenv stands in for the one `make run` would build.
     (target / ".venv").symlink_to(Path(sys.prefix))
 
