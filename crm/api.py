@@ -94,7 +94,7 @@ class UserDetailView(APIView):
         summary="Get one user",
         description="Any user of the organization, deleted ones included. "
         + _scopes_text(USERS_SCOPES),
-        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH)],
+        parameters=[docs.USER_ID_PARAMETER],
         responses={
             200: docs.UserDetailSerializer,
             204: docs.no_content("No such user in the organization."),
@@ -176,7 +176,7 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
         description=_RECORD_SCOPES_TEXT,
         parameters=[
             docs.MODULE_PARAMETER,
-            OpenApiParameter("record_id", str, OpenApiParameter.PATH),
+            docs.RECORD_ID_PARAMETER,
             OpenApiParameter("fields", str, description="Comma-separated field API names."),
         ],
         responses={

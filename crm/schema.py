@@ -15,6 +15,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from . import demo
 from .errors import (
     AUTHENTICATION_FAILURE,
     INTERNAL_ERROR,
@@ -178,6 +179,25 @@ MODULE_PARAMETER = OpenApiParameter(
         + ", ".join(module.api_name for module in MODULES)
         + "."
     ),
+    examples=[OpenApiExample("Contacts", value="Contacts")],
+)
+# Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
+_DEMO = demo.api_examples()
+RECORD_ID_PARAMETER = OpenApiParameter(
+    "record_id",
+    str,
+    OpenApiParameter.PATH,
+    examples=[OpenApiExample("DemoContact", summary="A demo contact", value=_DEMO.contact_ids[0])],
+)
+USER_ID_PARAMETER = OpenApiParameter(
+    "user_id",
+    str,
+    OpenApiParameter.PATH,
+    examples=[
+        OpenApiExample(
+            "DemoAdministrator", summary="Ann Lee, the demo administrator", value=_DEMO.admin_id
+        )
+    ],
 )
 
 

@@ -72,8 +72,13 @@ class LeadOwnerView(KenbunView):
         description="`owner_id` null or absent unassigns. The assignment email goes to the new "
         "owner when their assignment-alert preference is on.",
         tags=TAGS,
-        parameters=[OpenApiParameter("lead_id", str, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter(
+                "lead_id", str, OpenApiParameter.PATH, examples=kenbun_schema.LEAD_ID_EXAMPLES
+            )
+        ],
         request=kenbun_schema.AssignOwnerRequest,
+        examples=kenbun_schema.ASSIGN_EXAMPLES,
         responses={
             200: kenbun_schema.AssignOwnerResponse,
             400: kenbun_schema.error(
@@ -107,6 +112,7 @@ class BulkAssignOwnerView(KenbunView):
         "changed.",
         tags=TAGS,
         request=kenbun_schema.BulkAssignOwnerRequest,
+        examples=kenbun_schema.BULK_ASSIGN_EXAMPLES,
         responses={
             200: kenbun_schema.BulkAssignOwnerResponse,
             400: kenbun_schema.error("Bad body or owner", "lead_ids must not be empty"),

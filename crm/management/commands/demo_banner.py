@@ -32,7 +32,9 @@ class Command(BaseCommand):
     def handle(self, *args, host: str | None, port: str | None, **options) -> None:
         admin = User.objects.get(email=demo.ADMIN_EMAIL)
         token = issue_access_token(user=admin, scopes=DEMO_SCOPES)
-        new_owner = User.objects.get(organization=admin.organization, full_name="Chen Wei")
+        new_owner = User.objects.get(
+            organization=admin.organization, full_name=demo.EXAMPLE_NEW_OWNER
+        )
         ids = list(
             Record.objects.filter(
                 organization=admin.organization, module_id=module_by_name("Contacts").id
