@@ -178,13 +178,14 @@ OWNER_JOB_SWEEP_GRACE_SECONDS = env.int("OWNER_JOB_SWEEP_GRACE_SECONDS", default
 OWNER_JOB_MAX_ATTEMPTS = env.int("OWNER_JOB_MAX_ATTEMPTS", default=10)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["crm.authentication.ZohoOAuthTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["crm.permissions.HasRequiredScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["crm.oauth.authentication.ZohoOAuthTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["crm.oauth.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "crm.errors.bigin_exception_handler",
+    # JSON whatever the Content-Type says, as Zoho reads it (crm/http/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["crm.http.parsers.AnyContentTypeJSONParser"],
+    "EXCEPTION_HANDLER": "crm.http.errors.bigin_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.http.openapi.JSONBodyAutoSchema",
     # No OPTIONS metadata: OPTIONS answers 405 in the envelope like any other unlisted method.
     "DEFAULT_METADATA_CLASS": None,
 }
