@@ -216,7 +216,7 @@ def make_run(tmp_path_factory):
         process.wait(timeout=30)
 
 
-def test_make_run_writes_a_development_env_that_manage_py_reads(make_run):
+def test_make_run_writes_a_development_env(make_run):
     env_file = make_run.root / ".env"
     values = dict(
         line.split("=", 1)
