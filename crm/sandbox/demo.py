@@ -208,7 +208,7 @@ class ApiExamples:
     works as shown after `make run`."""
 
     contact_ids: tuple[str, str]  # Zylker's first two contacts
-    admin_id: str  # Ann Lee, who `make run`'s token belongs to
+    admin_id: str  # ADMIN_EMAIL's, whom `make run`'s token belongs to
     new_owner_id: str  # Chen Wei, active, Standard profile
     new_owner_name: str
 
@@ -216,11 +216,12 @@ class ApiExamples:
 @functools.cache
 def api_examples() -> ApiExamples:
     zylker = next(org for org in build()["organizations"] if org["id"] == str(ZYLKER_ID))
-    users = {user["full_name"]: user["id"] for user in zylker["users"]}
     contacts = [record["id"] for record in zylker["records"] if record["module"] == "Contacts"]
     return ApiExamples(
         contact_ids=(contacts[0], contacts[1]),
-        admin_id=users["Ann Lee"],
-        new_owner_id=users[EXAMPLE_NEW_OWNER],
+        admin_id=next(user["id"] for user in zylker["users"] if user["email"] == ADMIN_EMAIL),
+        new_owner_id=next(
+            user["id"] for user in zylker["users"] if user["full_name"] == EXAMPLE_NEW_OWNER
+        ),
         new_owner_name=EXAMPLE_NEW_OWNER,
     )
