@@ -12,9 +12,10 @@ How a job runs (owners/transfers/runner.py). The job row (`OwnerTransfer`) lists
 order. For the module at its cursor, a `transfer_plan` outbox job splits the matching records
 into id ranges of at most `OWNER_TRANSFER_CHUNK` records (one window-function query: the id of
 every Nth matching record) and writes one `transfer_chunk` outbox job per range. Chunks are
-ordinary owner jobs (owners/jobs.py): claimed with a conditional UPDATE, retried on transient errors, re-sent by the
-sweep when a message or a worker is lost, so several workers run the chunks of one job at once
-and a dead worker's chunk is run again from scratch. Each chunk is one transaction:
+ordinary owner jobs (owners/jobs.py): claimed with a conditional UPDATE, retried on transient
+errors, re-sent by the sweep when a message or a worker is lost, so several workers run the
+chunks of one job at once and a dead worker's chunk is run again from scratch. Each chunk is
+one transaction:
 
     mark the chunk job done (fenced on its claim: a duplicate run does nothing)
     lock the new owner's row FOR SHARE (a disabled new owner stops the job)
