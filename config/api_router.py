@@ -6,6 +6,7 @@ from __future__ import annotations
 from rest_framework.routers import SimpleRouter
 
 from crm.api import RecordViewSet
+from owners.api.transfers import MassChangeOwnerViewSet
 from owners.views import ChangeOwnerViewSet
 
 MODULE_PREFIX = r"(?P<module>[^/.]+)"
@@ -13,3 +14,4 @@ MODULE_PREFIX = r"(?P<module>[^/.]+)"
 router = SimpleRouter(trailing_slash=False)
 router.register(MODULE_PREFIX, RecordViewSet, basename="records")
 router.register(MODULE_PREFIX, ChangeOwnerViewSet, basename="change-owner")
+router.register(MODULE_PREFIX, MassChangeOwnerViewSet, basename="mass-change-owner")

@@ -93,6 +93,7 @@ class TransferProgress:
     batch_id: uuid.UUID
     cancelled: bool
     finished: bool
+    module_ids: list[int]
 
 
 @dataclass(frozen=True)
@@ -383,6 +384,7 @@ def _progress(transfer: OwnerTransfer) -> TransferProgress:
         batch_id=transfer.batch_id,
         cancelled=transfer.cancelled,
         finished=finished,
+        module_ids=list(transfer.module_ids),
     )
 
 
