@@ -4,6 +4,8 @@ hands over (see engine.py for the life of a job)."""
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,10 @@ from ..statements import new_owner_status, update_owners
 from .selection import SOURCES, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)
+
+# Test-only: the resume test in tests/integration holds a chunk's transaction open after its
+# writes, to kill the worker inside it. Never set in a deployment.
+_TEST_PAUSE_IN_CHUNK = float(os.environ.get("OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS") or 0)
 
 
 def run_transfer_job(job: OwnerJob) -> None:
@@ -172,53 +178,59 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
         # own, so no transaction holds more than OWNER_TRANSFER_CHUNK records.
         locked = locked[:size]
         outcome.follow_up = _chunk_job(transfer, module_id, locked[-1][0], up_to, 0)
-    now = timezone.now()
-    source = SOURCES[transfer.kind]
-    if locked:
-        ids = [record_id for record_id, _ in locked]
-        update_owners(org_id, ids, new_owner_id=new_owner_id, actor_id=transfer.actor_id, now=now)
-        record_owner_changes(
-            organization_id=org_id,
-            changes=[(record_id, module_id, owner_id) for record_id, owner_id in locked],
-            new_owner_id=new_owner_id,
-            actor_id=transfer.actor_id,
-            source=source,
-            batch_id=transfer.batch_id,
-            now=now,
-        )
-        related_ids = [module_by_name(name).id for name in transfer.related_modules]
-        if related_ids and not module_by_id(module_id).is_activity:
-            related = list(
-                related_to_move(org_id, ids, related_ids, new_owner_id)
-                .order_by("id")
-                .select_for_update()
-                .values_list("id", "module_id", "owner_id")
+    changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
+    related: list[tuple[int, int, int | None]] = []
+    related_ids = [module_by_name(name).id for name in transfer.related_modules]
+    if locked and related_ids and not module_by_id(module_id).is_activity:
+        # Their activities, locked after their parents as every writer locks them.
+        related = list(
+            related_to_move(
+                org_id, [record_id for record_id, _ in locked], related_ids, new_owner_id
             )
-            if related:
-                update_owners(
-                    org_id,
-                    [record_id for record_id, _, _ in related],
-                    new_owner_id=new_owner_id,
-                    actor_id=transfer.actor_id,
-                    now=now,
-                )
-                record_owner_changes(
-                    organization_id=org_id,
-                    changes=related,
-                    new_owner_id=new_owner_id,
-                    actor_id=transfer.actor_id,
-                    source=source,
-                    batch_id=transfer.batch_id,
-                    now=now,
-                )
-            outcome.related = len(related)
-            if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
-                outcome.extra_updated = sum(
-                    1 for _, _, owner_id in related if owner_id == transfer.from_user_id
-                )
+            .order_by("id")
+            .select_for_update()
+            .values_list("id", "module_id", "owner_id")
+        )
+    # Taken once every row is locked: a change committed before ours has an earlier audit time
+    # on each of these records, one committed after a later one.
+    now = timezone.now()
+    _give(transfer, changes, new_owner_id, now)
+    _give(transfer, related, new_owner_id, now)
+    if _TEST_PAUSE_IN_CHUNK:
+        time.sleep(_TEST_PAUSE_IN_CHUNK)
     outcome.moved = len(locked)
     outcome.skipped = max(0, planned - outcome.moved)
+    outcome.related = len(related)
+    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
+        outcome.extra_updated = sum(1 for _, _, owner in related if owner == transfer.from_user_id)
     return outcome
+
+
+def _give(
+    transfer: OwnerTransfer,
+    changes: list[tuple[int, int, int | None]],
+    new_owner_id: int | None,
+    now: datetime,
+) -> None:
+    """One UPDATE and one audit INSERT: `changes` are (record id, module id, previous owner)."""
+    if not changes:
+        return
+    update_owners(
+        transfer.organization_id,
+        [record_id for record_id, _, _ in changes],
+        new_owner_id=new_owner_id,
+        actor_id=transfer.actor_id,
+        now=now,
+    )
+    record_owner_changes(
+        organization_id=transfer.organization_id,
+        changes=changes,
+        new_owner_id=new_owner_id,
+        actor_id=transfer.actor_id,
+        source=SOURCES[transfer.kind],
+        batch_id=transfer.batch_id,
+        now=now,
+    )
 
 
 def _revert_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
@@ -256,22 +268,7 @@ def _revert_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOut
         by_target[before[record_id]].append((record_id, module_id, owner_id))
     now = timezone.now()
     for target, changes in by_target.items():
-        update_owners(
-            org_id,
-            [record_id for record_id, _, _ in changes],
-            new_owner_id=target,
-            actor_id=transfer.actor_id,
-            now=now,
-        )
-        record_owner_changes(
-            organization_id=org_id,
-            changes=changes,
-            new_owner_id=target,
-            actor_id=transfer.actor_id,
-            source=AuditEntry.Source.REVERT,
-            batch_id=transfer.batch_id,
-            now=now,
-        )
+        _give(transfer, changes, target, now)
     del planned  # a revert range counts audit rows; a record may have several
     return _ChunkOutcome(moved=len(still), skipped=len(before) - len(still))
 
