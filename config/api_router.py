@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import RecordViewSet
-from owners.api.transfers import MassChangeOwnerViewSet
-from owners.views import ChangeOwnerViewSet
+from crm.api.views import RecordViewSet
+from owners.api.bigin.views import ChangeOwnerViewSet
+from owners.api.transfers.views import MassChangeOwnerViewSet
 
 MODULE_PREFIX = r"(?P<module>[^/.]+)"
 

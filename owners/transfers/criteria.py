@@ -21,7 +21,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
-from crm.errors import ErrorKind
+from crm.http.errors import ErrorKind
 from crm.ids import parse_id
 
 MAX_CONDITIONS = 25

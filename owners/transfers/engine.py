@@ -20,7 +20,7 @@ one transaction:
     mark the chunk job done (fenced on its claim: a duplicate run does nothing)
     lock the new owner's row FOR SHARE (a disabled new owner stops the job)
     lock the records of the range that STILL match, in id order, FOR UPDATE
-    one UPDATE of their owner, one audit INSERT (owners/statements.py, audit/services.py)
+    one UPDATE of their owner, one audit INSERT (owners/statements.py)
     the same three for their related activities
     lock the job row, add the counts, and when the module's last chunk is done plan the next
     module (or finish: final counts, the digest email, the leaving user deleted)
@@ -47,8 +47,8 @@ from audit.models import AuditEntry
 from crm.models import AccessToken, Organization, Record, RefreshToken, User
 from crm.modules import ACTIVITY_MODULES, ModuleInfo, module_by_name
 
-from ..jobs import dispatch_jobs
 from ..models import OwnerJob, OwnerTransfer
+from ..tasks import dispatch_jobs
 from .selection import (
     SOURCES,
     offboarding_modules,

@@ -20,14 +20,14 @@ from django.db.models import Count
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from audit.services import record_owner_changes
 from crm.models import Record, User
 from crm.modules import module_by_id, module_by_name
 
-from ..jobs import TRANSIENT_ERRORS, dispatch_jobs
+from ..jobs import TRANSIENT_ERRORS
 from ..jobs import _finish as finish_claimed_job
 from ..models import OwnerJob, OwnerTransfer
-from ..statements import new_owner_status, update_owners
+from ..statements import new_owner_status, record_owner_changes, update_owners
+from ..tasks import dispatch_jobs
 from .selection import SOURCES, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)

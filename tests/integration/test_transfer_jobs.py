@@ -14,7 +14,7 @@ from django.db.models import Count
 from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import module_by_name
-from owners import jobs
+from owners import tasks
 from owners.models import OwnerJob, OwnerTransfer
 from tests.owners.bigin import post_single
 
@@ -160,7 +160,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
 
     # Another worker; the sweep hands it the dead worker's chunk once its lease has run out.
     start_worker(redis_server.url, queue_name, OWNER_JOB_LEASE_SECONDS="2")
-    wait_until(lambda: jobs.sweep() >= 1, what="the sweep to re-dispatch the dead chunk")
+    wait_until(lambda: tasks.sweep() >= 1, what="the sweep to re-dispatch the dead chunk")
     wait_until(
         lambda: OwnerTransfer.objects.get(id=transfer.id).status == "completed",
         what="the job to complete",
