@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -28,7 +28,7 @@ from ..jobs import _finish as finish_claimed_job
 from ..models import OwnerJob, OwnerTransfer
 from ..statements import new_owner_status, record_owner_changes, update_owners
 from ..tasks import dispatch_jobs
-from .selection import SOURCES, records_to_move, related_to_move
+from .selection import SOURCES, job_condition, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class _ChunkOutcome:
     moved: int = 0
     skipped: int = 0
     related: int = 0
-    # Offboarding: activities of the leaving user that moved with their parent.
+    # Activities the job moves in their own module too, that moved with their parent.
     extra_updated: int = 0
     follow_up: OwnerJob | None = None
 
@@ -181,16 +181,27 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
     changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
     related: list[tuple[int, int, int | None]] = []
     related_ids = [module_by_name(name).id for name in transfer.related_modules]
+    in_job = 0
     if locked and related_ids and not module_by_id(module_id).is_activity:
-        # Their activities, locked after their parents as every writer locks them.
-        related = list(
+        # Their activities, locked after their parents as every writer locks them. `in_job`:
+        # the activity is also one the job moves in its own module (a leaving user's task), so
+        # it counts as moved, not only as related.
+        rows = list(
             related_to_move(
                 org_id, [record_id for record_id, _ in locked], related_ids, new_owner_id
             )
+            .annotate(
+                in_job=ExpressionWrapper(
+                    job_condition(transfer) & Q(module_id__in=transfer.module_ids),
+                    output_field=BooleanField(),
+                )
+            )
             .order_by("id")
-            .select_for_update()
-            .values_list("id", "module_id", "owner_id")
+            .select_for_update(of=("self",))
+            .values_list("id", "module_id", "owner_id", "in_job")
         )
+        related = [(record_id, module, owner) for record_id, module, owner, _ in rows]
+        in_job = sum(1 for *_, matches in rows if matches)
     # Taken once every row is locked: a change committed before ours has an earlier audit time
     # on each of these records, one committed after a later one.
     now = timezone.now()
@@ -201,8 +212,7 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
     outcome.moved = len(locked)
     outcome.skipped = max(0, planned - outcome.moved)
     outcome.related = len(related)
-    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
-        outcome.extra_updated = sum(1 for _, _, owner in related if owner == transfer.from_user_id)
+    outcome.extra_updated = in_job
     return outcome
 
 
