@@ -1,4 +1,4 @@
-"""Running owner transfer jobs: the plan, chunk and digest outbox jobs that owners.jobs.run_job
+"""Running owner transfer jobs: the plan, chunk and digest outbox jobs that owners.tasks.run_job
 hands over (see engine.py for the life of a job)."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ..jobs import TRANSIENT_ERRORS
 from ..jobs import _finish as finish_claimed_job
 from ..models import OwnerJob, OwnerTransfer
 from ..statements import new_owner_status, record_owner_changes, update_owners
-from ..tasks import dispatch_jobs
 from .selection import SOURCES, job_condition, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)
@@ -37,22 +36,34 @@ logger = logging.getLogger(__name__)
 _TEST_PAUSE_IN_CHUNK = float(os.environ.get("OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS") or 0)
 
 
-def run_transfer_job(job: OwnerJob) -> None:
+KINDS = (
+    OwnerJob.Kind.TRANSFER_PLAN,
+    OwnerJob.Kind.TRANSFER_CHUNK,
+    OwnerJob.Kind.TRANSFER_DIGEST,
+)
+
+
+def run_transfer_job(job: OwnerJob) -> list[OwnerJob]:
+    """Run one step of a transfer job; returns the outbox jobs it created and committed, for the
+    caller to send (owners.tasks). A step that fails for good counts its records as failed;
+    what that creates is sent by the sweep."""
+    created: list[OwnerJob] = []
     transfer_id = int(job.payload["transfer_id"])
     try:
         if job.kind == OwnerJob.Kind.TRANSFER_PLAN:
-            _run_plan(job, transfer_id)
+            _run_plan(job, transfer_id, created)
         elif job.kind == OwnerJob.Kind.TRANSFER_CHUNK:
-            _run_chunk(job, transfer_id)
+            _run_chunk(job, transfer_id, created)
         else:
             _run_digest(job, transfer_id)
     except Exception as exc:
         if not isinstance(exc, TRANSIENT_ERRORS) and job.kind != OwnerJob.Kind.TRANSFER_DIGEST:
             _record_failure(job, transfer_id, exc)
         raise
+    return created
 
 
-def _run_plan(job: OwnerJob, transfer_id: int) -> None:
+def _run_plan(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
     """Split the module at the cursor into chunks, each an outbox job, or finish the job."""
     module_index = int(job.payload["module_index"])
     with transaction.atomic(durable=True):
@@ -74,9 +85,9 @@ def _run_plan(job: OwnerJob, transfer_id: int) -> None:
         if chunks:
             transfer.chunks_planned += len(chunks)
             OwnerJob.objects.bulk_create(chunks)
-            transaction.on_commit(partial(dispatch_jobs, chunks))
+            transaction.on_commit(partial(created.extend, chunks))
         else:
-            _complete(transfer, now)
+            _complete(transfer, now, created)
         transfer.save()
 
 
@@ -136,7 +147,7 @@ class _ChunkOutcome:
     follow_up: OwnerJob | None = None
 
 
-def _run_chunk(job: OwnerJob, transfer_id: int) -> None:
+def _run_chunk(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
     payload = job.payload
     with transaction.atomic(durable=True):
         # First, so a duplicate or late delivery of this chunk does nothing at all.
@@ -149,7 +160,7 @@ def _run_chunk(job: OwnerJob, transfer_id: int) -> None:
                 outcome = _revert_chunk(transfer, payload)
             else:
                 outcome = _move_chunk(transfer, payload)
-        _count_chunk(transfer_id, job, outcome)
+        _count_chunk(transfer_id, job, outcome, created)
 
 
 def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
@@ -301,7 +312,9 @@ def _chunk_job(
     )
 
 
-def _count_chunk(transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome) -> None:
+def _count_chunk(
+    transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome, created: list[OwnerJob]
+) -> None:
     """Add a chunk's counts to its job; the module's last chunk plans the next module.
 
     The job row is locked last, just before commit, so parallel chunks wait on it only for the
@@ -320,7 +333,7 @@ def _count_chunk(transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome) -> Non
         new_jobs.append(_next_plan_job(transfer))
     if new_jobs:
         OwnerJob.objects.bulk_create(new_jobs)
-        transaction.on_commit(partial(dispatch_jobs, new_jobs))
+        transaction.on_commit(partial(created.extend, new_jobs))
     transfer.save(
         update_fields=[
             "updated_count",
@@ -342,7 +355,7 @@ def _next_plan_job(transfer: OwnerTransfer) -> OwnerJob:
     )
 
 
-def _complete(transfer: OwnerTransfer, now: datetime) -> None:
+def _complete(transfer: OwnerTransfer, now: datetime, created: list[OwnerJob]) -> None:
     """The end of a job (in the transaction of its last plan): final counts, the leaving user
     deleted, the digest email queued."""
     done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
@@ -376,7 +389,7 @@ def _complete(transfer: OwnerTransfer, now: datetime) -> None:
             payload={"transfer_id": str(transfer.id)},
         )
         digest.save(force_insert=True)
-        transaction.on_commit(partial(dispatch_jobs, [digest]))
+        transaction.on_commit(partial(created.append, digest))
 
 
 def _record_failure(job: OwnerJob, transfer_id: int, exc: BaseException) -> None:
@@ -392,9 +405,8 @@ def _record_failure(job: OwnerJob, transfer_id: int, exc: BaseException) -> None
             transfer.failed_count += int(job.payload.get("planned", 0))
             transfer.chunks_done += 1
             if transfer.chunks_done == transfer.chunks_planned:
-                plan = _next_plan_job(transfer)
-                plan.save(force_insert=True)
-                transaction.on_commit(partial(dispatch_jobs, [plan]))
+                # Sent by the sweep (this step's caller is handling the failure).
+                _next_plan_job(transfer).save(force_insert=True)
         else:
             transfer.status = OwnerTransfer.Status.FAILED
             transfer.finished_time = timezone.now()

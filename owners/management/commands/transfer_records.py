@@ -114,12 +114,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Job {transfer.id} failed before: its failed chunks run again.")
         elif settings.CELERY_TASK_ALWAYS_EAGER:
             # No broker and no workers: this process runs what is left.
-            from owners import jobs
+            from owners import tasks
 
             for job in OwnerJob.objects.filter(
                 batch_id=transfer.batch_id, status=OwnerJob.Status.PENDING
             ).order_by("created_time"):
-                jobs.run_job(job.id)
+                tasks.run_job(job.id)
         return transfer
 
     def _follow(self, transfer: OwnerTransfer, poll: float) -> None:

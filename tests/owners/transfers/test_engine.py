@@ -13,13 +13,12 @@ from django.core import mail
 from audit.models import AuditEntry
 from crm.models import AccessToken, Record, User
 from crm.modules import module_by_name
-from owners import jobs
 from owners.models import OwnerJob, OwnerTransfer
 from owners.services import change_owner
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
 
-from .outbox import drain
+from .outbox import drain, run_one
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +117,7 @@ def test_a_record_that_no_longer_matches_when_its_chunk_runs_is_skipped(
     )
     # Planned: the plan job runs alone, then someone moves one contact on.
     plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
-    jobs.run_job(plan.id)
+    run_one(plan.id)
     change_owner(
         organization=organization,
         actor=admin_user,
@@ -168,13 +167,13 @@ def test_cancel_stops_the_chunks_not_started(
         new_owner=new_owner,
     )
     plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
-    jobs.run_job(plan.id)
+    run_one(plan.id)
     first_chunk = (
         OwnerJob.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
         .order_by("id")
         .first()
     )
-    jobs.run_job(first_chunk.id)
+    run_one(first_chunk.id)
     engine.cancel_transfer(organization=organization, transfer_id=transfer.id)
     drain()
     transfer.refresh_from_db()
@@ -321,11 +320,11 @@ def test_a_new_owner_disabled_mid_job_fails_the_rest_and_retry_resumes(
         new_owner=new_owner,
     )
     plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
-    jobs.run_job(plan.id)
+    run_one(plan.id)
     chunks = list(
         OwnerJob.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk").order_by("id")
     )
-    jobs.run_job(chunks[0].id)
+    run_one(chunks[0].id)
     User.objects.filter(id=new_owner.id).update(status=User.Status.DISABLED)
     drain()
     transfer.refresh_from_db()
