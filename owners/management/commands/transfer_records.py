@@ -140,9 +140,9 @@ class Command(BaseCommand):
                 bar.n = done
                 bar.set_postfix(
                     status=transfer.status,
-                    moved=transfer.updated_count,
-                    skipped=transfer.skipped_count,
-                    failed=transfer.failed_count,
+                    moved=f"{transfer.updated_count:,}",
+                    skipped=f"{transfer.skipped_count:,}",
+                    failed=f"{transfer.failed_count:,}",
                     refresh=False,
                 )
                 bar.refresh()
