@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from crm.models import Record
-from owners.models import OwnerTransfer
+from owners.models import OwnerJob, OwnerTransfer
 from owners.transfers import engine
 
 from .outbox import drain
@@ -57,20 +59,27 @@ def test_dry_run_counts_per_module_and_changes_nothing(leaving, new_owner, owned
 
 # Committed for real, so the job runs in-process at commit, as under `make run` (no broker).
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_run_moves_the_records_and_reports_the_end(leaving, new_owner, owned, in_process_tasks):
+def test_a_run_moves_the_records_and_reports_the_end(
+    leaving, new_owner, owned, in_process_tasks, caplog
+):
     criteria = json.dumps({"field": {"api_name": "State"}, "comparator": "equal", "value": "CA"})
-    out, err = run(
-        "--from",
-        leaving.email,
-        "--to",
-        new_owner.email,
-        "--module",
-        "Contacts",
-        "--criteria",
-        criteria,
-        "--poll",
-        "0",
+    args = ("--from", leaving.email, "--to", new_owner.email, "--module", "Contacts")
+    outcome = []
+
+    def command() -> None:
+        try:
+            outcome.append(run(*args, "--criteria", criteria, "--poll", "0.1"))
+        finally:
+            connection.close()  # this thread's own connection
+
+    # In a thread with a deadline: a job that never runs would keep the command following it.
+    thread = threading.Thread(target=command, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert outcome, (
+        f"the command did not finish; jobs {list(OwnerJob.objects.values())}; log:\n{caplog.text}"
     )
+    out, err = outcome[0]
     transfer = OwnerTransfer.objects.get()
     assert out.splitlines() == [
         f"Job {transfer.id} scheduled: 2 records of {leaving.email} to {new_owner.email}"
