@@ -57,10 +57,23 @@ def test_dry_run_counts_per_module_and_changes_nothing(leaving, new_owner, owned
     assert not OwnerTransfer.objects.exists()
 
 
+@pytest.fixture
+def open_broker_pools():
+    """Celery's eager mode still takes a producer from the broker pools; the integration tests
+    that stop their Redis leave kombu's shared pools closed (`Acquire on closed pool`)."""
+    from kombu import pools
+
+    from config.celery import app
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 # Committed for real, so the job runs in-process at commit, as under `make run` (no broker).
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_run_moves_the_records_and_reports_the_end(
-    leaving, new_owner, owned, in_process_tasks, caplog
+    leaving, new_owner, owned, open_broker_pools, in_process_tasks, caplog
 ):
     criteria = json.dumps({"field": {"api_name": "State"}, "comparator": "equal", "value": "CA"})
     args = ("--from", leaving.email, "--to", new_owner.email, "--module", "Contacts")
