@@ -253,18 +253,19 @@ def schedule_revert(
 def _schedule(transfer: OwnerTransfer, *, leaving_user: User | None = None) -> OwnerTransfer:
     now = timezone.now()
     transfer.created_time = now
-    plan = OwnerJob(
-        organization_id=transfer.organization_id,
-        kind=OwnerJob.Kind.TRANSFER_PLAN,
-        batch_id=transfer.batch_id,
-        run_after=now,
-        payload={"transfer_id": str(transfer.id), "module_index": 0},
-    )
     with transaction.atomic(durable=True):
         if leaving_user is not None:
             _disable_and_revoke(leaving_user, now)
         transfer.total_count = _estimate_total(transfer)
         transfer.save(force_insert=True)
+        # Built once the job row is saved: its id is known by then, however ids are drawn.
+        plan = OwnerJob(
+            organization_id=transfer.organization_id,
+            kind=OwnerJob.Kind.TRANSFER_PLAN,
+            batch_id=transfer.batch_id,
+            run_after=now,
+            payload={"transfer_id": str(transfer.id), "module_index": 0},
+        )
         plan.save(force_insert=True)
         transaction.on_commit(partial(dispatch_jobs, [plan]))
     return transfer

@@ -159,7 +159,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
     assert Record.objects.filter(owner=new_owner).count() == moved_before_the_kill
 
     # Another worker; the sweep hands it the dead worker's chunk once its lease has run out.
-    start_worker(redis_server.url, queue_name, OWNER_JOB_LEASE_SECONDS="2")
+    start_worker(redis_server.url, queue_name)
     wait_until(lambda: tasks.sweep() >= 1, what="the sweep to re-dispatch the dead chunk")
     wait_until(
         lambda: OwnerTransfer.objects.get(id=transfer.id).status == "completed",
