@@ -28,7 +28,7 @@ DEMO_SCOPES = [
 ]
 # The owner transfer job endpoints need two more scopes than `make run`'s token carries (the
 # job status and batch reads, and transfer_and_delete): a token for them is issued with
-# `manage.py issue_token` (docs/transfer-jobs.md).
+# `manage.py issue_token` (docs/oauth.md); docs/transfer-jobs.md lists the scopes.
 TRANSFER_SCOPES = ["ZohoBigin.change_owner.READ", "ZohoBigin.users.ALL"]
 
 
