@@ -56,12 +56,14 @@ def write_change(
     outbox: bool,
     related_delay: timedelta = timedelta(seconds=5),
     source: str = "api",
+    job_ids: list[int] | None = None,
 ) -> tuple[list[int], list[int]]:
     """The statements of one change, on a DB-API cursor inside the caller's transaction; return
     (found ids, changed ids).
 
     With `outbox`, also write the related-transfer and notification jobs the service writes for
-    `notify=True` and a related selection, with the same payloads."""
+    `notify=True` and a related selection, with the same payloads; their ids are appended to
+    `job_ids` when given (to publish them after commit, as the service does)."""
     batch_id = uuid.uuid4()
     cursor.execute(LOCK, (organization_id, module_id, list(record_ids)))
     locked = cursor.fetchall()
@@ -102,6 +104,8 @@ def write_change(
         related_row = (new_id(), organization_id, batch_id, Jsonb(related))
         notify_row = (new_id(), organization_id, batch_id, Jsonb(notify))
         cursor.execute(OUTBOX, (*related_row, now + related_delay, now, *notify_row, now, now))
+        if job_ids is not None:
+            job_ids.extend((related_row[0], notify_row[0]))
     return [rid for rid, _ in locked], [rid for rid, _ in changed]
 
 
