@@ -96,3 +96,23 @@ def records_scope(
 
 def users_scope(*, organization_id: int, user_type: str) -> str:
     return f"users:{organization_id}:{user_type}"
+
+
+def info(
+    *, per_page: int, count: int, page: int, more_records: bool, scope: str, last_key: Sequence[Any]
+) -> dict[str, Any]:
+    """A list's `info`, with Zoho CRM v8's token keys: the token of the next page and when it
+    expires (both null on the last page). `previous_page_token` is null: the cursor only goes
+    forward (a client going back keeps the tokens it has, or uses `page`)."""
+    from .representations import bigin_time
+
+    token, expiry = encode(scope, last_key, page + 1) if more_records else (None, None)
+    return {
+        "per_page": per_page,
+        "count": count,
+        "page": page,
+        "more_records": more_records,
+        "next_page_token": token,
+        "previous_page_token": None,
+        "page_token_expiry": bigin_time(expiry) if expiry else None,
+    }

@@ -75,6 +75,15 @@ class PageInfoSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Entries on this page.")
     page = serializers.IntegerField()
     more_records = serializers.BooleanField(help_text="Whether a next page has entries.")
+    next_page_token = serializers.CharField(
+        allow_null=True, help_text="`page_token` of the next page; null on the last page."
+    )
+    previous_page_token = serializers.CharField(
+        allow_null=True, help_text="Always null: tokens only go forward."
+    )
+    page_token_expiry = serializers.DateTimeField(
+        allow_null=True, help_text="When next_page_token stops working (24 hours)."
+    )
 
 
 class UserSerializer(serializers.Serializer):
@@ -163,6 +172,15 @@ class ModulesSerializer(serializers.Serializer):
 
 PAGE_PARAMETER = OpenApiParameter(
     "page", {"type": "integer", "minimum": 1, "default": 1}, description="Page number, from 1."
+)
+PAGE_TOKEN_PARAMETER = OpenApiParameter(
+    "page_token",
+    str,
+    description=(
+        "The `info.next_page_token` of the previous page (Zoho CRM v8): the next page at the "
+        "cost of the first, whatever the depth. Valid 24 hours, for the same list (module, "
+        "sort, filter) only; not with `page`."
+    ),
 )
 PER_PAGE_PARAMETER = OpenApiParameter(
     "per_page",
