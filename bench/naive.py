@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import module_by_name
-from owners.views import CHANGE_OWNER_SCOPES
+from owners.api.bigin.views import CHANGE_OWNER_SCOPES
 
 SIZES = (100, 500)
 RUNS = int(os.environ.get("BENCH_NAIVE_RUNS", "5"))
@@ -89,7 +89,7 @@ class NaiveChangeOwnerView(APIView):
 def measure(data) -> dict:
     """Product vs naive peer over HTTP, each on a 500-record set of its own from part 1,
     alternating two owners so every timed request changes every record."""
-    from crm.oauth import issue_access_token
+    from crm.oauth.grants import issue_access_token
 
     from .load import gunicorn, request, summary
 

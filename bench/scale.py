@@ -187,7 +187,7 @@ def settings_and_sizes(conn) -> dict:
 
 
 def measure(data: DeepData) -> dict:
-    from crm.oauth import issue_access_token
+    from crm.oauth.grants import issue_access_token
 
     conn = psycopg.connect(rawsql.dsn_from_django(), autocommit=True)
     cases = _cases(conn, data)
