@@ -104,7 +104,7 @@ def table(results: dict) -> str:
     lines.append("1. Service level, in process (ms; median / p95 over "
                  f"{results['service'][0]['service']['runs']} runs)")  # fmt: skip
     lines.append(
-        "   change_owner(notify=True, related Tasks) vs the same writes by hand (psycopg 3);"
+        "   change_owner(notify=True, related Tasks) vs the same writes and messages by hand;"
         " queries counted with BEGIN and COMMIT"
     )
     lines.append(f"{'ids':>5} {'queries':>7} {'service':>17} {'raw SQL':>17} {'ratio':>6}")

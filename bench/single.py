@@ -20,7 +20,7 @@ RUNS = int(os.environ.get("BENCH_SINGLE_RUNS", "60"))
 WARMUP = 5
 
 
-def _publish(job_ids: list[int]) -> None:
+def publish(job_ids: list[int]) -> None:
     """What `owners.jobs.dispatch_jobs` does for a job due now: one message per job."""
     from owners.tasks import run_owner_job_task
 
@@ -79,7 +79,7 @@ def measure(data) -> dict:
             outbox=with_jobs,
             job_ids=job_ids,
         )
-        _publish(job_ids)  # after commit, as the service does
+        publish(job_ids)  # after commit, as the service does
         elapsed = (perf_counter() - start) * 1000
         assert len(changed) == 1 and len(job_ids) == (2 if with_jobs else 0)
         return elapsed
