@@ -221,3 +221,11 @@ def test_a_token_page_costs_two_queries(client, django_assert_num_queries):
         response = client.get("/bigin/v2/Contacts", {"per_page": 2, "page_token": token})
 
     assert response.json()["info"] == info(2, page=2, per_page=2, more=True)
+
+
+def test_per_page_may_change_along_the_way(client, contacts):
+    token = _token_of_second_page(client)
+
+    response = client.get("/bigin/v2/Contacts", {"per_page": 4, "page_token": token})
+
+    assert [r["id"] for r in response.json()["data"]] == [str(c.id) for c in contacts[2:6]]
