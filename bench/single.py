@@ -38,14 +38,24 @@ def measure(data) -> dict:
     from .seed import CONTACTS
 
     raw_conn = psycopg.connect(rawsql.dsn_from_django())
-    # The records start owned by B: the first run gives them to A, and every run changes them.
-    owners = [data.owner_b, data.owner_a]
+    from crm.models import Record
+
+    owners = [data.owner_a, data.owner_b]
     product_record, raw_record = data.service_sets[1], data.raw_sets[1]
-    turn = {"product": 0, "raw": 0}
+    # Each side alternates between A and B starting with the one its record does not have
+    # (earlier parts leave it with either), so every run changes the record.
+    current = dict(
+        Record.objects.filter(id__in=product_record + raw_record).values_list("id", "owner_id")
+    )
+    turn = {
+        "product": 0 if current[product_record[0]] == data.owner_b.id else 1,
+        "raw": 0 if current[raw_record[0]] == data.owner_b.id else 1,
+    }
 
     def next_owner(side: str):
+        owner = owners[turn[side] % 2]
         turn[side] += 1
-        return owners[turn[side] % 2]
+        return owner
 
     def product_once(with_jobs: bool) -> float:
         owner = next_owner("product")
