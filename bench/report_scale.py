@@ -143,7 +143,7 @@ def chart(results: dict, path: Path) -> None:
     naive = results.get("naive", {}).get("rows", [])
     panels.append(
         (
-            "naive peer vs product (ms; floor = product)",
+            "naive peer vs product (ms, log; floor = product)",
             [
                 (f"{r['size']} ids", r["naive"]["median_ms"], r["product"]["median_ms"])
                 for r in naive
