@@ -17,8 +17,10 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
+        # One line a newcomer can act on; manage.py prints it without a traceback.
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=true for local development."
+            "DJANGO_SECRET_KEY is not set: for development run `make run` once (it writes a .env "
+            "with one), in production set DJANGO_SECRET_KEY in the environment."
         )
     SECRET_KEY = "insecure-development-only-key"
 
@@ -179,10 +181,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["crm.oauth.authentication.ZohoOAuthTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["crm.oauth.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON whatever the Content-Type says, as Zoho reads it (crm/http/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["crm.http.parsers.AnyContentTypeJSONParser"],
     "EXCEPTION_HANDLER": "crm.http.errors.bigin_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.http.openapi.JSONBodyAutoSchema",
     # No OPTIONS metadata: OPTIONS answers 405 in the envelope like any other unlisted method.
     "DEFAULT_METADATA_CLASS": None,
 }

@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 
 from crm.modules import MODULES
+from crm.sandbox import demo
 from crm.selectors import MAX_PER_PAGE
 
 from .errors import (
@@ -48,7 +49,15 @@ class ZohoOAuthTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-class EnvelopeAutoSchema(AutoSchema):
+class JSONBodyAutoSchema(AutoSchema):
+    """Bodies are documented as `application/json`, what clients should send, although the
+    parser (crm/http/parsers.py) reads JSON under any Content-Type."""
+
+    def map_parsers(self) -> list[str]:
+        return ["application/json" if media == "*/*" else media for media in super().map_parsers()]
+
+
+class EnvelopeAutoSchema(JSONBodyAutoSchema):
     """Bigin wraps a list in an object (`{"data": [...], "info": {...}}`), so the response of a
     ViewSet's `list` action is that object, not an array of it."""
 
@@ -94,6 +103,15 @@ MODULE_PARAMETER = OpenApiParameter(
         + ", ".join(module.api_name for module in MODULES)
         + "."
     ),
+    examples=[OpenApiExample("Contacts", value="Contacts")],
+)
+# Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
+_DEMO = demo.api_examples()
+RECORD_ID_PARAMETER = OpenApiParameter(
+    "record_id",
+    str,
+    OpenApiParameter.PATH,
+    examples=[OpenApiExample("DemoContact", summary="A demo contact", value=_DEMO.contact_ids[0])],
 )
 
 
