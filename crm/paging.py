@@ -104,8 +104,6 @@ def info(
     """A list's `info`, with Zoho CRM v8's token keys: the token of the next page and when it
     expires (both null on the last page). `previous_page_token` is null: the cursor only goes
     forward (a client going back keeps the tokens it has, or uses `page`)."""
-    from .representations import bigin_time
-
     token, expiry = encode(scope, last_key, page + 1) if more_records else (None, None)
     return {
         "per_page": per_page,
@@ -114,5 +112,6 @@ def info(
         "more_records": more_records,
         "next_page_token": token,
         "previous_page_token": None,
-        "page_token_expiry": bigin_time(expiry) if expiry else None,
+        # As Zoho writes times (crm.representations.bigin_time; expiry is whole seconds, UTC).
+        "page_token_expiry": expiry.isoformat() if expiry else None,
     }
