@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     checks the owner (it exists, and it is of the record's organization)."""
 
     dependencies = [
-        ("crm", "0003_fewer_indexes"),
+        ("crm", "0006_record_owner_changed_time"),
     ]
 
     operations = [

@@ -9,8 +9,8 @@ class Migration(migrations.Migration):
     """The audit log's keys without database constraints: see AuditEntry (audit/models.py)."""
 
     dependencies = [
-        ("audit", "0003_fewer_indexes"),
-        ("crm", "0004_owner_index_and_one_owner_key"),
+        ("audit", "0005_sandbox_source"),
+        ("crm", "0007_owner_index_and_one_owner_key"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
