@@ -27,7 +27,8 @@ LOCK = """
     ORDER BY id FOR UPDATE
 """
 UPDATE = """
-    UPDATE crm_record SET owner_id = %s, modified_time = %s, modified_by_id = %s
+    UPDATE crm_record SET owner_id = %s, modified_time = %s, owner_changed_time = %s,
+                          modified_by_id = %s
     WHERE organization_id = %s AND id = ANY(%s::bigint[])
 """
 AUDIT = """
@@ -38,9 +39,9 @@ AUDIT = """
 """
 OUTBOX = """
     INSERT INTO owners_ownerjob (id, organization_id, kind, status, batch_id, payload, attempts,
-                                 run_after, last_error, created_time)
-    VALUES (%s, %s, 'related_transfer', 'pending', %s, %s, 0, %s, '', %s),
-           (%s, %s, 'notify', 'pending', %s, %s, 0, %s, '', %s)
+                                 run_after, last_error, created_time, result)
+    VALUES (%s, %s, 'related_transfer', 'pending', %s, %s, 0, %s, '', %s, '{}'),
+           (%s, %s, 'notify', 'pending', %s, %s, 0, %s, '', %s, '{}')
 """
 
 
@@ -71,7 +72,7 @@ def write_change(
     changed = [(rid, owner) for rid, owner in locked if owner != new_owner_id]
     if changed:
         changed_ids = [rid for rid, _ in changed]
-        cursor.execute(UPDATE, (new_owner_id, now, actor_id, organization_id, changed_ids))
+        cursor.execute(UPDATE, (new_owner_id, now, now, actor_id, organization_id, changed_ids))
         cursor.execute(
             AUDIT,
             (
