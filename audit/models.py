@@ -25,11 +25,28 @@ class AuditEntry(models.Model):
     id = IdField()
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks
     # entries up by module or previous owner alone; each index is one more write per change.
+    #
+    # No database constraints on the five keys (`db_constraint=False`): an append-only log of
+    # values copied from rows the same transaction has just locked and changed. The owners come
+    # from crm_record, whose composite key refuses, at the same commit, an owner that is not a
+    # user of the record's organization; the organization and module are the change's own; the
+    # actor is the authenticated caller. Five commit-time checks per row would check those
+    # again (about 1 s per 50,000 rows, bench/transfer50k.py). Deleting a user, module or
+    # organization that an entry names is still refused, by Django (on_delete=PROTECT), and
+    # every read is filtered by organization as before.
     organization = models.ForeignKey(
-        "crm.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
+        "crm.Organization",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     module = models.ForeignKey(
-        "crm.Module", on_delete=models.PROTECT, related_name="+", db_index=False
+        "crm.Module",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # A plain id, not a foreign key: the history outlives the record.
     record_id = models.BigIntegerField()
@@ -40,12 +57,23 @@ class AuditEntry(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     new_owner = models.ForeignKey(
-        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "crm.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     actor = models.ForeignKey(
-        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "crm.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     source = models.CharField(max_length=20, choices=Source.choices)
     batch_id = models.UUIDField()

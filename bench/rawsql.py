@@ -27,7 +27,8 @@ LOCK = """
     ORDER BY id FOR UPDATE
 """
 UPDATE = """
-    UPDATE crm_record SET owner_id = %s, modified_time = %s, modified_by_id = %s
+    UPDATE crm_record SET owner_id = %s, modified_time = %s, owner_changed_time = %s,
+                          modified_by_id = %s
     WHERE organization_id = %s AND id = ANY(%s::bigint[])
 """
 AUDIT = """
@@ -38,9 +39,9 @@ AUDIT = """
 """
 OUTBOX = """
     INSERT INTO owners_ownerjob (id, organization_id, kind, status, batch_id, payload, attempts,
-                                 run_after, last_error, created_time)
-    VALUES (%s, %s, 'related_transfer', 'pending', %s, %s, 0, %s, '', %s),
-           (%s, %s, 'notify', 'pending', %s, %s, 0, %s, '', %s)
+                                 run_after, last_error, created_time, result)
+    VALUES (%s, %s, 'related_transfer', 'pending', %s, %s, 0, %s, '', %s, '{}'),
+           (%s, %s, 'notify', 'pending', %s, %s, 0, %s, '', %s, '{}')
 """
 
 
@@ -56,12 +57,14 @@ def write_change(
     outbox: bool,
     related_delay: timedelta = timedelta(seconds=5),
     source: str = "api",
+    job_ids: list[int] | None = None,
 ) -> tuple[list[int], list[int]]:
     """The statements of one change, on a DB-API cursor inside the caller's transaction; return
     (found ids, changed ids).
 
     With `outbox`, also write the related-transfer and notification jobs the service writes for
-    `notify=True` and a related selection, with the same payloads."""
+    `notify=True` and a related selection, with the same payloads; their ids are appended to
+    `job_ids` when given (to publish them after commit, as the service does)."""
     batch_id = uuid.uuid4()
     cursor.execute(LOCK, (organization_id, module_id, list(record_ids)))
     locked = cursor.fetchall()
@@ -69,7 +72,7 @@ def write_change(
     changed = [(rid, owner) for rid, owner in locked if owner != new_owner_id]
     if changed:
         changed_ids = [rid for rid, _ in changed]
-        cursor.execute(UPDATE, (new_owner_id, now, actor_id, organization_id, changed_ids))
+        cursor.execute(UPDATE, (new_owner_id, now, now, actor_id, organization_id, changed_ids))
         cursor.execute(
             AUDIT,
             (
@@ -102,6 +105,8 @@ def write_change(
         related_row = (new_id(), organization_id, batch_id, Jsonb(related))
         notify_row = (new_id(), organization_id, batch_id, Jsonb(notify))
         cursor.execute(OUTBOX, (*related_row, now + related_delay, now, *notify_row, now, now))
+        if job_ids is not None:
+            job_ids.extend((related_row[0], notify_row[0]))
     return [rid for rid, _ in locked], [rid for rid, _ in changed]
 
 

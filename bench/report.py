@@ -9,6 +9,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import report_scale
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -65,9 +67,13 @@ def targets(results: dict) -> list[dict]:
         _target("500-id change_owner, HTTP / raw SQL transaction", ratio, "<= 3.0", ratio <= 3.0)
     )
     for connections, figures in http["single"]["change_owner"].items():
-        ratio = figures["rps"] / http["single"]["raw_sql"][connections]["rps"]
-        name = f"single-record req/s, change_owner / raw-SQL endpoint, c={connections}"
-        rows.append(_target(name, ratio, ">= 0.8", ratio >= 0.8))
+        # Each round on its own (the endpoints of a round ran back to back): the worst round.
+        raw_runs = http["single"]["raw_sql"][connections]["runs"]
+        ratio = min(
+            ours["rps"] / raw["rps"] for ours, raw in zip(figures["runs"], raw_runs, strict=True)
+        )
+        name = f"single-record req/s, change_owner / raw-SQL endpoint, c={connections}, worst round"
+        rows.append(_target(name, ratio, ">= 0.9", ratio >= 0.9))
     transfer = results.get("transfer", {})
     if "ratio" in transfer:
         ratio = transfer["ratio"]
@@ -78,7 +84,7 @@ def targets(results: dict) -> list[dict]:
     value = next(iter(counts.values())) if constant else None
     name = "queries per change_owner, 1..500 ids"
     rows.append(_target(name, value, "constant", constant, detail=counts))
-    return rows
+    return rows + report_scale.targets(results)
 
 
 def table(results: dict) -> str:
@@ -98,7 +104,7 @@ def table(results: dict) -> str:
     lines.append("1. Service level, in process (ms; median / p95 over "
                  f"{results['service'][0]['service']['runs']} runs)")  # fmt: skip
     lines.append(
-        "   change_owner(notify=True, related Tasks) vs the same writes by hand (psycopg 3);"
+        "   change_owner(notify=True, related Tasks) vs the same writes and messages by hand;"
         " queries counted with BEGIN and COMMIT"
     )
     lines.append(f"{'ids':>5} {'queries':>7} {'service':>17} {'raw SQL':>17} {'ratio':>6}")
@@ -172,6 +178,7 @@ def table(results: dict) -> str:
             f"{celery['peak_kib'] / 1024:.1f} MiB (request to job done: "
             f"{celery['request_to_done_ms']:.0f} ms)"
         )
+    lines.extend(report_scale.lines(results))
     lines.append("")
     lines.append("Targets")
     for row in results["targets"]:
@@ -223,9 +230,12 @@ def chart(results: dict, path: Path) -> None:
         "500-id change_owner, HTTP / raw SQL transaction": "500 ids, HTTP",
         "related transfer (5,000 Tasks), job / raw SQL": "related transfer",
     }
-    ratios = [row for row in results["targets"] if row["limit"] != "constant"]
+    ratios = [
+        row for row in results["targets"] if row["limit"] != "constant" and not row.get("scale")
+    ]
     labels = [
-        short.get(row["target"], "req/s, " + row["target"].rsplit(", ", 1)[-1]) for row in ratios
+        short[row["target"]] if row["target"] in short else "req/s, " + row["target"].split(", ")[2]
+        for row in ratios
     ]
     ax3.barh(labels, [row["value"] for row in ratios],
              color=["tab:green" if row["pass"] else "tab:red" for row in ratios])  # fmt: skip
@@ -247,5 +257,15 @@ def publish(results: dict) -> None:
     results["table"] = text
     (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     chart(results, RESULTS_DIR / "latest.png")
+    report_scale.chart(results, RESULTS_DIR / "scale.png")
     print(text)
-    print(f"\nWrote {RESULTS_DIR / 'latest.json'} and {RESULTS_DIR / 'latest.png'}")
+    print(f"\nWrote {RESULTS_DIR / 'latest.json'}, {RESULTS_DIR / 'latest.png'} and scale.png")
+
+
+if __name__ == "__main__":
+    # `python -m bench.report`: the table and charts again from bench/results/latest.json (the
+    # figures of the last `make bench`, unchanged), e.g. after a change to the report itself.
+    saved = json.loads((RESULTS_DIR / "latest.json").read_text())
+    saved.pop("targets", None)
+    saved.pop("table", None)
+    publish(saved)

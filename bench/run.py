@@ -4,7 +4,11 @@
 2. HTTP: gunicorn + wrk, single-record change_owner vs a raw-SQL endpoint and a no-op endpoint,
    and the latency of a 500-id request;
 3. related transfer: the job moving 5,000 Tasks vs the raw-SQL equivalent;
-4. peak memory of a gunicorn worker and of a celery worker.
+4. peak memory of a gunicorn worker and of a celery worker;
+5.-8. the parts for scale: the single-record change_owner with and without jobs against
+   same-work yardsticks (bench/single.py), the naive DRF peer (bench/naive.py), reads at 1M and 5M
+   records (bench/scale.py) and the related transfer of 50,000 activities
+   (bench/transfer50k.py), on a large organization kept between runs (bench/bigdata.py).
 
 Prints a table, writes bench/results/latest.json and latest.png. Targets are reported, never
 asserted. Runs against DATABASE_URL (default: the `bigin_bench` database, created if missing).
@@ -97,6 +101,7 @@ def service_level(data) -> list[dict]:
     from . import rawsql
     from .load import summary
     from .seed import CONTACTS
+    from .single import publish
 
     raw_conn = psycopg.connect(rawsql.dsn_from_django())
     related = RelatedSelection(modules=("Tasks",))
@@ -120,6 +125,7 @@ def service_level(data) -> list[dict]:
 
     def raw_once(size: int, owners: _Alternating) -> float:
         owner = owners.next()
+        job_ids: list[int] = []
         start = perf_counter()
         _, changed = rawsql.change_owner_sql(
             raw_conn,
@@ -130,7 +136,9 @@ def service_level(data) -> list[dict]:
             new_owner_id=owner.id,
             actor_id=data.actor.id,
             outbox=True,
+            job_ids=job_ids,
         )
+        publish(job_ids)  # the service publishes its two jobs after commit: so does this
         elapsed = (perf_counter() - start) * 1000
         assert len(changed) == size
         return elapsed
@@ -257,6 +265,21 @@ def http_level(data) -> dict:
     return result
 
 
+def measure_scale(data, results: dict, started: float) -> None:
+    """Parts 5 to 8 (bench/single.py, naive.py, bigdata.py, scale.py, transfer50k.py)."""
+    from . import bigdata, naive, scale, single, transfer50k
+
+    results["single"] = single.measure(data)
+    results["naive"] = naive.measure(data)
+    print(f"bench: single-record and naive peer done at {time.monotonic() - started:.0f} s",
+          flush=True)  # fmt: skip
+    deep = bigdata.build()
+    print(f"bench: large organization ready at {time.monotonic() - started:.0f} s", flush=True)
+    results["scale"] = scale.measure(deep)
+    results["transfer_50k"] = transfer50k.measure(deep)
+    print(f"bench: scale parts done at {time.monotonic() - started:.0f} s", flush=True)
+
+
 def main() -> None:
     configure_environment()
     ensure_database(os.environ["DATABASE_URL"])
@@ -286,6 +309,7 @@ def main() -> None:
     results["http"] = http_level(data)
     print(f"bench: HTTP done at {time.monotonic() - started:.0f} s", flush=True)
     results["transfer"] = transfer.measure(data, runs=TRANSFER_RUNS)
+    measure_scale(data, results, started)
     offboarding_result = offboarding.measure()  # part 5: its own data, table and chart
     results["elapsed_s"] = time.monotonic() - started
     results["load_average_after"] = os.getloadavg()

@@ -50,7 +50,8 @@ LOCK_ACTIVITIES = """
     ORDER BY id FOR UPDATE
 """
 MOVE = """
-    UPDATE crm_record SET owner_id = %s, modified_time = %s, modified_by_id = %s
+    UPDATE crm_record SET owner_id = %s, modified_time = %s, owner_changed_time = %s,
+                          modified_by_id = %s
     WHERE id = ANY(%s::bigint[])
 """
 AUDIT = """
@@ -91,7 +92,7 @@ def run_job_sql(conn: psycopg.Connection, *, job_id: int, organization_id: int) 
         if moved:
             now = datetime.now(UTC)
             ids = [record_id for record_id, _, _ in moved]
-            conn.execute(MOVE, (new_owner_id, now, actor_id, ids))
+            conn.execute(MOVE, (new_owner_id, now, now, actor_id, ids))
             conn.execute(
                 AUDIT,
                 (

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import Record, User
 from .modules import ModuleInfo, module_by_id
+
+if TYPE_CHECKING:
+    from .selectors import RecordRow
 
 
 def bigin_time(value: datetime) -> str:
@@ -34,7 +37,7 @@ def render_user(user: User) -> dict[str, Any]:
 
 
 def render_record(
-    record: Record, module: ModuleInfo, fields: tuple[str, ...] | None = None
+    record: Record | RecordRow, module: ModuleInfo, fields: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
     """The record's JSON fields merged with the system fields; `fields` keeps only those named
     (plus `id`), and a named field the record lacks shows as null, as Bigin does."""

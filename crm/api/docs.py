@@ -26,6 +26,15 @@ class PageInfoSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Entries on this page.")
     page = serializers.IntegerField()
     more_records = serializers.BooleanField(help_text="Whether a next page has entries.")
+    next_page_token = serializers.CharField(
+        allow_null=True, help_text="`page_token` of the next page; null on the last page."
+    )
+    previous_page_token = serializers.CharField(
+        allow_null=True, help_text="Always null: tokens only go forward."
+    )
+    page_token_expiry = serializers.DateTimeField(
+        allow_null=True, help_text="When next_page_token stops working (24 hours)."
+    )
 
 
 class UserSerializer(serializers.Serializer):

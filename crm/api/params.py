@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 from rest_framework.request import Request
 
-from crm.http.errors import INVALID_MODULE, INVALID_PARAMETER
+from crm import paging as page_tokens
+from crm.http.errors import (
+    INVALID_MODULE,
+    INVALID_PARAMETER,
+    PAGE_AND_PAGE_TOKEN,
+    PAGE_TOKEN_EXPIRED,
+)
 from crm.ids import parse_id
 from crm.modules import ModuleInfo, module_by_name
 from crm.selectors import MAX_PER_PAGE
@@ -35,6 +41,24 @@ def paging(request: Request) -> tuple[int, int]:
     page = positive_int(request, "page", default=1)
     per_page = positive_int(request, "per_page", default=MAX_PER_PAGE, maximum=MAX_PER_PAGE)
     return page, per_page
+
+
+def page_cursor(
+    request: Request, *, scope: str, datetime_positions: Sequence[int] = ()
+) -> page_tokens.Cursor | None:
+    """The cursor of `page_token` for the list `scope` (crm/paging.py), or None without one.
+    `page` with it is ambiguous; a token of another list, or not ours at all, is invalid."""
+    raw = _raw(request, "page_token")
+    if raw is None:
+        return None
+    if _raw(request, "page") is not None:
+        raise PAGE_AND_PAGE_TOKEN(ambiguity_due_to=["page", "page_token"])
+    try:
+        return page_tokens.decode(raw, scope, datetime_positions=datetime_positions)
+    except page_tokens.PageTokenExpired:
+        raise PAGE_TOKEN_EXPIRED(param_name="page_token") from None
+    except page_tokens.PageTokenInvalid:
+        raise INVALID_PARAMETER(param_name="page_token") from None
 
 
 def choice(request: Request, name: str, choices: Sequence[str], *, default: str) -> str:

@@ -11,9 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm import selectors
+from crm import paging, selectors
 from crm.http import openapi
-from crm.http.errors import INVALID_MODULE, INVALID_PARAMETER
+from crm.http.errors import (
+    INVALID_MODULE,
+    INVALID_PARAMETER,
+    PAGE_AND_PAGE_TOKEN,
+    PAGE_TOKEN_EXPIRED,
+)
 from crm.ids import parse_id
 from crm.modules import MODULES, ModuleInfo
 from crm.representations import render_module, render_record, render_user
@@ -24,13 +29,15 @@ USERS_SCOPES = ("ZohoBigin.users.READ",)
 MODULES_SETTINGS_SCOPES = ("ZohoBigin.settings.modules.READ", "ZohoBigin.settings.ALL")
 
 
-def _info(page: selectors.Page) -> dict[str, Any]:
-    return {
-        "per_page": page.per_page,
-        "count": len(page.items),
-        "page": page.page,
-        "more_records": page.more_records,
-    }
+def _info(page: selectors.Page, *, scope: str, last_key: tuple[Any, ...]) -> dict[str, Any]:
+    return paging.info(
+        per_page=page.per_page,
+        count=len(page.items),
+        page=page.page,
+        more_records=page.more_records,
+        scope=scope,
+        last_key=last_key,
+    )
 
 
 def _scopes_text(scopes: tuple[str, ...]) -> str:
@@ -40,6 +47,9 @@ def _scopes_text(scopes: tuple[str, ...]) -> str:
 _PER_PAGE_ERRORS = (
     (INVALID_PARAMETER, {"param_name": "per_page", "maximum": selectors.MAX_PER_PAGE}),
     (INVALID_PARAMETER, {"param_name": "page", "expected_data_type": "integer"}),
+    (INVALID_PARAMETER, {"param_name": "page_token"}),
+    (PAGE_TOKEN_EXPIRED, {"param_name": "page_token"}),
+    (PAGE_AND_PAGE_TOKEN, {"ambiguity_due_to": ["page", "page_token"]}),
 )
 
 
@@ -58,6 +68,7 @@ class UsersView(APIView):
         parameters=[
             OpenApiParameter("type", str, enum=list(selectors.USER_TYPES), default="AllUsers"),
             openapi.PAGE_PARAMETER,
+            openapi.PAGE_TOKEN_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
         ],
         responses={
@@ -75,16 +86,22 @@ class UsersView(APIView):
     def get(self, request: Request) -> Response:
         user_type = params.choice(request, "type", selectors.USER_TYPES, default="AllUsers")
         page, per_page = params.paging(request)
+        scope = paging.users_scope(
+            organization_id=request.user.organization_id, user_type=user_type
+        )
+        cursor = params.page_cursor(request, scope=scope)
         result = selectors.users_page(
             organization=request.user.organization,
             user_type=user_type,
             current_user=request.user,
-            page=page,
+            page=cursor.page if cursor else page,
             per_page=per_page,
+            after=cursor.after if cursor else None,
         )
         if not result.items:
             return Response(status=204)
-        return Response({"users": [render_user(u) for u in result.items], "info": _info(result)})
+        info = _info(result, scope=scope, last_key=(result.items[-1].id,))
+        return Response({"users": [render_user(u) for u in result.items], "info": info})
 
 
 class UserDetailView(APIView):
@@ -149,6 +166,7 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
             openapi.MODULE_PARAMETER,
             OpenApiParameter("fields", str, description="Comma-separated field API names."),
             openapi.PAGE_PARAMETER,
+            openapi.PAGE_TOKEN_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
             OpenApiParameter("sort_by", str, enum=list(selectors.RECORD_SORT_FIELDS), default="id"),
             OpenApiParameter("sort_order", str, enum=list(selectors.SORT_ORDERS), default="asc"),
@@ -215,19 +233,32 @@ class RecordViewSet(viewsets.ViewSet):
         )
         sort_order = params.choice(request, "sort_order", selectors.SORT_ORDERS, default="asc")
         owner_id = params.optional_id(request, "owner_id")
-        result = selectors.records_page(
-            organization=request.user.organization,
-            module=module_info,
-            page=page,
-            per_page=per_page,
+        scope = paging.records_scope(
+            organization_id=request.user.organization_id,
+            module_id=module_info.id,
             sort_by=sort_by,
             sort_order=sort_order,
             owner_id=owner_id,
         )
+        # A time sort's key is (time, id): the time travels as ISO text.
+        cursor = params.page_cursor(
+            request, scope=scope, datetime_positions=(0,) if sort_by != "id" else ()
+        )
+        result = selectors.records_page(
+            organization=request.user.organization,
+            module=module_info,
+            page=cursor.page if cursor else page,
+            per_page=per_page,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            owner_id=owner_id,
+            after=cursor.after if cursor else None,
+        )
         if not result.items:
             return Response(status=204)
         data = [render_record(record, module_info, fields) for record in result.items]
-        return Response({"data": data, "info": _info(result)})
+        last_key = selectors.record_sort_key(result.items[-1], sort_by)
+        return Response({"data": data, "info": _info(result, scope=scope, last_key=last_key)})
 
     def retrieve(self, request: Request, module: str, record_id: str) -> Response:
         module_info = self._module()

@@ -79,6 +79,14 @@ INTERNAL_ERROR = ErrorKind(500, "INTERNAL_ERROR", "Internal Server Error")
 # {"param_name", "maximum": 200}, {"param_name", "expected_data_type": "integer" | "long"},
 # {"param_name", "supported_values": [...]}.
 INVALID_PARAMETER = ErrorKind(400, "INVALID_DATA", "invalid data")
+# page_token (Zoho CRM v8's codes; the messages and details are ours): a token issued more than
+# 24 hours ago {"param_name": "page_token"}; `page` and `page_token` in one request
+# {"ambiguity_due_to": ["page", "page_token"]}. A token that is not one of ours for this list is
+# INVALID_PARAMETER {"param_name": "page_token"}.
+PAGE_TOKEN_EXPIRED = ErrorKind(400, "EXPIRED_VALUE", "the page token has expired")
+PAGE_AND_PAGE_TOKEN = ErrorKind(
+    400, "AMBIGUITY_DURING_PROCESSING", "page and page_token cannot be used together"
+)
 
 # DRF's own exceptions, as Bigin names them.
 _DRF_EQUIVALENTS: tuple[tuple[type[Exception], ErrorKind], ...] = (

@@ -80,6 +80,15 @@ class BiginErrorSerializer(serializers.Serializer):
 PAGE_PARAMETER = OpenApiParameter(
     "page", {"type": "integer", "minimum": 1, "default": 1}, description="Page number, from 1."
 )
+PAGE_TOKEN_PARAMETER = OpenApiParameter(
+    "page_token",
+    str,
+    description=(
+        "The `info.next_page_token` of the previous page (Zoho CRM v8): the next page at the "
+        "cost of the first, whatever the depth. Valid 24 hours, for the same list (module, "
+        "sort, filter) only; not with `page`."
+    ),
+)
 PER_PAGE_PARAMETER = OpenApiParameter(
     "per_page",
     {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": MAX_PER_PAGE},

@@ -165,12 +165,42 @@ def test_the_lookups_design_md_names_have_indexes():
         indexes = dict(cursor.fetchall())
     assert "(organization_id, module_id, id)" in indexes["record_org_module_id"]
     columns = sorted(definition.rsplit("(", 1)[1].rstrip(")") for definition in indexes.values())
-    # By owner and by related_to through the foreign keys' own indexes; nothing twice (each
-    # index is one more write on every change of owner).
+    # By owner through (organization, owner, module, id), by related_to through the foreign
+    # key's own index; nothing twice (each index is one more write on every change of owner).
     assert columns == [
         "id",
         "id, organization_id",
         "organization_id, module_id, id",
-        "owner_id",
+        "organization_id, owner_id, module_id, id",
         "related_to_id",
     ]
+
+
+def _foreign_keys(table: str) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = %s::regclass AND contype = 'f'",
+            [table],
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres
+def test_a_records_owner_is_checked_by_the_same_organization_key_alone():
+    keys = _foreign_keys("crm_record")
+
+    on_owner = sorted(name for name, definition in keys.items() if "(owner_id" in definition)
+    # The plain key on owner_id checked each changed row a second time at commit.
+    assert on_owner == ["record_owner_same_org"]
+    assert keys["record_owner_same_org"] == (
+        "FOREIGN KEY (owner_id, organization_id) REFERENCES crm_user(id, organization_id)"
+        " DEFERRABLE INITIALLY DEFERRED"
+    )
+
+
+@pytest.mark.postgres
+def test_the_audit_log_has_no_commit_time_key_checks():
+    # Its owners are copied from records the same transaction changed, whose composite key
+    # refuses another organization's user (audit/models.py); Django still protects what it names.
+    assert _foreign_keys("audit_auditentry") == {}

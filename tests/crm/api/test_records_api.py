@@ -6,6 +6,7 @@ import pytest
 
 from crm.models import Record
 from crm.modules import module_by_name
+from tests.crm.api.paging_helpers import info
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -143,10 +144,6 @@ BROWN = {
     "Modified_Time": "2026-11-22T13:00:00+00:00",
 }
 CONTACTS = {"5001": SMITH, "5002": JONES, "5003": BROWN}
-
-
-def info(count: int, *, page: int = 1, per_page: int = 200, more: bool = False) -> dict:
-    return {"per_page": per_page, "count": count, "page": page, "more_records": more}
 
 
 def error(code: str, details: dict, message: str = "invalid data") -> dict:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crm.models import Profile, Role, User
+from tests.crm.api.paging_helpers import info
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,10 +126,6 @@ def body(organization):
             "Modified_Time": now,
         },
     }
-
-
-def info(count: int, *, page: int = 1, per_page: int = 200, more: bool = False) -> dict:
-    return {"per_page": per_page, "count": count, "page": page, "more_records": more}
 
 
 @pytest.mark.parametrize(
