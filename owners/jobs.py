@@ -23,6 +23,7 @@ import logging
 import os
 import smtplib
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -222,6 +223,36 @@ def run_notification(job: OwnerJob) -> bool:
         logger.warning("owner job %s: claim lost while sending; it may be sent again", job.id)
         return False
     return True
+
+
+def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
+    """An operator's retry: failed related transfers and notifications among `job_ids` pending
+    again, due now, attempts from zero, for `owners.tasks` to send. Returns them; jobs that have
+    not failed are left as they are. The last error stays until a run succeeds."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked, so a sweep giving up on the same jobs right now does not interleave.
+        failed = list(
+            OwnerJob.objects.filter(
+                id__in=job_ids,
+                status=OwnerJob.Status.FAILED,
+                kind__in=[OwnerJob.Kind.RELATED_TRANSFER, OwnerJob.Kind.NOTIFY],
+            )
+            .order_by("id")
+            .select_for_update()
+            .only("id")
+        )
+        if failed:
+            OwnerJob.objects.filter(id__in=[job.id for job in failed]).update(
+                status=OwnerJob.Status.PENDING,
+                attempts=0,
+                claimed_at=None,
+                finished_at=None,
+                run_after=now,
+            )
+    for job in failed:
+        job.run_after = now
+    return failed
 
 
 def release_left_behind() -> list[OwnerJob]:
