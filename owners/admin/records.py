@@ -26,6 +26,9 @@ from crm.models import Organization, Record, User
 from crm.modules import ACTIVITY_MODULES, module_by_id
 from owners.services import NewOwnerNotActive, RelatedSelection, change_owner
 
+from .change_owner import KEPT_SELECTION, change_owner_message
+from .history import log_owner_changes
+
 MIXED_ORGANIZATIONS = (
     "The selected records belong to more than one organization. "
     "Select records of one organization at a time; nothing was changed."
@@ -178,6 +181,13 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             rows,
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        # The ids of a refused action, ticked again on the page it redirects to (see
+        # owners/static/owners/kept_selection.js).
+        kept = request.session.pop(KEPT_SELECTION, None) if request.method == "GET" else None
+        extra_context = {**(extra_context or {}), "kept_selection": kept}
+        return super().changelist_view(request, extra_context)
+
     @admin.action(description="Change owner", permissions=["change_owner"])
     def change_owner_action(self, request: HttpRequest, queryset: QuerySet[Record]):
         """Step one renders the intermediate page; its form posts back here with "apply".
@@ -197,13 +207,14 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                 return None
             # The queryset is the changelist's, already limited to the user's organization.
             queryset = queryset.filter(pk__in=record_ids)
-        rows = list(queryset.values_list("id", "module_id", "organization_id"))
-        organization_ids = {organization_id for _, _, organization_id in rows}
+        rows = list(queryset.values_list("id", "module_id", "organization_id", "name"))
+        organization_ids = {organization_id for _, _, organization_id, _ in rows}
         if not organization_ids:
             # The selected records were deleted between the two steps.
             self.message_user(request, "None of the selected records exist.", messages.WARNING)
             return None
         if len(organization_ids) > 1:
+            request.session[KEPT_SELECTION] = [str(record_id) for record_id, *_ in rows]
             self.message_user(request, MIXED_ORGANIZATIONS, messages.ERROR)
             return None
         organization = Organization.objects.get(id=organization_ids.pop())
@@ -214,16 +225,16 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
         form = ChangeOwnerForm(request.POST, organization=organization)
         if not form.is_valid():
-            for errors in form.errors.values():
-                for error in errors:
-                    self.message_user(request, error, messages.ERROR)
+            self._form_errors(request, form)
             return self._change_owner_page(request, queryset, rows, organization, form)
 
         new_owner = form.cleaned_data["new_owner"]
         related = RelatedSelection(modules=tuple(form.cleaned_data["related_modules"]))
         ids_by_module: dict[int, list[int]] = defaultdict(list)
-        for record_id, module_id, _ in rows:
+        names = {}
+        for record_id, module_id, _, name in rows:
             ids_by_module[module_id].append(record_id)
+            names[record_id] = name
         for module_id, record_ids in sorted(ids_by_module.items()):
             module = module_by_id(module_id)
             try:
@@ -245,22 +256,31 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     messages.ERROR,
                 )
                 return None
-            message = (
-                f"{module.api_name}: {len(result.changed_ids)} changed to {new_owner.full_name}, "
-                f"{result.unchanged_count} already owned by {new_owner.full_name} "
-                f"(batch {result.batch_id})."
+            log_owner_changes(
+                request,
+                [(record_id, names[record_id]) for record_id in result.changed_ids],
+                f"Changed owner to {new_owner.full_name} (batch {result.batch_id}).",
             )
-            gone = len(record_ids) - len(result.found_ids)
-            if gone:
-                message += f" {gone} no longer exist."
+            message = change_owner_message(
+                module=module,
+                result=result,
+                new_owner=new_owner,
+                asked=len(record_ids),
+                related_modules=related.modules,
+            )
             self.message_user(request, message, messages.SUCCESS)
         return None
+
+    def _form_errors(self, request: HttpRequest, form: forms.Form) -> None:
+        for errors in form.errors.values():
+            for error in errors:
+                self.message_user(request, error, messages.ERROR)
 
     def _change_owner_page(
         self,
         request: HttpRequest,
         queryset: QuerySet[Record],
-        rows: list[tuple[int, int, int]],
+        rows: list[tuple[int, int, int, str]],
         organization: Organization,
         form: ChangeOwnerForm,
     ) -> TemplateResponse:
@@ -273,7 +293,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "records": records[:PREVIEW_SIZE],
             "record_count": len(rows),
             "more_count": max(len(rows) - PREVIEW_SIZE, 0),
-            "selected_ids": ",".join(str(record_id) for record_id, _, _ in sorted(rows)),
+            "selected_ids": ",".join(str(record_id) for record_id, *_ in sorted(rows)),
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "change_owner_action",
