@@ -15,6 +15,10 @@ class AuditEntry(models.Model):
         RELATED_TRANSFER = "related_transfer"
         KENBUN = "kenbun"
         COMMAND = "command"
+        # Owner transfer jobs (owners/transfers/).
+        MASS_CHANGE = "mass_change"
+        OFFBOARDING = "offboarding"
+        REVERT = "revert"
 
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks

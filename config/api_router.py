@@ -7,9 +7,11 @@ from rest_framework.routers import SimpleRouter
 
 from crm.api.views import RecordViewSet
 from owners.api.bigin.views import ChangeOwnerViewSet
+from owners.api.transfers.views import MassChangeOwnerViewSet
 
 MODULE_PREFIX = r"(?P<module>[^/.]+)"
 
 router = SimpleRouter(trailing_slash=False)
 router.register(MODULE_PREFIX, RecordViewSet, basename="records")
 router.register(MODULE_PREFIX, ChangeOwnerViewSet, basename="change-owner")
+router.register(MODULE_PREFIX, MassChangeOwnerViewSet, basename="mass-change-owner")

@@ -102,8 +102,13 @@ def run_job(job_id: int) -> OwnerJob | None:
     try:
         if job.kind == OwnerJob.Kind.RELATED_TRANSFER:
             run_related_transfer(job)
-        else:
+        elif job.kind == OwnerJob.Kind.NOTIFY:
             run_notification(job)
+        else:
+            # The chunks of owner transfer jobs (mass change, offboarding, revert).
+            from .transfers.runner import run_transfer_job
+
+            run_transfer_job(job)
     except TRANSIENT_ERRORS as exc:
         _release(job, exc)
         raise
