@@ -231,9 +231,11 @@ def run_notification(job: OwnerJob) -> bool:
 
 
 def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
-    """An operator's retry: failed related transfers and notifications among `job_ids` pending
-    again, due now, attempts from zero, for `owners.tasks` to send. Returns them; jobs that have
-    not failed are left as they are. The last error stays until a run succeeds."""
+    """An operator's retry: failed related transfers and emails among `job_ids` pending again,
+    due now, attempts from zero, for `owners.tasks` to send. Returns them; the last error stays
+    until a run succeeds. Jobs that have not failed are left as they are, and so are the plans
+    and chunks of transfer jobs: those are retried with their job
+    (`owners.transfers.engine.retry_transfer`), which keeps the job's counts right."""
     now = timezone.now()
     with transaction.atomic():
         # Locked, so a sweep giving up on the same jobs right now does not interleave.
@@ -241,7 +243,11 @@ def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
             OwnerJob.objects.filter(
                 id__in=job_ids,
                 status=OwnerJob.Status.FAILED,
-                kind__in=[OwnerJob.Kind.RELATED_TRANSFER, OwnerJob.Kind.NOTIFY],
+                kind__in=[
+                    OwnerJob.Kind.RELATED_TRANSFER,
+                    OwnerJob.Kind.NOTIFY,
+                    OwnerJob.Kind.TRANSFER_DIGEST,
+                ],
             )
             .order_by("id")
             .select_for_update()

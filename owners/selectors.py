@@ -5,13 +5,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Min
+from django.db.models import Count, Exists, Min, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
 
 from audit.models import AuditEntry
 from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo, module_by_id, module_by_name
 
-from .models import OwnerJob
+from .models import OwnerJob, OwnerTransfer
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def leads_page(
 
 # The batch page lists this many of the changed records, then links the audit list for the rest.
 BATCH_SAMPLE_SIZE = 50
+# A job's chunks are outbox rows too, but the batch page shows the job itself, not its pieces.
+TRANSFER_PIECES = (OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class BatchOverview:
     jobs: list[OwnerJob]
     sample: list[AuditEntry]
     users: dict[int, User]
+    # The transfer job that wrote this batch, if a job did; the jobs that revert it.
+    transfer: OwnerTransfer | None
+    reverts: list[OwnerTransfer]
 
     def user(self, user_id: int | str | None) -> User | None:
         return self.users.get(int(user_id)) if user_id else None
@@ -111,14 +117,16 @@ class BatchOverview:
 
 def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> BatchOverview | None:
     """What one batch did, or None when it did nothing `organization_id` may see (None: every
-    organization, for a superuser). Four queries whatever its size: the changes counted by
-    module, source and owners; its outbox jobs; the users named in them; the first records it
-    changed."""
+    organization, for a superuser). Five queries whatever its size: the changes counted by
+    module, source and owners; its outbox jobs; the transfer jobs that wrote or revert it; the
+    users named in them; the first records it changed."""
     entries = AuditEntry.objects.filter(batch_id=batch_id)
-    jobs = OwnerJob.objects.filter(batch_id=batch_id)
+    jobs = OwnerJob.objects.filter(batch_id=batch_id).exclude(kind__in=TRANSFER_PIECES)
+    transfers = OwnerTransfer.objects.filter(Q(batch_id=batch_id) | Q(reverted_batch_id=batch_id))
     if organization_id is not None:
         entries = entries.filter(organization_id=organization_id)
         jobs = jobs.filter(organization_id=organization_id)
+        transfers = transfers.filter(organization_id=organization_id)
     groups = list(
         entries.values(
             "organization_id",
@@ -132,9 +140,13 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
         .order_by("first", "module_id", "previous_owner_id")
     )
     job_rows = list(jobs.order_by("created_time", "id"))
-    if not groups and not job_rows:
+    transfer_rows = list(transfers.order_by("created_time", "id"))
+    owners = [*groups, *({"organization_id": job.organization_id} for job in job_rows)]
+    owners += [{"organization_id": transfer.organization_id} for transfer in transfer_rows]
+    if not owners:
         return None
-    organization = groups[0]["organization_id"] if groups else job_rows[0].organization_id
+    organization = owners[0]["organization_id"]
+    transfer = next((t for t in transfer_rows if t.batch_id == batch_id), None)
     user_ids = {
         user_id
         for group in groups
@@ -145,6 +157,11 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
         for job in job_rows
         for user_id in (job.payload.get("new_owner_id"), job.payload.get("actor_id"))
         if user_id
+    }
+    user_ids |= {
+        user_id
+        for row in transfer_rows
+        for user_id in (row.actor_id, row.new_owner_id, row.from_user_id)
     }
     users = User.objects.filter(organization_id=organization, id__in=user_ids - {None})
     users_by_id = {user.id: user for user in users.only("id", "full_name", "email")}
@@ -171,4 +188,68 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
         jobs=job_rows,
         sample=sample,
         users=users_by_id,
+        transfer=transfer,
+        reverts=[t for t in transfer_rows if t.reverted_batch_id == batch_id],
     )
+
+
+def transfer_module_counts(transfer: OwnerTransfer) -> list[tuple[ModuleInfo, int]]:
+    """What a transfer job has moved so far, per module (its activities included): one GROUP BY
+    over the job's audit rows (the audit_batch index)."""
+    rows = (
+        AuditEntry.objects.filter(
+            organization_id=transfer.organization_id, batch_id=transfer.batch_id
+        )
+        .values("module_id")
+        .annotate(count=Count("id"))
+        .order_by("module_id")
+    )
+    return [(module_by_id(row["module_id"]), row["count"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class RevertLine:
+    """`count` records of `module` that the batch gave `new_owner` and that would go back to
+    `previous_owner` (`will_revert`), or not: someone changed them since, or they are gone."""
+
+    module: ModuleInfo
+    previous_owner: User | None
+    new_owner: User | None
+    will_revert: bool
+    gone: bool
+    count: int
+
+
+def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertLine]:
+    """What reverting `batch_id` would do now, as the revert job decides it: a record goes back
+    when it still has the owner the batch gave it. One query (the batch's audit rows against the
+    records, grouped), plus one for the users it names."""
+    record = Record.objects.filter(organization_id=organization_id, id=OuterRef("record_id"))
+    still_owned = record.annotate(owner_or_zero=Coalesce("owner_id", Value(0))).filter(
+        owner_or_zero=Coalesce(OuterRef("new_owner_id"), Value(0))
+    )
+    groups = list(
+        AuditEntry.objects.filter(organization_id=organization_id, batch_id=batch_id)
+        .annotate(will_revert=Exists(still_owned), gone=~Exists(record))
+        .values("module_id", "previous_owner_id", "new_owner_id", "will_revert", "gone")
+        .annotate(count=Count("id"))
+        .order_by("-will_revert", "module_id", "previous_owner_id")
+    )
+    user_ids = {g["previous_owner_id"] for g in groups} | {g["new_owner_id"] for g in groups}
+    users = {
+        user.id: user
+        for user in User.objects.filter(
+            organization_id=organization_id, id__in=user_ids - {None}
+        ).only("id", "full_name", "email")
+    }
+    return [
+        RevertLine(
+            module=module_by_id(g["module_id"]),
+            previous_owner=users.get(g["previous_owner_id"]),
+            new_owner=users.get(g["new_owner_id"]),
+            will_revert=g["will_revert"],
+            gone=g["gone"],
+            count=g["count"],
+        )
+        for g in groups
+    ]

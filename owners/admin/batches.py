@@ -1,6 +1,7 @@
 """The batch page: what one change of owner did (the records it moved, who by, the related
-activities that followed, the email), reachable from the audit list and the change-owner
-message."""
+activities that followed, the email, the job that ran it), reachable from the audit list and the
+change-owner message; and "Revert this batch", with a confirmation page saying what will and
+will not go back. The revert itself is the engine's job (`schedule_revert`)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib import admin
-from django.http import Http404, HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from crm.models import Organization
 from crm.modules import module_by_name
-from owners.models import OwnerJob
-from owners.selectors import BatchOverview, batch_overview
+from owners.models import OwnerJob, OwnerTransfer
+from owners.selectors import BatchOverview, batch_overview, revert_preview
+from owners.transfers import engine
+
+from .access import may_change_owners
+from .history import log_scheduled
 
 # What each kind of outbox job's statuses mean to an operator.
 STATUS_WORDS = {
     OwnerJob.Kind.NOTIFY: {"pending": "queued", "running": "sending", "done": "sent"},
+    OwnerJob.Kind.TRANSFER_DIGEST: {"pending": "queued", "running": "sending", "done": "sent"},
     OwnerJob.Kind.RELATED_TRANSFER: {"pending": "waiting", "running": "running", "done": "done"},
 }
 
@@ -46,9 +54,13 @@ def _job_line(job: OwnerJob, overview: BatchOverview) -> JobLine:
     module = module_by_name(payload.get("module") or "")
     label = module.plural_label if module else "records"
     owner = overview.user(payload.get("new_owner_id"))
+    if owner is None and overview.transfer is not None:
+        owner = overview.user(overview.transfer.new_owner_id)
     if job.kind == OwnerJob.Kind.NOTIFY:
         count = len(payload.get("record_ids", ()))
         description = f"Email to {owner} listing {count} {label}"
+    elif job.kind == OwnerJob.Kind.TRANSFER_DIGEST:
+        description = f"Email to {owner} summing up the job"
     else:
         related = ", ".join(payload.get("related_modules", ())) or "Chosen activities"
         count = len(payload.get("parent_ids", ()))
@@ -80,6 +92,7 @@ def _context(request: HttpRequest, overview: BatchOverview, title: str) -> dict:
         **admin.site.each_context(request),
         "title": title,
         "overview": overview,
+        "may_revert": may_change_owners(request.user) and bool(overview.moves),
     }
 
 
@@ -88,3 +101,41 @@ def batch_view(request: HttpRequest, batch_id: uuid.UUID) -> TemplateResponse:
     context = _context(request, overview, f"Batch {str(batch_id)[:8]}")
     context["jobs"] = [_job_line(job, overview) for job in overview.jobs]
     return TemplateResponse(request, "admin/owners/batch.html", context)
+
+
+def revert_view(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+    """GET: what a revert would do now. POST: schedule it and go to the job's page."""
+    if not may_change_owners(request.user):
+        raise PermissionDenied
+    overview = _overview_or_404(request, batch_id)
+    if request.method == "POST":
+        organization = Organization.objects.get(id=overview.organization_id)
+        try:
+            transfer = engine.schedule_revert(
+                organization=organization, actor=request.user, batch_id=batch_id
+            )
+        except engine.NothingToRevert:
+            messages.error(request, "This batch changed no record: there is nothing to revert.")
+            return HttpResponseRedirect(reverse("owners_admin:batch", args=[batch_id]))
+        log_scheduled(request, transfer, f"Revert of batch {batch_id} scheduled")
+        messages.success(
+            request,
+            f"Revert of batch {str(batch_id)[:8]} scheduled: job {transfer.id}.",
+        )
+        return HttpResponseRedirect(
+            reverse("admin:owners_ownertransfer_change", args=[transfer.id])
+        )
+    lines = revert_preview(organization_id=overview.organization_id, batch_id=batch_id)
+    context = _context(request, overview, f"Revert batch {str(batch_id)[:8]}")
+    context.update(
+        {
+            "will_revert": [line for line in lines if line.will_revert],
+            "will_not_revert": [line for line in lines if not line.will_revert],
+            "revert_count": sum(line.count for line in lines if line.will_revert),
+            "kept_count": sum(line.count for line in lines if not line.will_revert),
+            "previous_reverts": [
+                t for t in overview.reverts if t.status != OwnerTransfer.Status.FAILED
+            ],
+        }
+    )
+    return TemplateResponse(request, "admin/owners/revert.html", context)

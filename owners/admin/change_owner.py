@@ -1,22 +1,82 @@
-"""The change-owner action's helpers: its result message, the selection kept after a refusal."""
+"""The change-owner action's helpers: its result message, the selection kept after a refusal,
+and the list's filters as the criteria of a mass-change job (for "select all" over more records
+than one transaction takes)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from django.db.models import Count
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.models import AuditEntry
+from crm.http.errors import ApiError
+from crm.ids import MAX_ID, parse_id
 from crm.models import Record, User
 from crm.modules import ModuleInfo, module_by_id, module_by_name
 from owners.models import OwnerJob
 from owners.services import ChangeOwnerResult
+from owners.transfers.criteria import parse_criteria
 
+# The hidden field of the intermediate page when the selection is a job, not a list of ids.
+JOB_MODE = "job"
 # The session key holding the ids of a refused selection, ticked again on the list.
 KEPT_SELECTION = "owners:kept_selection"
+
+# The record list's filters a job can reproduce, and the list's own parameters (ordering,
+# page, facets) that select nothing.
+OWNER_FILTER = "owner__id__exact"
+SELECTING_FILTERS = {"module__id__exact", "organization__id__exact", OWNER_FILTER}
+NOT_SELECTING = {"o", "p", "_facets", "all"}
+
+
+class FiltersNotSupported(Exception):
+    """The list is filtered in a way a job's criteria cannot repeat (a search by name)."""
+
+
+def criteria_from_filters(params: QueryDict) -> dict:
+    """The job criteria that select what the filtered record list shows, in the engine's normal
+    form. The module and organization filters need no criteria: the action schedules one job per
+    module of the selection, in its one organization."""
+    conditions = []
+    unknown = sorted(set(params) - SELECTING_FILTERS - NOT_SELECTING - {"q"})
+    search = params.get("q", "").strip()
+    if search:
+        record_id = parse_id(search)
+        if record_id is None:
+            raise FiltersNotSupported(
+                "A job selects records by module and owner, not by a search by name: clear the "
+                "search, or select fewer records. Nothing was changed."
+            )
+        conditions.append({"field": {"api_name": "id"}, "comparator": "equal", "value": search})
+    if unknown:
+        raise FiltersNotSupported(
+            f"A job cannot repeat the filter {', '.join(unknown)}: remove it, or select fewer "
+            "records. Nothing was changed."
+        )
+    if params.get(OWNER_FILTER):
+        conditions.append(
+            {
+                "field": {"api_name": "Owner"},
+                "comparator": "equal",
+                "value": {"id": params[OWNER_FILTER]},
+            }
+        )
+    if not conditions:
+        # Every record of the module: every id there can be.
+        conditions.append(
+            {"field": {"api_name": "id"}, "comparator": "between", "value": ["1", str(MAX_ID)]}
+        )
+    criteria = (
+        conditions[0] if len(conditions) == 1 else {"group_operator": "and", "group": conditions}
+    )
+    try:
+        return parse_criteria(criteria)
+    except ApiError as exc:
+        raise FiltersNotSupported(f"The list's filters are not valid: {exc}.") from exc
 
 
 def _counted(counts: dict[int, int]) -> str:

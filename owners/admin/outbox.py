@@ -143,8 +143,9 @@ class OwnerJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         message = f"{retried} failed job{pluralize(retried)} sent to the workers again."
         if selected > retried:
             left = selected - retried
+            as_is = pluralize(left, "it is,they are")
             message += (
-                f" {left} selected job{pluralize(left)} had not failed: left as "
-                f"{pluralize(left, 'it is,they are')}."
+                f" {left} selected job{pluralize(left)} left as {as_is}: not failed, or part of"
+                " a transfer job (retry those on the job's page)."
             )
         self.message_user(request, message, messages.SUCCESS if retried else messages.WARNING)

@@ -100,7 +100,8 @@ def test_retry_sends_the_failed_jobs_again_after_commit_and_leaves_the_others(
 
     assert response.status_code == 302
     assert messages_of(response) == [
-        "1 failed job sent to the workers again. 1 selected job had not failed: left as it is."
+        "1 failed job sent to the workers again. 1 selected job left as it is: not failed, "
+        "or part of a transfer job (retry those on the job's page)."
     ]
     failed.refresh_from_db()
     assert (failed.status, failed.attempts, failed.last_error) == ("pending", 0, "gave up")
