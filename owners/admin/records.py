@@ -381,7 +381,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "job_mode": JOB_MODE,
             "per_module": per_module,
             "record_count": sum(count for _, count in per_module),
-            "criteria": describe_criteria(criteria),
+            "criteria": describe_criteria(criteria, organization_id=organization.id),
             "one_transaction": settings.OWNER_TRANSFER_CHUNK,
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
