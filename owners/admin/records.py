@@ -349,12 +349,13 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                 request,
                 format_html(
                     '{}: <a href="{}">job {}</a> gives the {} records selected to {} in the '
-                    "background (batch {}).",
+                    'background (<a href="{}">batch {}</a>).',
                     module.api_name,
                     reverse("admin:owners_ownertransfer_change", args=[transfer.id]),
                     transfer.id,
                     f"{count:,}",
                     new_owner.full_name,
+                    reverse("owners_admin:batch", args=[transfer.batch_id]),
                     str(transfer.batch_id)[:8],
                 ),
                 messages.SUCCESS,

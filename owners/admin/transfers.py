@@ -33,11 +33,11 @@ from .outbox import short_time, status_counts
 POLL_MILLISECONDS = 1000
 
 
-def status_label(transfer: OwnerTransfer) -> str:
-    if transfer.cancelled:
-        finished = transfer.status in (OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED)
+def status_label(status: str, *, cancelled: bool) -> str:
+    if cancelled:
+        finished = status in (OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED)
         return "Cancelled" if finished else "Cancelling"
-    return OwnerTransfer.Status(transfer.status).label
+    return OwnerTransfer.Status(status).label
 
 
 def describe(transfer: OwnerTransfer) -> str:
@@ -102,7 +102,9 @@ def progress_payload(transfer: OwnerTransfer, progress, modules) -> dict:
         "id": str(progress.job_id),
         "kind": progress.kind,
         "status": progress.status,
-        "status_label": status_label(transfer),
+        # From the engine's read, as the counts: the row read to scope the request is older, and
+        # a label from it could say "Running" beside a finished job's counts.
+        "status_label": status_label(progress.status, cancelled=progress.cancelled),
         "finished": progress.finished,
         "cancelled": progress.cancelled,
         "total_count": total,
@@ -195,7 +197,7 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, transfer: OwnerTransfer) -> str:
-        return status_label(transfer)
+        return status_label(transfer.status, cancelled=transfer.cancelled)
 
     @admin.display(description="Progress")
     def progress_display(self, transfer: OwnerTransfer) -> str:

@@ -466,7 +466,13 @@ def test_select_all_over_more_than_a_chunk_schedules_a_job_per_module_from_the_f
     )
     assert [t.criteria for t in transfers] == [owner_is_ben, owner_is_ben]
     assert confirm.status_code == 302 and confirm.url == url
-    assert len(messages_of(confirm)) == 2
+    assert messages_of(confirm) == [
+        f'{module}: <a href="{job_url(transfer)}">job {transfer.id}</a> gives the {count:,} '
+        f"records selected to Chen Wei in the background "
+        f'(<a href="{reverse("owners_admin:batch", args=[transfer.batch_id])}">batch '
+        f"{str(transfer.batch_id)[:8]}</a>)."
+        for module, transfer in zip(["Contacts", "Tasks"], transfers, strict=True)
+    ]
     assert LogEntry.objects.filter(action_flag=ADDITION).count() == 2
     drain()
     assert Record.objects.filter(owner=chen).count() == 2 * count
