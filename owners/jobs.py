@@ -23,7 +23,7 @@ import logging
 import os
 import smtplib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -91,8 +91,14 @@ def claim_job(job_id: int) -> OwnerJob | None:
     return OwnerJob.objects.get(id=job_id)
 
 
-def run_job(job_id: int) -> OwnerJob | None:
-    """Claim and run one job; None when it was not ours to run (done, or held by another)."""
+def run_job(
+    job_id: int, runners: Mapping[str, Callable[[OwnerJob], object]] | None = None
+) -> OwnerJob | None:
+    """Claim and run one job; None when it was not ours to run (done, or held by another).
+
+    `runners` runs the kinds this module does not know (the steps of owner transfer jobs, which
+    owners.tasks hands in: owners/transfers/ builds on this module, not the other way round).
+    """
     job = claim_job(job_id)
     if job is None:
         logger.info("owner job %s not claimed (done or held by another worker)", job_id)
@@ -105,10 +111,7 @@ def run_job(job_id: int) -> OwnerJob | None:
         elif job.kind == OwnerJob.Kind.NOTIFY:
             run_notification(job)
         else:
-            # The chunks of owner transfer jobs (mass change, offboarding, revert).
-            from .transfers.runner import run_transfer_job
-
-            run_transfer_job(job)
+            (runners or {})[job.kind](job)
     except TRANSIENT_ERRORS as exc:
         _release(job, exc)
         raise

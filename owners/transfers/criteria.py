@@ -32,6 +32,9 @@ INVALID_TYPE = ErrorKind(400, "INVALID_DATA", "invalid data")
 CRITERIA_LIMIT_EXCEEDED = ErrorKind(
     400, "LIMIT_EXCEEDED", "Limit Exceeded, You cannot give more than 25 criteria"
 )
+DEPTH_LIMIT_EXCEEDED = ErrorKind(
+    400, "LIMIT_EXCEEDED", "Limit Exceeded, You cannot nest criteria more than 5 levels deep"
+)
 
 COMPARATORS = (
     "equal",
@@ -67,7 +70,7 @@ def _parse_node(node: Any, path: str, *, depth: int, count: list[int]) -> dict[s
     if not isinstance(node, dict):
         raise _invalid(path, "criteria", expected_data_type="jsonobject")
     if depth > MAX_DEPTH:
-        raise CRITERIA_LIMIT_EXCEEDED(limit=MAX_DEPTH, api_name="group", json_path=path)
+        raise DEPTH_LIMIT_EXCEEDED(limit=MAX_DEPTH, api_name="group", json_path=path)
     if "group" in node or "group_operator" in node:
         return _parse_group(node, path, depth=depth, count=count)
     count[0] += 1

@@ -2,8 +2,10 @@
 leaving user's records, the revert of a batch) runs here. Public functions, for the APIs, the
 command and the admin:
 
-    schedule_mass_change, schedule_offboarding, schedule_revert   -> OwnerTransfer
-    dry_run_mass_change, dry_run_offboarding                      -> DryRun
+    schedule_mass_change, schedule_offboarding, schedule_revert,
+    schedule_transfer_records                                     -> OwnerTransfer
+    dry_run_mass_change, dry_run_offboarding,
+    dry_run_transfer_records                                      -> DryRun
     cancel_transfer, retry_transfer                               -> OwnerTransfer | None
     transfer_progress                                             -> TransferProgress | None
     batch_summary                                                 -> BatchSummary | None
@@ -137,6 +139,65 @@ def schedule_mass_change(
         notify=notify,
     )
     return _schedule(transfer)
+
+
+def schedule_transfer_records(
+    *,
+    organization: Organization,
+    actor: User | None,
+    from_user: User,
+    new_owner: User,
+    module: ModuleInfo | None = None,
+    criteria: dict[str, Any] | None = None,
+) -> OwnerTransfer:
+    """Schedule giving `new_owner` the records `from_user` owns (of `module`, or of every module,
+    parents first), that also match `criteria` when given, with their related activities. The
+    user stays as they are (`manage.py transfer_records`)."""
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        batch_id=uuid.uuid4(),
+        actor=actor,
+        new_owner=new_owner,
+        module_ids=[m.id for m in ([module] if module else offboarding_modules())],
+        criteria=_owned_by(from_user, criteria),
+        related_modules=list(ACTIVITY_NAMES),
+    )
+    return _schedule(transfer)
+
+
+def dry_run_transfer_records(
+    *,
+    organization: Organization,
+    from_user: User,
+    new_owner: User,
+    module: ModuleInfo | None = None,
+    criteria: dict[str, Any] | None = None,
+) -> DryRun:
+    """What `schedule_transfer_records` would move now, per module."""
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        new_owner=new_owner,
+        criteria=_owned_by(from_user, criteria),
+    )
+    per_module = {
+        m.api_name: records_to_move(transfer, m.id).count()
+        for m in ([module] if module else offboarding_modules())
+    }
+    first = records_to_move(transfer, module.id) if module else None
+    sample = list(first.order_by("id").values_list("id", flat=True)[:SAMPLE_SIZE]) if first else []
+    return DryRun(
+        total_count=sum(per_module.values()),
+        related_count={},
+        sample_ids=sample,
+        per_module=per_module,
+    )
+
+
+def _owned_by(user: User, criteria: dict[str, Any] | None) -> dict[str, Any]:
+    owner = {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(user.id)}}
+    return {"group_operator": "and", "group": [owner, criteria]} if criteria else owner
 
 
 def schedule_offboarding(
@@ -458,9 +519,11 @@ __all__ = [
     "cancel_transfer",
     "dry_run_mass_change",
     "dry_run_offboarding",
+    "dry_run_transfer_records",
     "retry_transfer",
     "schedule_mass_change",
     "schedule_offboarding",
     "schedule_revert",
+    "schedule_transfer_records",
     "transfer_progress",
 ]

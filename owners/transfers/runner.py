@@ -1,4 +1,4 @@
-"""Running owner transfer jobs: the plan, chunk and digest outbox jobs that owners.jobs.run_job
+"""Running owner transfer jobs: the plan, chunk and digest outbox jobs that owners.tasks.run_job
 hands over (see engine.py for the life of a job)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -27,8 +27,7 @@ from ..jobs import TRANSIENT_ERRORS
 from ..jobs import _finish as finish_claimed_job
 from ..models import OwnerJob, OwnerTransfer
 from ..statements import new_owner_status, record_owner_changes, update_owners
-from ..tasks import dispatch_jobs
-from .selection import SOURCES, records_to_move, related_to_move
+from .selection import SOURCES, job_condition, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +36,34 @@ logger = logging.getLogger(__name__)
 _TEST_PAUSE_IN_CHUNK = float(os.environ.get("OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS") or 0)
 
 
-def run_transfer_job(job: OwnerJob) -> None:
+KINDS = (
+    OwnerJob.Kind.TRANSFER_PLAN,
+    OwnerJob.Kind.TRANSFER_CHUNK,
+    OwnerJob.Kind.TRANSFER_DIGEST,
+)
+
+
+def run_transfer_job(job: OwnerJob) -> list[OwnerJob]:
+    """Run one step of a transfer job; returns the outbox jobs it created and committed, for the
+    caller to send (owners.tasks). A step that fails for good counts its records as failed;
+    what that creates is sent by the sweep."""
+    created: list[OwnerJob] = []
     transfer_id = int(job.payload["transfer_id"])
     try:
         if job.kind == OwnerJob.Kind.TRANSFER_PLAN:
-            _run_plan(job, transfer_id)
+            _run_plan(job, transfer_id, created)
         elif job.kind == OwnerJob.Kind.TRANSFER_CHUNK:
-            _run_chunk(job, transfer_id)
+            _run_chunk(job, transfer_id, created)
         else:
             _run_digest(job, transfer_id)
     except Exception as exc:
         if not isinstance(exc, TRANSIENT_ERRORS) and job.kind != OwnerJob.Kind.TRANSFER_DIGEST:
             _record_failure(job, transfer_id, exc)
         raise
+    return created
 
 
-def _run_plan(job: OwnerJob, transfer_id: int) -> None:
+def _run_plan(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
     """Split the module at the cursor into chunks, each an outbox job, or finish the job."""
     module_index = int(job.payload["module_index"])
     with transaction.atomic(durable=True):
@@ -74,9 +85,9 @@ def _run_plan(job: OwnerJob, transfer_id: int) -> None:
         if chunks:
             transfer.chunks_planned += len(chunks)
             OwnerJob.objects.bulk_create(chunks)
-            transaction.on_commit(partial(dispatch_jobs, chunks))
+            transaction.on_commit(partial(created.extend, chunks))
         else:
-            _complete(transfer, now)
+            _complete(transfer, now, created)
         transfer.save()
 
 
@@ -131,12 +142,12 @@ class _ChunkOutcome:
     moved: int = 0
     skipped: int = 0
     related: int = 0
-    # Offboarding: activities of the leaving user that moved with their parent.
+    # Activities the job moves in their own module too, that moved with their parent.
     extra_updated: int = 0
     follow_up: OwnerJob | None = None
 
 
-def _run_chunk(job: OwnerJob, transfer_id: int) -> None:
+def _run_chunk(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
     payload = job.payload
     with transaction.atomic(durable=True):
         # First, so a duplicate or late delivery of this chunk does nothing at all.
@@ -149,7 +160,7 @@ def _run_chunk(job: OwnerJob, transfer_id: int) -> None:
                 outcome = _revert_chunk(transfer, payload)
             else:
                 outcome = _move_chunk(transfer, payload)
-        _count_chunk(transfer_id, job, outcome)
+        _count_chunk(transfer_id, job, outcome, created)
 
 
 def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
@@ -181,16 +192,27 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
     changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
     related: list[tuple[int, int, int | None]] = []
     related_ids = [module_by_name(name).id for name in transfer.related_modules]
+    in_job = 0
     if locked and related_ids and not module_by_id(module_id).is_activity:
-        # Their activities, locked after their parents as every writer locks them.
-        related = list(
+        # Their activities, locked after their parents as every writer locks them. `in_job`:
+        # the activity is also one the job moves in its own module (a leaving user's task), so
+        # it counts as moved, not only as related.
+        rows = list(
             related_to_move(
                 org_id, [record_id for record_id, _ in locked], related_ids, new_owner_id
             )
+            .annotate(
+                in_job=ExpressionWrapper(
+                    job_condition(transfer) & Q(module_id__in=transfer.module_ids),
+                    output_field=BooleanField(),
+                )
+            )
             .order_by("id")
-            .select_for_update()
-            .values_list("id", "module_id", "owner_id")
+            .select_for_update(of=("self",))
+            .values_list("id", "module_id", "owner_id", "in_job")
         )
+        related = [(record_id, module, owner) for record_id, module, owner, _ in rows]
+        in_job = sum(1 for *_, matches in rows if matches)
     # Taken once every row is locked: a change committed before ours has an earlier audit time
     # on each of these records, one committed after a later one.
     now = timezone.now()
@@ -201,8 +223,7 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
     outcome.moved = len(locked)
     outcome.skipped = max(0, planned - outcome.moved)
     outcome.related = len(related)
-    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
-        outcome.extra_updated = sum(1 for _, _, owner in related if owner == transfer.from_user_id)
+    outcome.extra_updated = in_job
     return outcome
 
 
@@ -291,7 +312,9 @@ def _chunk_job(
     )
 
 
-def _count_chunk(transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome) -> None:
+def _count_chunk(
+    transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome, created: list[OwnerJob]
+) -> None:
     """Add a chunk's counts to its job; the module's last chunk plans the next module.
 
     The job row is locked last, just before commit, so parallel chunks wait on it only for the
@@ -310,7 +333,7 @@ def _count_chunk(transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome) -> Non
         new_jobs.append(_next_plan_job(transfer))
     if new_jobs:
         OwnerJob.objects.bulk_create(new_jobs)
-        transaction.on_commit(partial(dispatch_jobs, new_jobs))
+        transaction.on_commit(partial(created.extend, new_jobs))
     transfer.save(
         update_fields=[
             "updated_count",
@@ -332,7 +355,7 @@ def _next_plan_job(transfer: OwnerTransfer) -> OwnerJob:
     )
 
 
-def _complete(transfer: OwnerTransfer, now: datetime) -> None:
+def _complete(transfer: OwnerTransfer, now: datetime, created: list[OwnerJob]) -> None:
     """The end of a job (in the transaction of its last plan): final counts, the leaving user
     deleted, the digest email queued."""
     done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
@@ -366,7 +389,7 @@ def _complete(transfer: OwnerTransfer, now: datetime) -> None:
             payload={"transfer_id": str(transfer.id)},
         )
         digest.save(force_insert=True)
-        transaction.on_commit(partial(dispatch_jobs, [digest]))
+        transaction.on_commit(partial(created.append, digest))
 
 
 def _record_failure(job: OwnerJob, transfer_id: int, exc: BaseException) -> None:
@@ -382,9 +405,8 @@ def _record_failure(job: OwnerJob, transfer_id: int, exc: BaseException) -> None
             transfer.failed_count += int(job.payload.get("planned", 0))
             transfer.chunks_done += 1
             if transfer.chunks_done == transfer.chunks_planned:
-                plan = _next_plan_job(transfer)
-                plan.save(force_insert=True)
-                transaction.on_commit(partial(dispatch_jobs, [plan]))
+                # Sent by the sweep (this step's caller is handling the failure).
+                _next_plan_job(transfer).save(force_insert=True)
         else:
             transfer.status = OwnerTransfer.Status.FAILED
             transfer.finished_time = timezone.now()

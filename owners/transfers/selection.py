@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.models import AuditEntry
 from crm.models import Record
@@ -23,13 +23,18 @@ SOURCES = {
 }
 
 
+def job_condition(transfer: OwnerTransfer) -> Q:
+    """What makes a record of one of the job's modules one it moves."""
+    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
+        return Q(owner_id=transfer.from_user_id)
+    return criteria_condition(transfer.criteria) & ~Q(owner_id=transfer.new_owner_id)
+
+
 def records_to_move(transfer: OwnerTransfer, module_id: int) -> QuerySet:
     """The records of `module_id` the job moves, as of now."""
-    records = Record.objects.filter(organization_id=transfer.organization_id, module_id=module_id)
-    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
-        return records.filter(owner_id=transfer.from_user_id)
-    records = records.filter(criteria_condition(transfer.criteria))
-    return records.exclude(owner_id=transfer.new_owner_id)
+    return Record.objects.filter(
+        job_condition(transfer), organization_id=transfer.organization_id, module_id=module_id
+    )
 
 
 def related_to_move(

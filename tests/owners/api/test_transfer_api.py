@@ -470,6 +470,32 @@ def test_transfer_and_delete_dry_run_counts_per_module(client, new_owner, leavin
     assert not OwnerTransfer.objects.exists()
 
 
+def test_transfer_and_delete_of_a_deleted_user(client, new_owner, leaving):
+    User.objects.filter(id=leaving.id).update(status="deleted")
+    response = client.post(TRANSFER, transfer_body(leaving, new_owner), format="json")
+    assert (response.status_code, response.json()) == (
+        400,
+        error(
+            "INVALID_DATA",
+            {
+                "api_name": "id",
+                "json_path": "$.transfer_and_delete[0].id",
+                "user_status": "deleted",
+            },
+            "the user is already deleted",
+        ),
+    )
+    assert not OwnerTransfer.objects.exists()
+
+
+def test_mass_change_leaves_out_records_the_new_owner_has(client, new_owner, leaving, make_record):
+    make_record(module_name="Contacts", owner=new_owner, fields={"State": "CA"})
+    make_record(module_name="Contacts", owner=leaving, fields={"State": "CA"})
+    criteria = {"field": {"api_name": "State"}, "comparator": "equal", "value": "CA"}
+    response = client.post(MASS, body(new_owner, criteria, dry_run=True), format="json")
+    assert response.json()["data"][0]["details"]["Total_Count"] == 1
+
+
 def test_transfer_and_delete_is_for_administrators_only(auth_client, make_user, new_owner, leaving):
     standard = make_user(email="std@zylker.test", profile_name="Standard")
     response = auth_client(standard, "ZohoBigin.users.ALL").post(

@@ -160,6 +160,25 @@ def test_invalid_criteria_answer_with_the_json_path_of_the_mistake(criteria, exp
     assert error_body(criteria) == expected
 
 
+def test_groups_nest_five_levels_deep_at_most():
+    criteria = cond("State", "equal", "CA")
+    for _ in range(4):
+        criteria = {"group_operator": "and", "group": [criteria]}
+    assert parse_criteria(criteria)  # five levels: the condition is the fifth
+    too_deep = {"group_operator": "and", "group": [criteria]}
+    assert error_body(too_deep) == {
+        "status_code": 400,
+        "code": "LIMIT_EXCEEDED",
+        "details": {
+            "limit": 5,
+            "api_name": "group",
+            "json_path": "$.criteria" + ".group[0]" * 5,
+        },
+        "message": "Limit Exceeded, You cannot nest criteria more than 5 levels deep",
+        "status": "error",
+    }
+
+
 def test_normal_form_keeps_ids_as_strings_and_lower_cases_operators():
     assert parse_criteria(
         {

@@ -13,13 +13,12 @@ from django.core import mail
 from audit.models import AuditEntry
 from crm.models import AccessToken, Record, User
 from crm.modules import module_by_name
-from owners import jobs
 from owners.models import OwnerJob, OwnerTransfer
 from owners.services import change_owner
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
 
-from .outbox import drain
+from .outbox import drain, run_one
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +117,7 @@ def test_a_record_that_no_longer_matches_when_its_chunk_runs_is_skipped(
     )
     # Planned: the plan job runs alone, then someone moves one contact on.
     plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
-    jobs.run_job(plan.id)
+    run_one(plan.id)
     change_owner(
         organization=organization,
         actor=admin_user,
@@ -168,13 +167,13 @@ def test_cancel_stops_the_chunks_not_started(
         new_owner=new_owner,
     )
     plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
-    jobs.run_job(plan.id)
+    run_one(plan.id)
     first_chunk = (
         OwnerJob.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
         .order_by("id")
         .first()
     )
-    jobs.run_job(first_chunk.id)
+    run_one(first_chunk.id)
     engine.cancel_transfer(organization=organization, transfer_id=transfer.id)
     drain()
     transfer.refresh_from_db()
@@ -321,11 +320,11 @@ def test_a_new_owner_disabled_mid_job_fails_the_rest_and_retry_resumes(
         new_owner=new_owner,
     )
     plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
-    jobs.run_job(plan.id)
+    run_one(plan.id)
     chunks = list(
         OwnerJob.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk").order_by("id")
     )
-    jobs.run_job(chunks[0].id)
+    run_one(chunks[0].id)
     User.objects.filter(id=new_owner.id).update(status=User.Status.DISABLED)
     drain()
     transfer.refresh_from_db()
@@ -363,3 +362,54 @@ def test_notify_sends_one_digest_per_job(
     assert summary.jobs == [
         {"kind": "transfer_digest", "status": "done", "attempts": 1, "last_error": None}
     ]
+
+
+def test_scheduling_writes_the_job_and_its_plan_in_one_transaction(
+    django_assert_num_queries, organization, admin_user, new_owner, leaving, owned
+):
+    # SAVEPOINT (the durable atomic, inside the test's transaction), the Total_Count estimate,
+    # INSERT the job, INSERT its plan job, RELEASE SAVEPOINT.
+    with django_assert_num_queries(5):
+        engine.schedule_mass_change(
+            organization=organization,
+            actor=admin_user,
+            module=CONTACTS,
+            criteria=parse_criteria(owner_is(leaving.id)),
+            new_owner=new_owner,
+            related_modules=["Tasks"],
+        )
+
+
+@pytest.mark.parametrize("contacts", [1, 60])
+def test_a_chunk_costs_the_same_queries_for_1_and_60_records(
+    django_assert_num_queries,
+    settings,
+    organization,
+    admin_user,
+    new_owner,
+    leaving,
+    make_record,
+    contacts,
+):
+    settings.OWNER_TRANSFER_CHUNK = 100
+    for _ in range(contacts):
+        parent = make_record(module_name="Contacts", owner=leaving)
+        make_record(module_name="Tasks", owner=leaving, related_to=parent)
+    transfer = engine.schedule_mass_change(
+        organization=organization,
+        actor=admin_user,
+        module=CONTACTS,
+        criteria=parse_criteria(owner_is(leaving.id)),
+        new_owner=new_owner,
+        related_modules=["Tasks"],
+    )
+    run_one(OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan").id)
+    chunk = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_chunk")
+    # Claim (UPDATE, SELECT the job), SAVEPOINT, mark done (fenced UPDATE), SELECT the transfer,
+    # the new owner's status FOR SHARE, lock the range's records, lock their Tasks, UPDATE and
+    # audit INSERT of the records, UPDATE and audit INSERT of the Tasks, lock the transfer, INSERT
+    # the next plan job (the module's last chunk), UPDATE the counts, RELEASE SAVEPOINT.
+    with django_assert_num_queries(16):
+        run_one(chunk.id)
+    transfer.refresh_from_db()
+    assert (transfer.updated_count, transfer.related_count) == (contacts, contacts)
