@@ -79,6 +79,9 @@ class OffboardForm(forms.Form):
                 )
         if leaving and leaving.id == self.actor.id:
             raise forms.ValidationError("You cannot offboard yourself.")
+        if leaving and not self.actor.is_superuser and (leaving.is_staff or leaving.is_superuser):
+            # As in the user admin: disabling another admin account is a superuser's call.
+            raise forms.ValidationError("Only a superuser offboards a staff account.")
         return data
 
 

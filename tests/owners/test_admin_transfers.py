@@ -405,6 +405,24 @@ def test_offboarding_refuses_bad_choices_and_other_organizations_users(
     assert User.objects.get(id=ben.id).status == User.Status.ACTIVE
 
 
+def test_only_a_superuser_offboards_a_staff_account(organization, chen):
+    administrator = UserFactory(organization=organization, is_staff=True)
+    administrator.user_permissions.add(Permission.objects.get(codename="change_record"))
+    colleague = UserFactory(organization=organization, is_staff=True, full_name="Dana Kruger")
+    client = Client()
+    client.force_login(administrator)
+
+    response = client.post(
+        OFFBOARD, {"leaving_user": colleague.id, "new_owner": chen.id, "confirm": "1"}
+    )
+
+    assert response.context["form"].non_field_errors() == [
+        "Only a superuser offboards a staff account."
+    ]
+    assert not OwnerTransfer.objects.exists()
+    assert User.objects.get(id=colleague.id).status == User.Status.ACTIVE
+
+
 def test_offboarding_is_for_administrators(client, organization, ben):
     standard = UserFactory(organization=organization, is_staff=True, profile_name="Standard")
     standard.user_permissions.add(Permission.objects.get(codename="change_record"))
