@@ -19,6 +19,7 @@ from crm.models import Organization, Record, User
 from crm.modules import module_by_name
 from owners.models import OwnerTransfer
 from owners.services import change_owner
+from owners.tasks import sweep
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
 from tests.conftest import ADMIN_PASSWORD
@@ -313,7 +314,9 @@ def test_an_operator_reverts_a_batch_after_seeing_what_will_and_will_not_go_back
     assert set(owners.values()) == {ben.id}
 
 
-def test_an_operator_retries_a_failed_transfer_job(live_server, worker, zylker, ann, ben, chen):
+def test_an_operator_retries_a_failed_transfer_job(
+    live_server, worker, settings, zylker, ann, ben, chen
+):
     total = bulk_records(zylker, ben, 2_000)
     worker(OWNER_TRANSFER_CHUNK="500")
     # The new owner is disabled when the chunks run: every chunk fails, the job fails.
@@ -327,11 +330,15 @@ def test_an_operator_retries_a_failed_transfer_job(live_server, worker, zylker, 
         ),
         new_owner=chen,
     )
-    wait_until(
-        lambda: OwnerTransfer.objects.get(id=transfer.id).status == OwnerTransfer.Status.FAILED,
-        what="the job to fail",
-        timeout=120,
-    )
+    # The step after a failed last chunk is left for the sweep (Celery beat's, every 30 s):
+    # this test sweeps as it waits, with no grace period.
+    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
+
+    def job_failed() -> bool:
+        sweep()
+        return OwnerTransfer.objects.get(id=transfer.id).status == OwnerTransfer.Status.FAILED
+
+    wait_until(job_failed, what="the job to fail", timeout=120)
     User.objects.filter(id=chen.id).update(status=User.Status.ACTIVE)  # the cause, fixed
 
     with sync_playwright() as playwright:
