@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
@@ -12,7 +13,11 @@ from owners.api.kenbun import views as kenbun_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # The owners' admin pages that are not a model's (the batch page), before the site's own.
+    path("admin/owners/", include("owners.admin.urls")),
     path("admin/", admin.site.urls),
+    # A landing page, where the admin's "View site" leads: links to the docs, admin, health.
+    path("", TemplateView.as_view(template_name="crm/landing.html"), name="landing"),
     path("oauth/v2/token", oauth_views.TokenView.as_view(), name="oauth-token"),
     path("oauth/v2/token/revoke", oauth_views.RevokeView.as_view(), name="oauth-revoke"),
     # Fixed names first, so the module router never takes `users` for a module.
