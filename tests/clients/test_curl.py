@@ -19,7 +19,9 @@ from crm.models import Record
 from crm.oauth import issue_access_token
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Transactional tests flush every table afterwards; serialized_rollback puts back the module rows
+# the migrations created.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _curl() -> str:

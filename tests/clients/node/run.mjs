@@ -4,7 +4,7 @@
 // logs in (only the data-center environment is pointed at the server), runs the steps in order
 // and prints one JSON line: {"steps": [<the parsed SDK objects of each step, as plain data>]}.
 // Parsed objects become {"_class": <SDK class>, <field>: ...}; a Choice becomes its value, a
-// BigInt its decimal string, a Record its key-values. The assertions live in the pytest side.
+// BigInt its decimal string (or a number when it is small), a Record its key-values. The assertions live in the pytest side.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ZOHOCRMSDK from "@zohocrm/nodejs-sdk-8.0";
@@ -29,9 +29,19 @@ const {
 
 const config = JSON.parse(fs.readFileSync(0, "utf8"));
 
+// The SDK's model classes keep their members in camelCase (companyName); the wire and the Python
+// SDK say company_name. Record-like classes (Record, Users) keep API names in keyValues as they are.
+function snake(name) {
+  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
 function plain(value) {
   if (value === null || value === undefined) return null;
-  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "bigint") {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= -BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString();
+  }
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(plain);
   if (value instanceof Map) {
@@ -54,7 +64,7 @@ function plain(value) {
   }
   for (const [key, item] of Object.entries(value)) {
     if (key === "keyModified") continue;
-    out[key] = plain(item);
+    out[snake(key)] = plain(item);
   }
   return out;
 }
