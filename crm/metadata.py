@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .dialects import Dialect
+from .http.dialects import Dialect
 from .models import Organization, Record, User
 from .modules import ModuleInfo
 from .representations import bigin_time
@@ -136,7 +136,8 @@ def _field(
 def module_fields(
     organization: Organization, module: ModuleInfo, dialect: Dialect
 ) -> list[dict[str, Any]]:
-    """The module's fields: its records' data fields in first-seen order, then the system ones."""
+    """The module's fields: its records' data fields by name (PostgreSQL's jsonb keeps no key
+    order), then the system ones."""
     samples = (
         Record.objects.filter(organization=organization, module_id=module.id)
         .order_by("id")
@@ -158,7 +159,7 @@ def module_fields(
     }
     out = [
         _field(dialect, module, name, _label(name), *_data_type(name, values), custom_field=True)
-        for name, values in seen.items()
+        for name, values in sorted(seen.items())
         if name not in system
     ]
     out += [

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.oauth import create_self_client, issue_grant
+from crm.oauth.grants import create_self_client, issue_grant
 from tests.clients import python_sdk
 from tests.conftest import IN_CI
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory

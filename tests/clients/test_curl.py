@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from crm.models import Record
-from crm.oauth import issue_access_token
+from crm.oauth.grants import issue_access_token
 from tests.conftest import IN_CI
 
 # Transactional tests flush every table afterwards; serialized_rollback puts back the module rows

@@ -76,3 +76,34 @@ def error(description: str, message: str) -> OpenApiResponse:
 AUTH_ERROR = error(
     "Missing, unknown or expired token, or scope mismatch", "invalid or expired token"
 )
+
+
+class LeadDetailResponse(serializers.Serializer):
+    lead_id = serializers.CharField()
+    org_id = serializers.CharField(help_text="The organization (Kenbun's OU).")
+    name = serializers.CharField()
+    score = serializers.IntegerField(allow_null=True, help_text="Always null here.")
+    last_event_at = serializers.DateTimeField(allow_null=True, help_text="Always null here.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    owner_id = serializers.CharField(allow_null=True)
+    owner_name = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField(help_text="The lead's fields.")
+
+
+class EventPref(serializers.Serializer):
+    event_type = serializers.ChoiceField(choices=["owner.assigned"])
+    muted = serializers.BooleanField()
+
+
+class NotificationPrefs(serializers.Serializer):
+    notifications_enabled = serializers.BooleanField(
+        help_text="The assignment-alert email: on or off."
+    )
+    slack_user_id = serializers.CharField(allow_null=True, help_text="Always null here.")
+    prefs = EventPref(many=True)
+
+
+class NotificationPrefsRequest(serializers.Serializer):
+    notifications_enabled = serializers.BooleanField(required=False)
+    prefs = EventPref(many=True, required=False)

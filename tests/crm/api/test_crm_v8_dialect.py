@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from crm.models import Record
-from crm.oauth import create_self_client, exchange_code, issue_grant, parse_scopes
-from tests.crm.test_auth_matrix import OAUTH_SCOPE_MISMATCH
+from crm.oauth.grants import create_self_client, exchange_code, issue_grant, parse_scopes
+from tests.crm.oauth.test_auth_matrix import OAUTH_SCOPE_MISMATCH
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_settings_modules_names_pipelines_deals(admin_user, auth_client):
 def test_records_of_deals_and_an_activitys_parent_module(admin_user, auth_client, data):
     client = auth_client(admin_user, "ZohoCRM.modules.deals.READ", "ZohoCRM.modules.tasks.READ")
 
-    deals = client.get("/crm/v8/Deals")
+    deals = client.get("/crm/v8/Deals?fields=Deal_Name")
     assert deals.status_code == 200
     assert [r["id"] for r in deals.json()["data"]] == [str(data["deal"].id)]
     one = client.get(f"/crm/v8/deals/{data['deal'].id}")
@@ -70,9 +70,29 @@ def test_records_of_deals_and_an_activitys_parent_module(admin_user, auth_client
     assert task["What_Id"] == {"name": "Big deal", "id": str(data["deal"].id)}
 
 
+def test_listing_records_needs_fields_as_zoho_crm_documents(admin_user, auth_client, data):
+    client = auth_client(admin_user, "ZohoCRM.modules.ALL")
+
+    response = client.get("/crm/v8/Contacts")
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "code": "REQUIRED_PARAM_MISSING",
+            "details": {"param": "fields"},
+            "message": "One of the expected parameter is missing",
+            "status": "error",
+        },
+    )
+    # One record by id needs none; Bigin's list needs none either.
+    assert client.get(f"/crm/v8/Contacts/{data['contact'].id}").status_code == 200
+    bigin = auth_client(admin_user, "ZohoBigin.modules.ALL").get("/bigin/v2/Contacts")
+    assert bigin.status_code == 200
+
+
 @pytest.mark.parametrize("module", ["Pipelines", "Leads", "Campaigns"])
 def test_modules_crm_does_not_have_here_are_invalid(admin_user, auth_client, module):
-    response = auth_client(admin_user, "ZohoCRM.modules.ALL").get(f"/crm/v8/{module}")
+    response = auth_client(admin_user, "ZohoCRM.modules.ALL").get(f"/crm/v8/{module}?fields=id")
 
     assert (response.status_code, response.json()) == (400, INVALID_MODULE)
 
@@ -91,10 +111,14 @@ def test_bigin_names_deals_nothing(admin_user, auth_client):
         ("get", "/crm/v8/settings/modules", "ZohoCRM.settings.ALL"),
         ("get", "/crm/v8/settings/fields?module=Deals", "ZohoCRM.settings.fields.READ"),
         ("get", "/crm/v8/settings/layouts?module=Deals", "ZohoCRM.settings.layouts.READ"),
-        ("get", "/crm/v8/Contacts", "ZohoCRM.modules.contacts.READ"),
+        ("get", "/crm/v8/Contacts?fields=Last_Name", "ZohoCRM.modules.contacts.READ"),
+        ("get", "/crm/v8/Deals/{deal}", "ZohoCRM.modules.deals.READ"),
     ],
 )
-def test_each_dialect_takes_its_own_scope_family(admin_user, auth_client, method, path, crm_scope):
+def test_each_dialect_takes_its_own_scope_family(
+    admin_user, auth_client, data, method, path, crm_scope
+):
+    path = path.format(deal=data["deal"].id)
     assert getattr(auth_client(admin_user, crm_scope), method)(path).status_code == 200
     bigin_twin = crm_scope.replace("ZohoCRM.", "ZohoBigin.")
     refused = getattr(auth_client(admin_user, bigin_twin), method)(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .modules import MODULES, ModuleInfo
+from crm.modules import MODULES, ModuleInfo
 
 BIGIN_SCOPE_PREFIX = "ZohoBigin."
 
@@ -23,6 +23,8 @@ class Dialect:
     scope_prefix: str  # e.g. "ZohoBigin."
     # Our module API name -> (the dialect's API name, singular label, plural label).
     renamed: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # Zoho CRM (v5 on): `fields` is mandatory when listing a module's records.
+    list_needs_fields: bool = False
 
     def api_name(self, module: ModuleInfo) -> str:
         renamed = self.renamed.get(module.api_name)
@@ -59,6 +61,7 @@ CRM_V8 = Dialect(
     path_prefix="/crm/v8/",
     scope_prefix="ZohoCRM.",
     renamed={"Pipelines": ("Deals", "Deal", "Deals")},
+    list_needs_fields=True,
 )
 DIALECTS = (BIGIN, CRM_V8)
 

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from crm.metadata import stable_id
-from tests.crm.test_auth_matrix import OAUTH_SCOPE_MISMATCH
+from tests.crm.oauth.test_auth_matrix import OAUTH_SCOPE_MISMATCH
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,11 +148,11 @@ def test_fields_come_from_the_records_data_plus_the_system_fields(
     custom = {"custom_field": True}
     assert response.json() == {
         "fields": [
-            _field("Contacts", "Last_Name", "Last Name", "text", "string", **custom),
             _field("Contacts", "Email", "Email", "email", "string", **custom),
+            _field("Contacts", "Last_Name", "Last Name", "text", "string", **custom),
+            _field("Contacts", "Revenue", "Revenue", "double", "double", **custom),
             _field("Contacts", "Score", "Score", "integer", "integer", **custom),
             _field("Contacts", "VIP", "VIP", "boolean", "boolean", **custom),
-            _field("Contacts", "Revenue", "Revenue", "double", "double", **custom),
             *_system_fields("Contacts", "Contact"),
         ]
     }

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from crm.models import User
+from tests.owners.conftest import CHANGE_OWNER_SCOPE
 
-from .conftest import CHANGE_OWNER_SCOPE
 from .test_kenbun_api import bearer, error
 
 pytestmark = pytest.mark.django_db
