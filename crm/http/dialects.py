@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from crm.modules import MODULES, ModuleInfo
 
 BIGIN_SCOPE_PREFIX = "ZohoBigin."
+# The module position of a path, as every dialect's router names it.
+MODULE_PREFIX = r"(?P<module>[^/.]+)"
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ from django.urls import include, path, re_path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.routers import SimpleRouter
 
-from config.api_router import MODULE_PREFIX
 from crm.api import views as crm_api
 from crm.http import errors
-from crm.http.dialects import CRM_V8
+from crm.http.dialects import CRM_V8, MODULE_PREFIX
 
 from .bigin.views import ChangeOwnerViewSet
 
