@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import include, path, re_path
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework.routers import SimpleRouter
 
 from crm.api import views as crm_api
@@ -12,28 +12,17 @@ from crm.http.dialects import CRM_V8, MODULE_PREFIX
 
 from .bigin.views import ChangeOwnerViewSet
 
-# The OpenAPI document describes each endpoint once, under /bigin/v2; the README's table maps it.
-_UNDOCUMENTED = extend_schema(exclude=True)
 
+def _crm(view_class: type) -> type:
+    """The view with the CRM dialect. The OpenAPI document describes each endpoint once, under
+    /bigin/v2; the README's table maps the CRM paths onto them."""
+    crm_view = type(f"CrmV8{view_class.__name__}", (view_class,), {"dialect": CRM_V8})
+    return extend_schema(exclude=True)(crm_view)
 
-def _crm(view_class):
-    return _UNDOCUMENTED(type(f"CrmV8{view_class.__name__}", (view_class,), {"dialect": CRM_V8}))
-
-
-class CrmV8RecordViewSet(crm_api.RecordViewSet):
-    dialect = CRM_V8
-
-
-class CrmV8ChangeOwnerViewSet(ChangeOwnerViewSet):
-    dialect = CRM_V8
-
-
-extend_schema_view(list=_UNDOCUMENTED, retrieve=_UNDOCUMENTED)(CrmV8RecordViewSet)
-extend_schema_view(bulk=_UNDOCUMENTED, single=_UNDOCUMENTED)(CrmV8ChangeOwnerViewSet)
 
 router = SimpleRouter(trailing_slash=False)
-router.register(MODULE_PREFIX, CrmV8RecordViewSet, basename="crm-v8-records")
-router.register(MODULE_PREFIX, CrmV8ChangeOwnerViewSet, basename="crm-v8-change-owner")
+router.register(MODULE_PREFIX, _crm(crm_api.RecordViewSet), basename="crm-v8-records")
+router.register(MODULE_PREFIX, _crm(ChangeOwnerViewSet), basename="crm-v8-change-owner")
 
 urlpatterns = [
     path("users", _crm(crm_api.UsersView).as_view(), name="crm-v8-users"),
@@ -43,5 +32,6 @@ urlpatterns = [
     path("settings/fields", _crm(crm_api.FieldsSettingsView).as_view(), name="crm-v8-fields"),
     path("settings/layouts", _crm(crm_api.LayoutsSettingsView).as_view(), name="crm-v8-layouts"),
     path("", include(router.urls)),
+    # Anything else under /crm/v8 answers the 404 envelope, as under /bigin/v2.
     re_path(r"^.*$", errors.api_not_found),
 ]
