@@ -23,7 +23,8 @@ urlpatterns = [
     # The Zoho CRM v8 dialect: the same endpoints under CRM's names (owners/api/crm_v8.py).
     path("crm/v8/", include("owners.api.crm_v8")),
     re_path(r"^crm/v8$", crm_errors.api_not_found),
-    # The Kenbun-style lead-owner API; anything else under /leads answers Kenbun's 404.
+    # The Kenbun-style lead-owner API; anything else under /leads, /lead or /me answers Kenbun's
+    # 404.
     path("leads", kenbun_views.LeadsView.as_view(), name="kenbun-leads"),
     path("leads/bulk-assign-owner", kenbun_views.BulkAssignOwnerView.as_view(), name="kenbun-bulk"),
     path("leads/<str:lead_id>/owner", kenbun_views.LeadOwnerView.as_view(), name="kenbun-owner"),
@@ -37,7 +38,7 @@ urlpatterns = [
         kenbun_views.NotificationPrefsView.as_view(),
         name="kenbun-notification-prefs",
     ),
-    re_path(r"^leads/.*$", kenbun_views.not_found),
+    re_path(r"^(?:leads|lead|me)/.*$", kenbun_views.not_found),
     # The docs need no token: they describe the API, they do not call it.
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
     path(

@@ -173,3 +173,10 @@ def test_the_assignment_alert_follows_the_preference(kenbun, admin_user, new_own
 
     assert response.status_code == 200
     assert not OwnerJob.objects.filter(kind="notify").exists()
+
+
+@pytest.mark.parametrize("path", ["/me/other", "/lead/1/owner", "/leads/1/x"])
+def test_other_paths_answer_kenbuns_404(client, path):
+    response = client.get(path)
+
+    assert (response.status_code, response.json()) == (404, error("not found"))
