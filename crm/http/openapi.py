@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 
 from crm.modules import MODULES
+from crm.sandbox import demo
 from crm.selectors import MAX_PER_PAGE
 
 from .errors import (
@@ -93,6 +94,15 @@ MODULE_PARAMETER = OpenApiParameter(
         + ", ".join(module.api_name for module in MODULES)
         + "."
     ),
+    examples=[OpenApiExample("Contacts", value="Contacts")],
+)
+# Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
+_DEMO = demo.api_examples()
+RECORD_ID_PARAMETER = OpenApiParameter(
+    "record_id",
+    str,
+    OpenApiParameter.PATH,
+    examples=[OpenApiExample("DemoContact", summary="A demo contact", value=_DEMO.contact_ids[0])],
 )
 
 

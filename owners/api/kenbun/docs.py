@@ -6,6 +6,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
+from crm.sandbox import demo
+
 from .request import MAX_LEAD_IDS, PER_PAGE
 
 
@@ -107,3 +109,25 @@ class NotificationPrefs(serializers.Serializer):
 class NotificationPrefsRequest(serializers.Serializer):
     notifications_enabled = serializers.BooleanField(required=False)
     prefs = EventPref(many=True, required=False)
+
+
+# Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
+_DEMO = demo.api_examples()
+LEAD_ID_EXAMPLES = [OpenApiExample("DemoLead", summary="A demo lead", value=_DEMO.contact_ids[0])]
+ASSIGN_EXAMPLES = [
+    OpenApiExample(
+        "ToChenWei",
+        summary="To Chen Wei, checking his name",
+        value={"owner_id": _DEMO.new_owner_id, "owner_name": _DEMO.new_owner_name},
+        request_only=True,
+    ),
+    OpenApiExample("Unassign", value={"owner_id": None}, request_only=True),
+]
+BULK_ASSIGN_EXAMPLES = [
+    OpenApiExample(
+        "DemoLeads",
+        summary="Two demo leads to Chen Wei",
+        value={"lead_ids": list(_DEMO.contact_ids), "owner_id": _DEMO.new_owner_id},
+        request_only=True,
+    ),
+]
