@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -144,7 +149,11 @@ _QUERY_MODULE_ERRORS = (
     (INVALID_MODULE, {"param_name": "module"}),
 )
 _MODULE_QUERY_PARAMETER = OpenApiParameter(
-    "module", str, required=True, description="A module API name, e.g. Contacts."
+    "module",
+    str,
+    required=True,
+    description="A module API name, e.g. Contacts.",
+    examples=[OpenApiExample("Contacts", value="Contacts")],
 )
 
 

@@ -205,7 +205,9 @@ class LeadDetailView(KenbunView):
         "docs spell it). `score` and `last_event_at` are null: the service tracks no events. "
         "`metadata` holds the lead's fields.",
         tags=TAGS,
-        parameters=[OpenApiParameter("lead_id", str, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter("lead_id", str, OpenApiParameter.PATH, examples=docs.LEAD_ID_EXAMPLES)
+        ],
         responses={
             200: docs.LeadDetailResponse,
             401: docs.AUTH_ERROR,
