@@ -17,6 +17,10 @@ class AuditEntry(models.Model):
         COMMAND = "command"
         # A sandbox file loaded again with other owners for existing records (load_sandbox).
         SANDBOX = "sandbox"
+        # Owner transfer jobs (owners/transfers/).
+        MASS_CHANGE = "mass_change"
+        OFFBOARDING = "offboarding"
+        REVERT = "revert"
 
     id = IdField()
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks

@@ -267,7 +267,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import report, seed, transfer
+    from . import offboarding, report, seed, transfer
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -286,9 +286,11 @@ def main() -> None:
     results["http"] = http_level(data)
     print(f"bench: HTTP done at {time.monotonic() - started:.0f} s", flush=True)
     results["transfer"] = transfer.measure(data, runs=TRANSFER_RUNS)
+    offboarding_result = offboarding.measure()  # part 5: its own data, table and chart
     results["elapsed_s"] = time.monotonic() - started
     results["load_average_after"] = os.getloadavg()
     report.publish(results)
+    offboarding.publish(offboarding_result)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from rest_framework.routers import SimpleRouter
 from crm.api.views import RecordViewSet
 from crm.http.dialects import MODULE_PREFIX
 from owners.api.bigin.views import ChangeOwnerViewSet
+from owners.api.transfers.views import MassChangeOwnerViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register(MODULE_PREFIX, RecordViewSet, basename="records")
 router.register(MODULE_PREFIX, ChangeOwnerViewSet, basename="change-owner")
+router.register(MODULE_PREFIX, MassChangeOwnerViewSet, basename="mass-change-owner")

@@ -179,6 +179,8 @@ CELERY_BEAT_SCHEDULE = {
 OWNER_JOB_LEASE_SECONDS = env.int("OWNER_JOB_LEASE_SECONDS", default=120)
 OWNER_JOB_SWEEP_GRACE_SECONDS = env.int("OWNER_JOB_SWEEP_GRACE_SECONDS", default=60)
 OWNER_JOB_MAX_ATTEMPTS = env.int("OWNER_JOB_MAX_ATTEMPTS", default=10)
+# Owner transfer jobs (owners/transfers/): at most this many records per chunk (one transaction).
+OWNER_TRANSFER_CHUNK = env.int("OWNER_TRANSFER_CHUNK", default=5000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["crm.oauth.authentication.ZohoOAuthTokenAuthentication"],

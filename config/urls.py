@@ -17,6 +17,7 @@ urlpatterns = [
     path("oauth/v2/token/revoke", oauth_views.RevokeView.as_view(), name="oauth-revoke"),
     # Fixed names first, so the module router never takes `users` for a module.
     path("bigin/v2/", include("crm.api.urls")),
+    path("bigin/v2/", include("owners.api.transfers.urls")),
     path("bigin/v2/", include(router.urls)),
     # Anything else under the API answers the Bigin 404 envelope, in DEBUG too.
     re_path(r"^bigin/v2(?:/.*)?$", crm_errors.api_not_found),

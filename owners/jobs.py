@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -84,8 +85,14 @@ def claim_job(job_id: int) -> OwnerJob | None:
     return OwnerJob.objects.get(id=job_id)
 
 
-def run_job(job_id: int) -> OwnerJob | None:
-    """Claim and run one job; None when it was not ours to run (done, or held by another)."""
+def run_job(
+    job_id: int, runners: Mapping[str, Callable[[OwnerJob], object]] | None = None
+) -> OwnerJob | None:
+    """Claim and run one job; None when it was not ours to run (done, or held by another).
+
+    `runners` runs the kinds this module does not know (the steps of owner transfer jobs, which
+    owners.tasks hands in: owners/transfers/ builds on this module, not the other way round).
+    """
     job = claim_job(job_id)
     if job is None:
         logger.info("owner job %s not claimed (done or held by another worker)", job_id)
@@ -93,8 +100,10 @@ def run_job(job_id: int) -> OwnerJob | None:
     try:
         if job.kind == OwnerJob.Kind.RELATED_TRANSFER:
             run_related_transfer(job)
-        else:
+        elif job.kind == OwnerJob.Kind.NOTIFY:
             run_notification(job)
+        else:
+            (runners or {})[job.kind](job)
     except TRANSIENT_ERRORS as exc:
         _release(job, exc)
         raise

@@ -17,6 +17,10 @@ class OwnerJob(models.Model):
     class Kind(models.TextChoices):
         RELATED_TRANSFER = "related_transfer"
         NOTIFY = "notify"
+        # The chunks of an OwnerTransfer (owners/transfers/engine.py), and its digest email.
+        TRANSFER_PLAN = "transfer_plan"
+        TRANSFER_CHUNK = "transfer_chunk"
+        TRANSFER_DIGEST = "transfer_digest"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -53,3 +57,73 @@ class OwnerJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.batch_id} ({self.status})"
+
+
+class OwnerTransfer(models.Model):
+    """A job that moves many records: a mass change by criteria, a leaving user's records
+    (offboarding), or the revert of a batch. Run by owners/transfers/engine.py.
+
+    The job row holds what to move (modules in order, the criteria as validated JSON, the new
+    owner, the related activity modules), where it is (`cursor_module`: the module being moved;
+    each of its id-range chunks is an outbox job of kind `transfer_chunk`) and the counts.
+    """
+
+    class Kind(models.TextChoices):
+        MASS_CHANGE = "mass_change"
+        OFFBOARDING = "offboarding"
+        REVERT = "revert"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    id = IdField()
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    # Stamped on every audit row the job writes.
+    batch_id = models.UUIDField(unique=True)
+    actor = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # None for a revert: each record goes back to its own previous owner.
+    new_owner = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Offboarding: the leaving user; `delete_user` false disables them instead.
+    from_user = models.ForeignKey(
+        "crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    delete_user = models.BooleanField(default=True)
+    # Revert: the batch whose changes are undone.
+    reverted_batch_id = models.UUIDField(null=True, blank=True)
+    module_ids = models.JSONField(default=list)
+    criteria = models.JSONField(null=True, blank=True)
+    related_modules = models.JSONField(default=list)
+    notify = models.BooleanField(default=False)
+    cancelled = models.BooleanField(default=False)
+    # Progress: the module (index into module_ids) whose chunks are planned or running, and its
+    # chunks planned and done.
+    cursor_module = models.PositiveIntegerField(default=0)
+    chunks_planned = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    total_count = models.BigIntegerField(default=0)
+    updated_count = models.BigIntegerField(default=0)
+    skipped_count = models.BigIntegerField(default=0)
+    failed_count = models.BigIntegerField(default=0)
+    related_count = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_time = models.DateTimeField(default=timezone.now)
+    started_time = models.DateTimeField(null=True, blank=True)
+    finished_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "created_time"], name="transfer_org_created"),
+            models.Index(fields=["reverted_batch_id"], name="transfer_reverted_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"

@@ -205,3 +205,14 @@ def record_owner_changes(
                 [previous_owner_id for _, _, previous_owner_id in changes],
             ],
         )
+
+
+def new_owner_status(user_id: int) -> str | None:
+    """The status of the user `user_id`, read FOR SHARE on PostgreSQL: a concurrent change of
+    it waits for the caller's transaction (an owner transfer chunk), or the caller reads the
+    status it committed."""
+    share = " FOR SHARE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {User._meta.db_table} WHERE id = %s{share}", [user_id])
+        row = cursor.fetchone()
+    return row[0] if row else None

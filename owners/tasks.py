@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from . import jobs
 from .models import OwnerJob
+from .transfers import runner as transfer_runner
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,17 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def run_owner_job_task(self, job_id: str) -> None:
-    jobs.run_job(int(job_id))
+    run_job(int(job_id))
+
+
+def run_job(job_id: int) -> OwnerJob | None:
+    """Claim and run one owner job of any kind (owners.jobs.run_job, with the steps of owner
+    transfer jobs); the jobs a transfer step created are sent once it has committed."""
+    return jobs.run_job(job_id, runners=dict.fromkeys(transfer_runner.KINDS, _run_transfer_step))
+
+
+def _run_transfer_step(job: OwnerJob) -> None:
+    dispatch_jobs(transfer_runner.run_transfer_job(job))
 
 
 @shared_task(ignore_result=True)

@@ -11,6 +11,7 @@ from crm.http import errors
 from crm.http.dialects import CRM_V8, MODULE_PREFIX
 
 from .bigin.views import ChangeOwnerViewSet
+from .transfers import views as transfers
 
 
 def _crm(view_class: type) -> type:
@@ -23,9 +24,22 @@ def _crm(view_class: type) -> type:
 router = SimpleRouter(trailing_slash=False)
 router.register(MODULE_PREFIX, _crm(crm_api.RecordViewSet), basename="crm-v8-records")
 router.register(MODULE_PREFIX, _crm(ChangeOwnerViewSet), basename="crm-v8-change-owner")
+router.register(
+    MODULE_PREFIX, _crm(transfers.MassChangeOwnerViewSet), basename="crm-v8-mass-change-owner"
+)
 
 urlpatterns = [
     path("users", _crm(crm_api.UsersView).as_view(), name="crm-v8-users"),
+    path(
+        "users/actions/transfer_and_delete",
+        _crm(transfers.TransferAndDeleteView).as_view(),
+        name="crm-v8-transfer-and-delete",
+    ),
+    path(
+        "users/<str:user_id>/actions/transfer_and_delete",
+        _crm(transfers.UserTransferAndDeleteView).as_view(),
+        name="crm-v8-user-transfer-and-delete",
+    ),
     path("users/<str:user_id>", _crm(crm_api.UserDetailView).as_view(), name="crm-v8-user"),
     path("org", _crm(crm_api.OrgView).as_view(), name="crm-v8-org"),
     path("settings/modules", _crm(crm_api.ModulesSettingsView).as_view(), name="crm-v8-modules"),

@@ -23,6 +23,9 @@ from tests.clients import python_sdk
 from tests.conftest import IN_CI
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
+# A real redis-server and Celery workers where jobs matter (mass change owner).
+from tests.integration.conftest import publish_to, queue_name, redis_server, start_worker  # noqa: F401
+
 NODE_DIR = Path(__file__).parent / "node"
 NODE_SDK = NODE_DIR / "node_modules" / "@zohocrm" / "nodejs-sdk-8.0" / "package.json"
 SDKS = ("python", "node")

@@ -15,7 +15,15 @@ from pathlib import Path
 from zohocrmsdk.src.com.zoho.api.authenticator.oauth_token import OAuthToken
 from zohocrmsdk.src.com.zoho.api.authenticator.store.file_store import FileStore
 from zohocrmsdk.src.com.zoho.api.logger import Logger
-from zohocrmsdk.src.com.zoho.crm.api import change_owner, fields, layouts, modules, org, record
+from zohocrmsdk.src.com.zoho.crm.api import (
+    change_owner,
+    fields,
+    layouts,
+    mass_change_owner,
+    modules,
+    org,
+    record,
+)
 from zohocrmsdk.src.com.zoho.crm.api import users as sdk_users
 from zohocrmsdk.src.com.zoho.crm.api.dc.data_center import DataCenter
 from zohocrmsdk.src.com.zoho.crm.api.exception import SDKException
@@ -128,6 +136,27 @@ def _change_owner_single(step):
     return operations.single_update(int(step["id"]), body)
 
 
+def _mass_change_owner(step):
+    """Schedule a mass change of the records `step["from"]` owns to `step["owner"]`."""
+    owner = mass_change_owner.Owner()
+    owner.set_id(int(step["owner"]))
+    field = mass_change_owner.Field()
+    field.set_api_name("Owner")
+    criteria = mass_change_owner.Criteria()
+    criteria.set_field(field)
+    criteria.set_comparator("equal")
+    criteria.set_value({"id": step["from"]})
+    body = mass_change_owner.BodyWrapper()
+    body.set_owner(owner)
+    body.set_criteria(criteria)
+    return mass_change_owner.MassChangeOwnerOperations(step["module"]).change_owner(body)
+
+
+def _mass_change_owner_status(step):
+    params = _params(job_id=(mass_change_owner.CheckStatusParam.job_id, int(step["job_id"])))
+    return mass_change_owner.MassChangeOwnerOperations(step["module"]).check_status(params)
+
+
 OPERATIONS = {
     "users": _users,
     "user": _user,
@@ -139,6 +168,8 @@ OPERATIONS = {
     "record": _record,
     "change_owner_bulk": _change_owner_bulk,
     "change_owner_single": _change_owner_single,
+    "mass_change_owner": _mass_change_owner,
+    "mass_change_owner_status": _mass_change_owner_status,
 }
 
 

@@ -25,6 +25,7 @@ const {
   SDKConfigBuilder,
   FileStore,
   Users,
+  MassChangeOwner,
 } = ZOHOCRMSDK;
 
 const config = JSON.parse(fs.readFileSync(0, "utf8"));
@@ -126,6 +127,27 @@ const operations = {
     if (step.notify !== undefined) body.setNotify(step.notify);
     const operation = new ChangeOwner.ChangeOwnerOperations(step.module);
     return response(await operation.singleUpdate(BigInt(step.id), body));
+  },
+  async mass_change_owner(step) {
+    const owner = new MassChangeOwner.Owner();
+    owner.setId(BigInt(step.owner));
+    const field = new MassChangeOwner.Field();
+    field.setAPIName("Owner");
+    const criteria = new MassChangeOwner.Criteria();
+    await criteria.setField(field);
+    criteria.setComparator("equal");
+    criteria.setValue({ id: step.from });
+    const body = new MassChangeOwner.BodyWrapper();
+    await body.setOwner(owner);
+    await body.setCriteria(criteria);
+    const operation = new MassChangeOwner.MassChangeOwnerOperations(step.module);
+    return response(await operation.changeOwner(body));
+  },
+  async mass_change_owner_status(step) {
+    const params = new ParameterMap();
+    await params.add(MassChangeOwner.CheckStatusParam.JOB_ID, BigInt(step.job_id));
+    const operation = new MassChangeOwner.MassChangeOwnerOperations(step.module);
+    return response(await operation.checkStatus(params));
   },
 };
 

@@ -1,0 +1,388 @@
+"""The owner transfer job endpoints: thin. Parse, call the engine (owners/transfers/engine.py),
+render.
+
+    POST/GET /bigin/v2/{module}/actions/mass_change_owner          (Zoho CRM's shape)
+    POST/GET /bigin/v2/users/actions/transfer_and_delete           (Zoho CRM's shape)
+    POST     /bigin/v2/users/{id}/actions/transfer_and_delete
+    GET      /bigin/v2/owner_batches/{batch_id}                    (ours)
+    POST     /bigin/v2/owner_batches/{batch_id}/actions/revert     (ours)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.api import params
+from crm.http import openapi as crm_docs
+from crm.http.dialects import BIGIN, Dialect
+from crm.http.errors import NO_PERMISSION
+from crm.modules import ModuleInfo
+from crm.representations import bigin_time
+from owners.models import OwnerTransfer
+from owners.transfers import engine
+
+from . import request as parse
+
+# Zoho's Status values for each of ours.
+MASS_CHANGE_STATUS = {
+    OwnerTransfer.Status.SCHEDULED: "SCHEDULED",
+    OwnerTransfer.Status.RUNNING: "RUNNING",
+    OwnerTransfer.Status.COMPLETED: "COMPLETED",
+    OwnerTransfer.Status.FAILED: "FAILED",
+}
+TRANSFER_AND_DELETE_STATUS = {
+    OwnerTransfer.Status.SCHEDULED: "in_progress",
+    OwnerTransfer.Status.RUNNING: "in_progress",
+    OwnerTransfer.Status.COMPLETED: "completed",
+    OwnerTransfer.Status.FAILED: "failed",
+}
+ADMINISTRATOR = "Administrator"
+
+
+def _scopes(request: Request, *, write: tuple[str, ...], read: tuple[str, ...]):
+    return write if request.method == "POST" else read
+
+
+def counts(progress: engine.TransferProgress) -> dict[str, Any]:
+    """Zoho's count keys, then ours."""
+    return {
+        "Total_Count": progress.total_count,
+        "Updated_Count": progress.updated_count,
+        "Not_Updated_Count": progress.not_updated_count,
+        "Failed_Count": progress.failed_count,
+        "Skipped_Count": progress.skipped_count,
+        "batch_id": str(progress.batch_id),
+        "cancelled": progress.cancelled,
+    }
+
+
+def scheduled(transfer: OwnerTransfer, message: str) -> dict[str, Any]:
+    return {
+        "code": "SCHEDULED",
+        "details": {"job_id": str(transfer.id)},
+        "message": message,
+        "status": "success",
+    }
+
+
+def dry_run_entry(result: engine.DryRun, *, per_module: bool = False) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "Total_Count": result.total_count,
+        "related_count": result.related_count,
+        "sample_ids": [str(record_id) for record_id in result.sample_ids],
+    }
+    if per_module:
+        details["module_count"] = result.per_module
+    return {
+        "code": "SUCCESS",
+        "details": details,
+        "message": "dry run: nothing was changed",
+        "status": "success",
+    }
+
+
+def _batch_header(transfer: OwnerTransfer) -> dict[str, str]:
+    return {"X-Owner-Batch-Id": str(transfer.batch_id)}
+
+
+class MassChangeOwnerViewSet(viewsets.ViewSet):
+    """`POST/GET /bigin/v2/{module}/actions/mass_change_owner`."""
+
+    write_scopes: tuple[str, ...] = ("ZohoBigin.change_owner.CREATE",)
+    read_scopes: tuple[str, ...] = ("ZohoBigin.change_owner.READ",)
+    dialect: Dialect = BIGIN
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        params.reject_unserved_path(kwargs["module"])
+        super().initial(request, *args, **kwargs)
+
+    def get_required_scopes(self, request: Request) -> tuple[str, ...]:
+        return _scopes(request, write=self.write_scopes, read=self.read_scopes)
+
+    def _module(self) -> ModuleInfo:
+        module = params.path_module(self.kwargs["module"], self.dialect)
+        if not self.request.user.profile.can_change_owner:
+            raise NO_PERMISSION(permissions=["Change_Owner"])
+        return module
+
+    @extend_schema(
+        operation_id="mass_change_owner_status",
+        tags=["Owner transfer jobs"],
+        summary="The status of a mass change owner job",
+        description="Scope: `ZohoBigin.change_owner.READ`. See docs/transfer-jobs.md.",
+        parameters=[
+            crm_docs.MODULE_PARAMETER,
+            OpenApiParameter("job_id", str, OpenApiParameter.QUERY),
+        ],
+        responses={200: OpenApiResponse(dict), 400: OpenApiResponse(dict)},
+    )
+    @action(detail=False, methods=["get"], url_path="actions/mass_change_owner")
+    def mass_change_owner_status(self, request: Request, module: str) -> Response:
+        progress = self._progress(request, self._module())
+        return Response(
+            {"data": [{"Status": MASS_CHANGE_STATUS[progress.status], **counts(progress)}]}
+        )
+
+    @extend_schema(
+        operation_id="mass_change_owner",
+        tags=["Owner transfer jobs"],
+        summary="Schedule a mass change of owner, dry-run it, or cancel a job",
+        description=(
+            "Scope: `ZohoBigin.change_owner.CREATE`. With `?job_id=...&action=cancel`: cancel"
+            " that job. See docs/transfer-jobs.md."
+        ),
+        parameters=[
+            crm_docs.MODULE_PARAMETER,
+            OpenApiParameter("job_id", str, OpenApiParameter.QUERY, required=False),
+            OpenApiParameter(
+                "action", str, OpenApiParameter.QUERY, required=False, enum=["cancel"]
+            ),
+        ],
+        request=dict,
+        responses={
+            200: OpenApiResponse(dict),
+            202: OpenApiResponse(dict),
+            400: OpenApiResponse(dict),
+        },
+    )
+    @mass_change_owner_status.mapping.post
+    def mass_change_owner(self, request: Request, module: str) -> Response:
+        module_info = self._module()
+        organization = request.user.organization
+        if "job_id" in request.query_params or "action" in request.query_params:
+            return self._cancel(request, module_info)
+        parsed = parse.parse_mass_change(request.data, organization=organization)
+        if parsed.dry_run:
+            result = engine.dry_run_mass_change(
+                organization=organization,
+                module=module_info,
+                criteria=parsed.criteria,
+                new_owner=parsed.new_owner,
+                related_modules=parsed.related_modules,
+            )
+            return Response({"data": [dry_run_entry(result)]})
+        transfer = engine.schedule_mass_change(
+            organization=organization,
+            actor=request.user,
+            module=module_info,
+            criteria=parsed.criteria,
+            new_owner=parsed.new_owner,
+            related_modules=parsed.related_modules,
+            notify=parsed.notify,
+        )
+        return Response(
+            {"data": [scheduled(transfer, "mass change owner is scheduled")]},
+            status=202,
+            headers=_batch_header(transfer),
+        )
+
+    def _progress(self, request: Request, module: ModuleInfo) -> engine.TransferProgress:
+        job_id = parse.job_id_param(request)
+        progress = engine.transfer_progress(
+            organization=request.user.organization,
+            transfer_id=job_id,
+            kind=OwnerTransfer.Kind.MASS_CHANGE,
+        )
+        if progress is None or progress.module_ids != [module.id]:
+            raise parse.INVALID_JOB(param_name="job_id")
+        return progress
+
+    def _cancel(self, request: Request, module: ModuleInfo) -> Response:
+        if request.query_params.get("action") != "cancel":
+            raise parse.INVALID_ACTION(param_name="action", supported_values=["cancel"])
+        progress = self._progress(request, module)
+        if progress.finished:
+            raise parse.JOB_FINISHED(
+                param_name="job_id", job_status=MASS_CHANGE_STATUS[progress.status]
+            )
+        engine.cancel_transfer(organization=request.user.organization, transfer_id=progress.job_id)
+        return Response(
+            {
+                "data": [
+                    {
+                        "code": "SUCCESS",
+                        "details": {"job_id": str(progress.job_id)},
+                        "message": "the job is cancelled: it stops after the chunks running now",
+                        "status": "success",
+                    }
+                ]
+            }
+        )
+
+
+class TransferAndDeleteView(APIView):
+    """`POST/GET /bigin/v2/users/actions/transfer_and_delete` and
+    `POST /bigin/v2/users/{id}/actions/transfer_and_delete`: Administrator profile only."""
+
+    write_scopes: tuple[str, ...] = ("ZohoBigin.users.DELETE", "ZohoBigin.users.ALL")
+    read_scopes: tuple[str, ...] = ("ZohoBigin.users.READ", "ZohoBigin.users.ALL")
+
+    def get_required_scopes(self, request: Request) -> tuple[str, ...]:
+        return _scopes(request, write=self.write_scopes, read=self.read_scopes)
+
+    def _check_administrator(self, request: Request) -> None:
+        if request.user.profile.name != ADMINISTRATOR:
+            raise NO_PERMISSION(permissions=["Manage_Users"])
+
+    @extend_schema(
+        operation_id="transfer_and_delete_status",
+        tags=["Owner transfer jobs"],
+        summary="The status of a transfer-and-delete job",
+        description="Scopes: `ZohoBigin.users.READ`, `ZohoBigin.users.ALL`.",
+        parameters=[OpenApiParameter("job_id", str, OpenApiParameter.QUERY)],
+        responses={200: OpenApiResponse(dict), 400: OpenApiResponse(dict)},
+    )
+    def get(self, request: Request, user_id: str | None = None) -> Response:
+        self._check_administrator(request)
+        job_id = parse.job_id_param(request)
+        progress = engine.transfer_progress(
+            organization=request.user.organization,
+            transfer_id=job_id,
+            kind=OwnerTransfer.Kind.OFFBOARDING,
+        )
+        if progress is None:
+            raise parse.INVALID_JOB(param_name="job_id")
+        entry = {"status": TRANSFER_AND_DELETE_STATUS[progress.status], **counts(progress)}
+        return Response({"transfer_and_delete": [entry]})
+
+    @extend_schema(
+        operation_id="transfer_and_delete",
+        tags=["Owner transfer jobs"],
+        summary="Transfer a user's records to another user, then delete (or disable) the user",
+        description="Scopes: `ZohoBigin.users.DELETE`, `ZohoBigin.users.ALL`. Administrators only.",
+        request=dict,
+        responses={
+            200: OpenApiResponse(dict),
+            202: OpenApiResponse(dict),
+            400: OpenApiResponse(dict),
+        },
+    )
+    def post(self, request: Request, user_id: str | None = None) -> Response:
+        self._check_administrator(request)
+        organization = request.user.organization
+        parsed = parse.parse_transfer_and_delete(
+            request.data, organization=organization, path_user_id=user_id
+        )
+        if parsed.dry_run:
+            result = engine.dry_run_offboarding(
+                organization=organization,
+                leaving_user=parsed.leaving_user,
+                new_owner=parsed.new_owner,
+            )
+            return Response({"transfer_and_delete": [dry_run_entry(result, per_module=True)]})
+        transfer = engine.schedule_offboarding(
+            organization=organization,
+            actor=request.user,
+            leaving_user=parsed.leaving_user,
+            new_owner=parsed.new_owner,
+            delete_user=parsed.delete_user,
+        )
+        return Response(
+            {"transfer_and_delete": [scheduled(transfer, "transfer and delete is scheduled")]},
+            status=202,
+            headers=_batch_header(transfer),
+        )
+
+
+class UserTransferAndDeleteView(TransferAndDeleteView):
+    """`POST /bigin/v2/users/{id}/actions/transfer_and_delete` (the status is read on the
+    collection path only, as Zoho's)."""
+
+    http_method_names = ["post"]
+
+    @extend_schema(
+        operation_id="user_transfer_and_delete",
+        tags=["Owner transfer jobs"],
+        summary="Transfer the records of the user in the path, then delete (or disable) them",
+        description="Scopes: `ZohoBigin.users.DELETE`, `ZohoBigin.users.ALL`. Administrators only.",
+        request=dict,
+        responses={
+            200: OpenApiResponse(dict),
+            202: OpenApiResponse(dict),
+            400: OpenApiResponse(dict),
+        },
+    )
+    def post(self, request: Request, user_id: str | None = None) -> Response:
+        return super().post(request, user_id)
+
+
+def render_batch(summary: engine.BatchSummary) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "batch_id": str(summary.batch_id),
+        "source": summary.source,
+        "actor": {"id": str(summary.actor_id)} if summary.actor_id else None,
+        "created_time": bigin_time(summary.created_time),
+        "changed_count": summary.changed_count,
+        "jobs": summary.jobs,
+        "status": summary.status,
+    }
+    if summary.transfer is not None:
+        body["job"] = {
+            "job_id": str(summary.transfer.job_id),
+            "kind": summary.transfer.kind,
+            "Status": MASS_CHANGE_STATUS[summary.transfer.status],
+            **counts(summary.transfer),
+        }
+    return body
+
+
+class OwnerBatchView(APIView):
+    """`GET /bigin/v2/owner_batches/{batch_id}`: 204 for a batch the organization does not
+    have, like the read APIs' unknown ids."""
+
+    required_scopes = ("ZohoBigin.change_owner.READ",)
+
+    @extend_schema(
+        operation_id="owner_batch",
+        tags=["Owner transfer jobs"],
+        summary="What one change-owner request or job did",
+        description="Scope: `ZohoBigin.change_owner.READ`.",
+        responses={200: OpenApiResponse(dict), 204: OpenApiResponse(None)},
+    )
+    def get(self, request: Request, batch_id: str) -> Response:
+        parsed = parse.batch_id_param(batch_id)
+        summary = (
+            engine.batch_summary(organization=request.user.organization, batch_id=parsed)
+            if parsed is not None
+            else None
+        )
+        if summary is None:
+            return Response(status=204)
+        return Response(render_batch(summary))
+
+
+class OwnerBatchRevertView(APIView):
+    """`POST /bigin/v2/owner_batches/{batch_id}/actions/revert`: schedules the revert job."""
+
+    required_scopes = ("ZohoBigin.change_owner.CREATE",)
+
+    @extend_schema(
+        operation_id="owner_batch_revert",
+        tags=["Owner transfer jobs"],
+        summary="Give every record a batch changed back to its previous owner",
+        description="Scope: `ZohoBigin.change_owner.CREATE`.",
+        request=None,
+        responses={202: OpenApiResponse(dict), 400: OpenApiResponse(dict)},
+    )
+    def post(self, request: Request, batch_id: str) -> Response:
+        if not request.user.profile.can_change_owner:
+            raise NO_PERMISSION(permissions=["Change_Owner"])
+        parsed = parse.batch_id_param(batch_id)
+        if parsed is None:
+            raise parse.INVALID_BATCH(batch_id=batch_id)
+        try:
+            transfer = engine.schedule_revert(
+                organization=request.user.organization, actor=request.user, batch_id=parsed
+            )
+        except engine.NothingToRevert:
+            raise parse.INVALID_BATCH(batch_id=batch_id) from None
+        entry = scheduled(transfer, "revert is scheduled")
+        entry["details"]["batch_id"] = str(transfer.batch_id)
+        return Response({"data": [entry]}, status=202, headers=_batch_header(transfer))

@@ -1,0 +1,530 @@
+"""The owner transfer engine: every job that moves many records (a mass change by criteria, a
+leaving user's records, the revert of a batch) runs here. Public functions, for the APIs, the
+command and the admin:
+
+    schedule_mass_change, schedule_offboarding, schedule_revert,
+    schedule_transfer_records                                     -> OwnerTransfer
+    dry_run_mass_change, dry_run_offboarding,
+    dry_run_transfer_records                                      -> DryRun
+    cancel_transfer, retry_transfer                               -> OwnerTransfer | None
+    transfer_progress                                             -> TransferProgress | None
+    batch_summary                                                 -> BatchSummary | None
+
+How a job runs (owners/transfers/runner.py). The job row (`OwnerTransfer`) lists its modules in
+order. For the module at its cursor, a `transfer_plan` outbox job splits the matching records
+into id ranges of at most `OWNER_TRANSFER_CHUNK` records (one window-function query: the id of
+every Nth matching record) and writes one `transfer_chunk` outbox job per range. Chunks are
+ordinary owner jobs (owners/jobs.py): claimed with a conditional UPDATE, retried on transient
+errors, re-sent by the sweep when a message or a worker is lost, so several workers run the
+chunks of one job at once and a dead worker's chunk is run again from scratch. Each chunk is
+one transaction:
+
+    mark the chunk job done (fenced on its claim: a duplicate run does nothing)
+    lock the new owner's row FOR SHARE (a disabled new owner stops the job)
+    lock the records of the range that STILL match, in id order, FOR UPDATE
+    one UPDATE of their owner, one audit INSERT (owners/statements.py)
+    the same three for their related activities
+    lock the job row, add the counts, and when the module's last chunk is done plan the next
+    module (or finish: final counts, the digest email, the leaving user deleted)
+
+Records that matched when planned but no longer do when their chunk runs (someone changed the
+owner, or a field, in between) are skipped and counted: the newest write wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from crm.models import AccessToken, Organization, Record, RefreshToken, User
+from crm.modules import ACTIVITY_MODULES, ModuleInfo, module_by_name
+
+from ..models import OwnerJob, OwnerTransfer
+from ..tasks import dispatch_jobs
+from .selection import (
+    SOURCES,
+    offboarding_modules,
+    records_to_move,
+    related_names,
+    related_to_move,
+)
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_SIZE = 20
+ACTIVITY_NAMES = tuple(module.api_name for module in ACTIVITY_MODULES)
+
+
+class NothingToRevert(Exception):
+    """`schedule_revert`: no audit row of the organization carries this batch id."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class DryRun:
+    total_count: int
+    related_count: dict[str, int]
+    sample_ids: list[int]
+    per_module: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    job_id: int
+    kind: str
+    status: str  # scheduled | running | completed | failed
+    total_count: int
+    updated_count: int
+    not_updated_count: int
+    failed_count: int
+    skipped_count: int
+    related_count: int
+    batch_id: uuid.UUID
+    cancelled: bool
+    finished: bool
+    module_ids: list[int]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch_id: uuid.UUID
+    source: str
+    actor_id: int | None
+    created_time: datetime
+    changed_count: int
+    jobs: list[dict[str, Any]]
+    status: str  # in_progress | completed | failed
+    transfer: TransferProgress | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Scheduling
+
+
+def schedule_mass_change(
+    *,
+    organization: Organization,
+    actor: User | None,
+    module: ModuleInfo,
+    criteria: dict[str, Any],
+    new_owner: User,
+    related_modules: Sequence[str] = (),
+    notify: bool = False,
+) -> OwnerTransfer:
+    """Schedule giving `new_owner` every record of `module` that matches `criteria` (the normal
+    form from `criteria.parse_criteria`), with their `related_modules` activities."""
+    related = [] if module.is_activity else related_names(related_modules)
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        batch_id=uuid.uuid4(),
+        actor=actor,
+        new_owner=new_owner,
+        module_ids=[module.id],
+        criteria=criteria,
+        related_modules=related,
+        notify=notify,
+    )
+    return _schedule(transfer)
+
+
+def schedule_transfer_records(
+    *,
+    organization: Organization,
+    actor: User | None,
+    from_user: User,
+    new_owner: User,
+    module: ModuleInfo | None = None,
+    criteria: dict[str, Any] | None = None,
+) -> OwnerTransfer:
+    """Schedule giving `new_owner` the records `from_user` owns (of `module`, or of every module,
+    parents first), that also match `criteria` when given, with their related activities. The
+    user stays as they are (`manage.py transfer_records`)."""
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        batch_id=uuid.uuid4(),
+        actor=actor,
+        new_owner=new_owner,
+        module_ids=[m.id for m in ([module] if module else offboarding_modules())],
+        criteria=_owned_by(from_user, criteria),
+        related_modules=list(ACTIVITY_NAMES),
+    )
+    return _schedule(transfer)
+
+
+def dry_run_transfer_records(
+    *,
+    organization: Organization,
+    from_user: User,
+    new_owner: User,
+    module: ModuleInfo | None = None,
+    criteria: dict[str, Any] | None = None,
+) -> DryRun:
+    """What `schedule_transfer_records` would move now, per module."""
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        new_owner=new_owner,
+        criteria=_owned_by(from_user, criteria),
+    )
+    per_module = {
+        m.api_name: records_to_move(transfer, m.id).count()
+        for m in ([module] if module else offboarding_modules())
+    }
+    first = records_to_move(transfer, module.id) if module else None
+    sample = list(first.order_by("id").values_list("id", flat=True)[:SAMPLE_SIZE]) if first else []
+    return DryRun(
+        total_count=sum(per_module.values()),
+        related_count={},
+        sample_ids=sample,
+        per_module=per_module,
+    )
+
+
+def _owned_by(user: User, criteria: dict[str, Any] | None) -> dict[str, Any]:
+    owner = {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(user.id)}}
+    return {"group_operator": "and", "group": [owner, criteria]} if criteria else owner
+
+
+def schedule_offboarding(
+    *,
+    organization: Organization,
+    actor: User | None,
+    leaving_user: User,
+    new_owner: User,
+    delete_user: bool = True,
+    notify: bool = False,
+) -> OwnerTransfer:
+    """Schedule giving `new_owner` every record of every module `leaving_user` owns, and all the
+    activities related to them; at the end the leaving user is deleted (or left disabled).
+
+    At once, in the scheduling transaction, the leaving user is disabled and their tokens are
+    revoked: they can neither call the API nor be given records while the job runs.
+    """
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.OFFBOARDING,
+        batch_id=uuid.uuid4(),
+        actor=actor,
+        new_owner=new_owner,
+        from_user=leaving_user,
+        delete_user=delete_user,
+        # Parents first, their activities with them; then the activities left (whose parent
+        # another user owns).
+        module_ids=[module.id for module in offboarding_modules()],
+        related_modules=list(ACTIVITY_NAMES),
+        notify=notify,
+    )
+    return _schedule(transfer, leaving_user=leaving_user)
+
+
+def schedule_revert(
+    *, organization: Organization, actor: User | None, batch_id: uuid.UUID
+) -> OwnerTransfer:
+    """Schedule giving back every record `batch_id` changed to its previous owner, when it still
+    has the owner the batch gave it. Raises NothingToRevert for a batch with no audit row."""
+    if not AuditEntry.objects.filter(organization_id=organization.id, batch_id=batch_id).exists():
+        raise NothingToRevert(batch_id)
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.REVERT,
+        batch_id=uuid.uuid4(),
+        actor=actor,
+        reverted_batch_id=batch_id,
+        module_ids=[0],  # one pass over the batch's audit rows, whatever their modules
+    )
+    return _schedule(transfer)
+
+
+def _schedule(transfer: OwnerTransfer, *, leaving_user: User | None = None) -> OwnerTransfer:
+    now = timezone.now()
+    transfer.created_time = now
+    with transaction.atomic(durable=True):
+        if leaving_user is not None:
+            _disable_and_revoke(leaving_user, now)
+        transfer.total_count = _estimate_total(transfer)
+        transfer.save(force_insert=True)
+        # Built once the job row is saved: its id is known by then, however ids are drawn.
+        plan = OwnerJob(
+            organization_id=transfer.organization_id,
+            kind=OwnerJob.Kind.TRANSFER_PLAN,
+            batch_id=transfer.batch_id,
+            run_after=now,
+            payload={"transfer_id": str(transfer.id), "module_index": 0},
+        )
+        plan.save(force_insert=True)
+        transaction.on_commit(partial(dispatch_jobs, [plan]))
+    return transfer
+
+
+def _disable_and_revoke(user: User, now: datetime) -> None:
+    User.objects.filter(id=user.id, status=User.Status.ACTIVE).update(
+        status=User.Status.DISABLED, modified_time=now
+    )
+    AccessToken.objects.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=now)
+    RefreshToken.objects.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=now)
+    user.status = User.Status.DISABLED
+
+
+def _estimate_total(transfer: OwnerTransfer) -> int:
+    """How many records match now: the job's Total_Count until its chunks know better."""
+    if transfer.kind == OwnerTransfer.Kind.REVERT:
+        return (
+            AuditEntry.objects.filter(
+                organization_id=transfer.organization_id, batch_id=transfer.reverted_batch_id
+            )
+            .values("record_id")
+            .distinct()
+            .count()
+        )
+    return sum(records_to_move(transfer, module_id).count() for module_id in transfer.module_ids)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dry runs: the counts, nothing written
+
+
+def dry_run_mass_change(
+    *,
+    organization: Organization,
+    module: ModuleInfo,
+    criteria: dict[str, Any],
+    new_owner: User,
+    related_modules: Sequence[str] = (),
+) -> DryRun:
+    """What `schedule_mass_change` would move now: the count, the related activities per module
+    and the first ids. Three queries plus one per related module."""
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        new_owner=new_owner,
+        module_ids=[module.id],
+        criteria=criteria,
+    )
+    selection = records_to_move(transfer, module.id)
+    related = {}
+    if not module.is_activity:
+        for name in related_names(related_modules):
+            related[name] = related_to_move(
+                organization.id, selection.values("id"), [module_by_name(name).id], new_owner.id
+            ).count()
+    return DryRun(
+        total_count=selection.count(),
+        related_count=related,
+        sample_ids=list(selection.order_by("id").values_list("id", flat=True)[:SAMPLE_SIZE]),
+        per_module={module.api_name: selection.count()},
+    )
+
+
+def dry_run_offboarding(
+    *, organization: Organization, leaving_user: User, new_owner: User
+) -> DryRun:
+    """The leaving user's records per module, and the activities related to them that another
+    user owns (which move too)."""
+    transfer = OwnerTransfer(
+        organization=organization,
+        kind=OwnerTransfer.Kind.OFFBOARDING,
+        new_owner=new_owner,
+        from_user=leaving_user,
+    )
+    per_module = {
+        module.api_name: records_to_move(transfer, module.id).count()
+        for module in offboarding_modules()
+    }
+    parents = Record.objects.filter(
+        organization_id=organization.id, owner_id=leaving_user.id
+    ).values("id")
+    related = {
+        module.api_name: related_to_move(organization.id, parents, [module.id], new_owner.id)
+        .exclude(owner_id=leaving_user.id)
+        .count()
+        for module in ACTIVITY_MODULES
+    }
+    sample = Record.objects.filter(organization_id=organization.id, owner_id=leaving_user.id)
+    return DryRun(
+        total_count=sum(per_module.values()),
+        related_count=related,
+        sample_ids=list(sample.order_by("id").values_list("id", flat=True)[:SAMPLE_SIZE]),
+        per_module=per_module,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Control and progress
+
+
+def cancel_transfer(*, organization: Organization, transfer_id: int) -> OwnerTransfer | None:
+    """Stop a job after the chunks running now: the chunks not started yet do nothing. What it
+    changed stays changed (revert its batch to undo it). None for an unknown job."""
+    updated = OwnerTransfer.objects.filter(
+        id=transfer_id,
+        organization_id=organization.id,
+        status__in=[OwnerTransfer.Status.SCHEDULED, OwnerTransfer.Status.RUNNING],
+    ).update(cancelled=True)
+    transfer = _transfer(organization, transfer_id)
+    if updated and transfer is not None:
+        # The planned chunks finish the job (each does nothing, then counts itself done); a job
+        # still waiting for its plan is finished by it.
+        logger.info("owner transfer %s cancelled", transfer_id)
+    return transfer
+
+
+def retry_transfer(*, organization: Organization, transfer_id: int) -> OwnerTransfer | None:
+    """Run again the chunks of a FAILED job that failed (they re-check every record, so what
+    moved since is skipped). None for an unknown job."""
+    transfer = _transfer(organization, transfer_id)
+    if transfer is None or transfer.status != OwnerTransfer.Status.FAILED:
+        return transfer
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        failed = list(
+            OwnerJob.objects.select_for_update().filter(
+                batch_id=transfer.batch_id,
+                kind__in=[OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK],
+                status=OwnerJob.Status.FAILED,
+            )
+        )
+        retried_chunks = sum(1 for job in failed if job.kind == OwnerJob.Kind.TRANSFER_CHUNK)
+        retried_records = sum(
+            int(job.payload.get("planned", 0))
+            for job in failed
+            if job.kind == OwnerJob.Kind.TRANSFER_CHUNK
+        )
+        OwnerJob.objects.filter(id__in=[job.id for job in failed]).update(
+            status=OwnerJob.Status.PENDING, attempts=0, claimed_at=None, run_after=now
+        )
+        OwnerTransfer.objects.filter(id=transfer.id).update(
+            status=OwnerTransfer.Status.RUNNING,
+            finished_time=None,
+            chunks_done=F("chunks_done") - retried_chunks,
+            failed_count=F("failed_count") - retried_records,
+            last_error="",
+        )
+        for job in failed:
+            job.run_after = now
+        transaction.on_commit(partial(dispatch_jobs, failed))
+    return _transfer(organization, transfer_id)
+
+
+def transfer_progress(
+    *, organization: Organization, transfer_id: int, kind: str | None = None
+) -> TransferProgress | None:
+    """A job's status and counts; None when the organization has no such job (of this kind)."""
+    transfer = _transfer(organization, transfer_id)
+    if transfer is None or (kind is not None and transfer.kind != kind):
+        return None
+    return _progress(transfer)
+
+
+def _progress(transfer: OwnerTransfer) -> TransferProgress:
+    done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
+    finished = transfer.status in (OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED)
+    return TransferProgress(
+        job_id=transfer.id,
+        kind=transfer.kind,
+        status=transfer.status,
+        total_count=transfer.total_count,
+        updated_count=transfer.updated_count,
+        not_updated_count=max(0, transfer.total_count - done),
+        failed_count=transfer.failed_count,
+        skipped_count=transfer.skipped_count,
+        related_count=transfer.related_count,
+        batch_id=transfer.batch_id,
+        cancelled=transfer.cancelled,
+        finished=finished,
+        module_ids=list(transfer.module_ids),
+    )
+
+
+def _transfer(organization: Organization, transfer_id: int) -> OwnerTransfer | None:
+    return OwnerTransfer.objects.filter(id=transfer_id, organization_id=organization.id).first()
+
+
+def batch_summary(*, organization: Organization, batch_id: uuid.UUID) -> BatchSummary | None:
+    """What one batch did: a change-owner request (with its related transfer and email) or a
+    job. None when the organization has no such batch."""
+    transfer = OwnerTransfer.objects.filter(
+        organization_id=organization.id, batch_id=batch_id
+    ).first()
+    audit = AuditEntry.objects.filter(organization_id=organization.id, batch_id=batch_id)
+    first = (
+        audit.order_by("created_time", "id").values("source", "actor_id", "created_time").first()
+    )
+    outbox = OwnerJob.objects.filter(organization_id=organization.id, batch_id=batch_id)
+    if transfer is None and first is None and not outbox.exists():
+        return None
+    jobs = [
+        {
+            "kind": job["kind"],
+            "status": job["status"],
+            "attempts": job["attempts"],
+            "last_error": job["last_error"] or None,
+        }
+        for job in outbox.exclude(
+            kind__in=[OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK]
+        )
+        .order_by("created_time", "id")
+        .values("kind", "status", "attempts", "last_error")
+    ]
+    progress = _progress(transfer) if transfer is not None else None
+    if transfer is not None:
+        source = SOURCES[transfer.kind]
+        actor_id, created_time = transfer.actor_id, transfer.created_time
+    elif first is not None:
+        source, actor_id, created_time = first["source"], first["actor_id"], first["created_time"]
+    else:
+        source, actor_id, created_time = "api", None, min(j.created_time for j in outbox)
+    statuses = {job["status"] for job in jobs}
+    if progress is not None and not progress.finished:
+        status = "in_progress"
+    elif OwnerJob.Status.FAILED in statuses or (
+        progress is not None and progress.status == OwnerTransfer.Status.FAILED
+    ):
+        status = "failed"
+    elif statuses & {OwnerJob.Status.PENDING, OwnerJob.Status.RUNNING}:
+        status = "in_progress"
+    else:
+        status = "completed"
+    return BatchSummary(
+        batch_id=batch_id,
+        source=source,
+        actor_id=actor_id,
+        created_time=created_time,
+        changed_count=audit.count(),
+        jobs=jobs,
+        status=status,
+        transfer=progress,
+    )
+
+
+__all__ = [
+    "BatchSummary",
+    "DryRun",
+    "NothingToRevert",
+    "TransferProgress",
+    "batch_summary",
+    "cancel_transfer",
+    "dry_run_mass_change",
+    "dry_run_offboarding",
+    "dry_run_transfer_records",
+    "retry_transfer",
+    "schedule_mass_change",
+    "schedule_offboarding",
+    "schedule_revert",
+    "schedule_transfer_records",
+    "transfer_progress",
+]

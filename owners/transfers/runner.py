@@ -1,0 +1,465 @@
+"""Running owner transfer jobs: the plan, chunk and digest outbox jobs that owners.tasks.run_job
+hands over (see engine.py for the life of a job)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from crm.models import Record, User
+from crm.modules import module_by_id, module_by_name
+
+from ..jobs import TRANSIENT_ERRORS
+from ..jobs import _finish as finish_claimed_job
+from ..models import OwnerJob, OwnerTransfer
+from ..statements import new_owner_status, record_owner_changes, update_owners
+from .selection import SOURCES, job_condition, records_to_move, related_to_move
+
+logger = logging.getLogger(__name__)
+
+# Test-only: the resume test in tests/integration holds a chunk's transaction open after its
+# writes, to kill the worker inside it. Never set in a deployment.
+_TEST_PAUSE_IN_CHUNK = float(os.environ.get("OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS") or 0)
+
+
+KINDS = (
+    OwnerJob.Kind.TRANSFER_PLAN,
+    OwnerJob.Kind.TRANSFER_CHUNK,
+    OwnerJob.Kind.TRANSFER_DIGEST,
+)
+
+
+def run_transfer_job(job: OwnerJob) -> list[OwnerJob]:
+    """Run one step of a transfer job; returns the outbox jobs it created and committed, for the
+    caller to send (owners.tasks). A step that fails for good counts its records as failed;
+    what that creates is sent by the sweep."""
+    created: list[OwnerJob] = []
+    transfer_id = int(job.payload["transfer_id"])
+    try:
+        if job.kind == OwnerJob.Kind.TRANSFER_PLAN:
+            _run_plan(job, transfer_id, created)
+        elif job.kind == OwnerJob.Kind.TRANSFER_CHUNK:
+            _run_chunk(job, transfer_id, created)
+        else:
+            _run_digest(job, transfer_id)
+    except Exception as exc:
+        if not isinstance(exc, TRANSIENT_ERRORS) and job.kind != OwnerJob.Kind.TRANSFER_DIGEST:
+            _record_failure(job, transfer_id, exc)
+        raise
+    return created
+
+
+def _run_plan(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
+    """Split the module at the cursor into chunks, each an outbox job, or finish the job."""
+    module_index = int(job.payload["module_index"])
+    with transaction.atomic(durable=True):
+        if not finish_claimed_job(job):
+            return
+        transfer = OwnerTransfer.objects.select_for_update().get(id=transfer_id)
+        now = timezone.now()
+        if transfer.started_time is None:
+            transfer.started_time = now
+            transfer.status = OwnerTransfer.Status.RUNNING
+        chunks: list[OwnerJob] = []
+        # Modules with nothing to move are passed over in the same transaction.
+        while not transfer.cancelled and module_index < len(transfer.module_ids):
+            chunks = _plan_module(transfer, transfer.module_ids[module_index], now)
+            if chunks:
+                break
+            module_index += 1
+        transfer.cursor_module = module_index
+        if chunks:
+            transfer.chunks_planned += len(chunks)
+            OwnerJob.objects.bulk_create(chunks)
+            transaction.on_commit(partial(created.extend, chunks))
+        else:
+            _complete(transfer, now, created)
+        transfer.save()
+
+
+def _plan_module(transfer: OwnerTransfer, module_id: int, now: datetime) -> list[OwnerJob]:
+    """One query: the id of every Nth matching record (N = OWNER_TRANSFER_CHUNK) and the last
+    one, so chunk k covers the ids in (boundary k-1, boundary k]. Memory: one row per chunk."""
+    if transfer.kind == OwnerTransfer.Kind.REVERT:
+        ids = AuditEntry.objects.filter(
+            organization_id=transfer.organization_id, batch_id=transfer.reverted_batch_id
+        ).values("record_id")
+        id_column = "record_id"
+    else:
+        ids = records_to_move(transfer, module_id).values("id")
+        id_column = "id"
+    size = settings.OWNER_TRANSFER_CHUNK
+    sql, params = ids.order_by().query.sql_with_params()
+    boundaries_sql = (
+        f"SELECT {id_column}, n FROM (SELECT {id_column}, ROW_NUMBER() OVER (ORDER BY"
+        f" {id_column}) AS n, COUNT(*) OVER () AS total FROM ({sql}) AS matching) AS numbered"
+        f" WHERE n %% %s = 0 OR n = total ORDER BY n"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(boundaries_sql, [*params, size])
+        boundaries = cursor.fetchall()
+    chunks = []
+    after, previous_n = 0, 0
+    for boundary, n in boundaries:
+        if boundary == after:
+            # A revert batch may audit one record twice; a range never ends inside a record.
+            continue
+        chunks.append(
+            OwnerJob(
+                organization_id=transfer.organization_id,
+                kind=OwnerJob.Kind.TRANSFER_CHUNK,
+                batch_id=transfer.batch_id,
+                run_after=now,
+                payload={
+                    "transfer_id": str(transfer.id),
+                    "module_id": str(module_id),
+                    "after": str(after),
+                    "up_to": str(boundary),
+                    "planned": n - previous_n,
+                },
+            )
+        )
+        after, previous_n = boundary, n
+    return chunks
+
+
+@dataclass
+class _ChunkOutcome:
+    moved: int = 0
+    skipped: int = 0
+    related: int = 0
+    # Activities the job moves in their own module too, that moved with their parent.
+    extra_updated: int = 0
+    follow_up: OwnerJob | None = None
+
+
+def _run_chunk(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
+    payload = job.payload
+    with transaction.atomic(durable=True):
+        # First, so a duplicate or late delivery of this chunk does nothing at all.
+        if not finish_claimed_job(job):
+            return
+        transfer = OwnerTransfer.objects.get(id=transfer_id)
+        outcome = _ChunkOutcome()
+        if not transfer.cancelled:
+            if transfer.kind == OwnerTransfer.Kind.REVERT:
+                outcome = _revert_chunk(transfer, payload)
+            else:
+                outcome = _move_chunk(transfer, payload)
+        _count_chunk(transfer_id, job, outcome, created)
+
+
+def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
+    module_id = int(payload["module_id"])
+    after, up_to, planned = int(payload["after"]), int(payload["up_to"]), int(payload["planned"])
+    size = settings.OWNER_TRANSFER_CHUNK
+    org_id, new_owner_id = transfer.organization_id, transfer.new_owner_id
+    # The new owner's status, FOR SHARE: disabling them waits for this chunk, or this chunk sees
+    # it and the job stops (the error fails the chunk and the job).
+    status = new_owner_status(new_owner_id)
+    if status != User.Status.ACTIVE:
+        raise NewOwnerNotActive(status)
+    # The records of the range that still match, locked in id order (as change_owner locks):
+    # a concurrent change_owner of some of them queues behind this chunk, or this chunk behind
+    # it, and then re-evaluates the condition on the row it committed.
+    locked = list(
+        records_to_move(transfer, module_id)
+        .filter(id__gt=after, id__lte=up_to)
+        .order_by("id")
+        .select_for_update()
+        .values_list("id", "owner_id")[: size + 1]
+    )
+    outcome = _ChunkOutcome()
+    if len(locked) > size:
+        # More records match in this range than when it was planned: the rest is a chunk of its
+        # own, so no transaction holds more than OWNER_TRANSFER_CHUNK records.
+        locked = locked[:size]
+        outcome.follow_up = _chunk_job(transfer, module_id, locked[-1][0], up_to, 0)
+    changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
+    related: list[tuple[int, int, int | None]] = []
+    related_ids = [module_by_name(name).id for name in transfer.related_modules]
+    in_job = 0
+    if locked and related_ids and not module_by_id(module_id).is_activity:
+        # Their activities, locked after their parents as every writer locks them. `in_job`:
+        # the activity is also one the job moves in its own module (a leaving user's task), so
+        # it counts as moved, not only as related.
+        rows = list(
+            related_to_move(
+                org_id, [record_id for record_id, _ in locked], related_ids, new_owner_id
+            )
+            .annotate(
+                in_job=ExpressionWrapper(
+                    job_condition(transfer) & Q(module_id__in=transfer.module_ids),
+                    output_field=BooleanField(),
+                )
+            )
+            .order_by("id")
+            .select_for_update(of=("self",))
+            .values_list("id", "module_id", "owner_id", "in_job")
+        )
+        related = [(record_id, module, owner) for record_id, module, owner, _ in rows]
+        in_job = sum(1 for *_, matches in rows if matches)
+    # Taken once every row is locked: a change committed before ours has an earlier audit time
+    # on each of these records, one committed after a later one.
+    now = timezone.now()
+    _give(transfer, changes, new_owner_id, now)
+    _give(transfer, related, new_owner_id, now)
+    if _TEST_PAUSE_IN_CHUNK:
+        time.sleep(_TEST_PAUSE_IN_CHUNK)
+    outcome.moved = len(locked)
+    outcome.skipped = max(0, planned - outcome.moved)
+    outcome.related = len(related)
+    outcome.extra_updated = in_job
+    return outcome
+
+
+def _give(
+    transfer: OwnerTransfer,
+    changes: list[tuple[int, int, int | None]],
+    new_owner_id: int | None,
+    now: datetime,
+) -> None:
+    """One UPDATE and one audit INSERT: `changes` are (record id, module id, previous owner)."""
+    if not changes:
+        return
+    update_owners(
+        transfer.organization_id,
+        [record_id for record_id, _, _ in changes],
+        new_owner_id=new_owner_id,
+        actor_id=transfer.actor_id,
+        now=now,
+    )
+    record_owner_changes(
+        organization_id=transfer.organization_id,
+        changes=changes,
+        new_owner_id=new_owner_id,
+        actor_id=transfer.actor_id,
+        source=SOURCES[transfer.kind],
+        batch_id=transfer.batch_id,
+        now=now,
+    )
+
+
+def _revert_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
+    """Give each record of the range back its owner from before the batch, if it still has the
+    owner the batch gave it. One UPDATE and one audit INSERT per distinct previous owner."""
+    after, up_to, planned = int(payload["after"]), int(payload["up_to"]), int(payload["planned"])
+    org_id = transfer.organization_id
+    rows = AuditEntry.objects.filter(
+        organization_id=org_id,
+        batch_id=transfer.reverted_batch_id,
+        record_id__gt=after,
+        record_id__lte=up_to,
+    ).order_by("record_id", "created_time", "id")
+    # Per record: the owner before its first change in the batch, the owner after its last.
+    before: dict[int, int | None] = {}
+    after_batch: dict[int, int | None] = {}
+    for record_id, previous_owner_id, new_owner_id in rows.values_list(
+        "record_id", "previous_owner_id", "new_owner_id"
+    ):
+        before.setdefault(record_id, previous_owner_id)
+        after_batch[record_id] = new_owner_id
+    locked = list(
+        Record.objects.filter(organization_id=org_id, id__in=list(before))
+        .order_by("id")
+        .select_for_update()
+        .values_list("id", "module_id", "owner_id")
+    )
+    still = [
+        (record_id, module_id, owner_id)
+        for record_id, module_id, owner_id in locked
+        if owner_id == after_batch[record_id] and before[record_id] != owner_id
+    ]
+    by_target: dict[int | None, list[tuple[int, int, int | None]]] = defaultdict(list)
+    for record_id, module_id, owner_id in still:
+        by_target[before[record_id]].append((record_id, module_id, owner_id))
+    now = timezone.now()
+    for target, changes in by_target.items():
+        _give(transfer, changes, target, now)
+    del planned  # a revert range counts audit rows; a record may have several
+    return _ChunkOutcome(moved=len(still), skipped=len(before) - len(still))
+
+
+def _chunk_job(
+    transfer: OwnerTransfer, module_id: int, after: int, up_to: int, planned: int
+) -> OwnerJob:
+    return OwnerJob(
+        organization_id=transfer.organization_id,
+        kind=OwnerJob.Kind.TRANSFER_CHUNK,
+        batch_id=transfer.batch_id,
+        run_after=timezone.now(),
+        payload={
+            "transfer_id": str(transfer.id),
+            "module_id": str(module_id),
+            "after": str(after),
+            "up_to": str(up_to),
+            "planned": planned,
+        },
+    )
+
+
+def _count_chunk(
+    transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome, created: list[OwnerJob]
+) -> None:
+    """Add a chunk's counts to its job; the module's last chunk plans the next module.
+
+    The job row is locked last, just before commit, so parallel chunks wait on it only for the
+    few statements left in their transactions.
+    """
+    transfer = OwnerTransfer.objects.select_for_update().get(id=transfer_id)
+    transfer.updated_count += outcome.moved + outcome.extra_updated
+    transfer.skipped_count += outcome.skipped
+    transfer.related_count += outcome.related
+    transfer.chunks_done += 1
+    new_jobs = []
+    if outcome.follow_up is not None:
+        transfer.chunks_planned += 1
+        new_jobs.append(outcome.follow_up)
+    if transfer.chunks_done == transfer.chunks_planned:
+        new_jobs.append(_next_plan_job(transfer))
+    if new_jobs:
+        OwnerJob.objects.bulk_create(new_jobs)
+        transaction.on_commit(partial(created.extend, new_jobs))
+    transfer.save(
+        update_fields=[
+            "updated_count",
+            "skipped_count",
+            "related_count",
+            "chunks_done",
+            "chunks_planned",
+        ]
+    )
+
+
+def _next_plan_job(transfer: OwnerTransfer) -> OwnerJob:
+    return OwnerJob(
+        organization_id=transfer.organization_id,
+        kind=OwnerJob.Kind.TRANSFER_PLAN,
+        batch_id=transfer.batch_id,
+        run_after=timezone.now(),
+        payload={"transfer_id": str(transfer.id), "module_index": transfer.cursor_module + 1},
+    )
+
+
+def _complete(transfer: OwnerTransfer, now: datetime, created: list[OwnerJob]) -> None:
+    """The end of a job (in the transaction of its last plan): final counts, the leaving user
+    deleted, the digest email queued."""
+    done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
+    if not transfer.cancelled:
+        if done <= transfer.total_count:
+            # Records that matched when the job was scheduled but no longer did when their
+            # module was planned: skipped like those a chunk found changed.
+            transfer.skipped_count += transfer.total_count - done
+        else:
+            # Records that came to match after scheduling and were moved: counted in.
+            transfer.total_count = done
+    transfer.status = (
+        OwnerTransfer.Status.FAILED if transfer.failed_count else OwnerTransfer.Status.COMPLETED
+    )
+    transfer.finished_time = now
+    finished_cleanly = not transfer.cancelled and not transfer.failed_count
+    if (
+        transfer.kind == OwnerTransfer.Kind.OFFBOARDING
+        and transfer.delete_user
+        and finished_cleanly
+    ):
+        User.objects.filter(id=transfer.from_user_id).update(
+            status=User.Status.DELETED, modified_time=now
+        )
+    if transfer.notify and transfer.updated_count and transfer.new_owner_id:
+        digest = OwnerJob(
+            organization_id=transfer.organization_id,
+            kind=OwnerJob.Kind.TRANSFER_DIGEST,
+            batch_id=transfer.batch_id,
+            run_after=now,
+            payload={"transfer_id": str(transfer.id)},
+        )
+        digest.save(force_insert=True)
+        transaction.on_commit(partial(created.append, digest))
+
+
+def _record_failure(job: OwnerJob, transfer_id: int, exc: BaseException) -> None:
+    """A chunk failed for good: its records count as failed, and the job goes on (it ends
+    FAILED). The chunk job itself is marked failed by owners.jobs; `retry_transfer` runs it
+    again."""
+    with transaction.atomic():
+        transfer = OwnerTransfer.objects.select_for_update().filter(id=transfer_id).first()
+        if transfer is None:
+            return
+        transfer.last_error = repr(exc)[:2000]
+        if job.kind == OwnerJob.Kind.TRANSFER_CHUNK:
+            transfer.failed_count += int(job.payload.get("planned", 0))
+            transfer.chunks_done += 1
+            if transfer.chunks_done == transfer.chunks_planned:
+                # Sent by the sweep (this step's caller is handling the failure).
+                _next_plan_job(transfer).save(force_insert=True)
+        else:
+            transfer.status = OwnerTransfer.Status.FAILED
+            transfer.finished_time = timezone.now()
+        transfer.save()
+
+
+class NewOwnerNotActive(Exception):
+    def __init__(self, status: str | None) -> None:
+        super().__init__(f"the new owner is {status}")
+        self.status = status
+
+
+# ----------------------------------------------------------------------------------------------
+# The digest: one email per job
+
+
+def _run_digest(job: OwnerJob, transfer_id: int) -> None:
+    transfer = OwnerTransfer.objects.select_related("new_owner", "actor").get(id=transfer_id)
+    owner = transfer.new_owner
+    if owner is not None and owner.email:
+        per_module = (
+            AuditEntry.objects.filter(
+                organization_id=transfer.organization_id,
+                batch_id=transfer.batch_id,
+                new_owner_id=owner.id,
+            )
+            .values("module_id")
+            .annotate(count=Count("id"))
+            .order_by("module_id")
+        )
+        counts = {module_by_id(row["module_id"]).plural_label: row["count"] for row in per_module}
+        by = f" by {transfer.actor.full_name}" if transfer.actor else ""
+        total = sum(counts.values())
+        lines = [f"- {label}: {count}" for label, count in sorted(counts.items())]
+        EmailMessage(
+            subject=f"{total} records assigned to you",
+            body="\n".join(
+                [
+                    f"Hello {owner.full_name},",
+                    "",
+                    f"{total} records were assigned to you{by} (job {transfer.id}):",
+                    *lines,
+                    "",
+                    f"Batch id: {transfer.batch_id}",
+                    "",
+                ]
+            ),
+            to=[owner.email],
+            headers={"Message-ID": f"<owner-transfer-{transfer.id}@{_mail_domain()}>"},
+        ).send()
+    if not finish_claimed_job(job):
+        logger.warning("transfer digest %s: claim lost while sending", job.id)
+
+
+def _mail_domain() -> str:
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"

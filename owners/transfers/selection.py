@@ -1,0 +1,58 @@
+"""Which records an owner transfer job moves: one SQL condition per module, evaluated again by
+every chunk when it runs (so a record moves only if it still matches then)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from audit.models import AuditEntry
+from crm.models import Record
+from crm.modules import MODULES, ModuleInfo, module_by_name
+
+from ..models import OwnerTransfer
+from .criteria import criteria_condition
+
+# The audit source of each kind of job.
+SOURCES = {
+    OwnerTransfer.Kind.MASS_CHANGE: AuditEntry.Source.MASS_CHANGE,
+    OwnerTransfer.Kind.OFFBOARDING: AuditEntry.Source.OFFBOARDING,
+    OwnerTransfer.Kind.REVERT: AuditEntry.Source.REVERT,
+}
+
+
+def job_condition(transfer: OwnerTransfer) -> Q:
+    """What makes a record of one of the job's modules one it moves."""
+    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
+        return Q(owner_id=transfer.from_user_id)
+    return criteria_condition(transfer.criteria) & ~Q(owner_id=transfer.new_owner_id)
+
+
+def records_to_move(transfer: OwnerTransfer, module_id: int) -> QuerySet:
+    """The records of `module_id` the job moves, as of now."""
+    return Record.objects.filter(
+        job_condition(transfer), organization_id=transfer.organization_id, module_id=module_id
+    )
+
+
+def related_to_move(
+    organization_id: int, parents: Any, module_ids: list[int], new_owner_id: int
+) -> QuerySet:
+    """The activities of `module_ids` related to `parents` (ids or a subquery) that the new
+    owner does not own yet."""
+    return Record.objects.filter(
+        organization_id=organization_id, related_to_id__in=parents, module_id__in=module_ids
+    ).exclude(owner_id=new_owner_id)
+
+
+def offboarding_modules() -> list[ModuleInfo]:
+    """Parents first (their activities move with them), then the activities left over."""
+    return [m for m in MODULES if not m.is_activity] + [m for m in MODULES if m.is_activity]
+
+
+def related_names(names: Sequence[str]) -> list[str]:
+    """The activity module api names among `names`, spelled as the modules spell them."""
+    found = (module_by_name(name) for name in names)
+    return list(dict.fromkeys(m.api_name for m in found if m is not None and m.is_activity))
