@@ -253,3 +253,13 @@ def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertL
         )
         for g in groups
     ]
+
+
+def lead_by_id(*, organization: Organization, lead_id: int) -> Record | None:
+    """The lead (Contacts record) `lead_id` of `organization` with its owner, in one query."""
+    return (
+        Record.objects.select_related("owner")
+        .filter(organization_id=organization.id, module_id=module_by_name("Contacts").id)
+        .filter(id=lead_id)
+        .first()
+    )

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/bigin/v2/"
+API_PREFIXES = ("/bigin/v2/", "/crm/v8/")  # the two dialects (crm/dialects.py)
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ INVALID_REQUEST_METHOD = ErrorKind(
     405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
 )
 INVALID_MODULE = ErrorKind(400, "INVALID_MODULE", "the module name given seems to be invalid")
+REQUIRED_PARAM_MISSING = ErrorKind(
+    400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing"
+)
 INVALID_BODY = ErrorKind(
     400, "INVALID_DATA", "either the request body or parameters is in wrong format"
 )
@@ -119,7 +122,7 @@ def bigin_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path.startswith(API_PREFIXES)
 
 
 @csrf_exempt

@@ -80,6 +80,37 @@ AUTH_ERROR = error(
 )
 
 
+class LeadDetailResponse(serializers.Serializer):
+    lead_id = serializers.CharField()
+    org_id = serializers.CharField(help_text="The organization (Kenbun's OU).")
+    name = serializers.CharField()
+    score = serializers.IntegerField(allow_null=True, help_text="Always null here.")
+    last_event_at = serializers.DateTimeField(allow_null=True, help_text="Always null here.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    owner_id = serializers.CharField(allow_null=True)
+    owner_name = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField(help_text="The lead's fields.")
+
+
+class EventPref(serializers.Serializer):
+    event_type = serializers.ChoiceField(choices=["owner.assigned"])
+    muted = serializers.BooleanField()
+
+
+class NotificationPrefs(serializers.Serializer):
+    notifications_enabled = serializers.BooleanField(
+        help_text="The assignment-alert email: on or off."
+    )
+    slack_user_id = serializers.CharField(allow_null=True, help_text="Always null here.")
+    prefs = EventPref(many=True)
+
+
+class NotificationPrefsRequest(serializers.Serializer):
+    notifications_enabled = serializers.BooleanField(required=False)
+    prefs = EventPref(many=True, required=False)
+
+
 # Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
 _DEMO = demo.api_examples()
 LEAD_ID_EXAMPLES = [OpenApiExample("DemoLead", summary="A demo lead", value=_DEMO.contact_ids[0])]

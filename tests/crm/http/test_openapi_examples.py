@@ -24,6 +24,7 @@ DEMO_SCOPES = [
     "ZohoBigin.modules.ALL",
     "ZohoBigin.users.READ",
     "ZohoBigin.settings.ALL",
+    "ZohoBigin.org.READ",
 ]
 
 
