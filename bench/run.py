@@ -164,7 +164,7 @@ def service_level(data) -> list[dict]:
 
 def http_level(data) -> dict:
     """Part 2: gunicorn on loopback, wrk in its own process."""
-    from crm.oauth import issue_access_token
+    from crm.oauth.grants import issue_access_token
 
     from .load import (
         children,

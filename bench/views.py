@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from crm.ids import parse_id
 from crm.modules import module_by_name
-from owners.views import CHANGE_OWNER_SCOPES
+from owners.api.bigin.views import CHANGE_OWNER_SCOPES
 
 from . import rawsql
 

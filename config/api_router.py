@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import RecordViewSet
-from owners.views import ChangeOwnerViewSet
+from crm.api.views import RecordViewSet
+from owners.api.bigin.views import ChangeOwnerViewSet
 
 MODULE_PREFIX = r"(?P<module>[^/.]+)"
 

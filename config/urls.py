@@ -5,18 +5,18 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api_router import router
-from crm import errors as crm_errors
-from crm import oauth_views
-from crm import views as crm_views
-from owners import kenbun_views
+from crm import health
+from crm.http import errors as crm_errors
+from crm.oauth import views as oauth_views
+from owners.api.kenbun import views as kenbun_views
 
 urlpatterns = [
-    path("healthz", crm_views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("oauth/v2/token", oauth_views.TokenView.as_view(), name="oauth-token"),
     path("oauth/v2/token/revoke", oauth_views.RevokeView.as_view(), name="oauth-revoke"),
     # Fixed names first, so the module router never takes `users` for a module.
-    path("bigin/v2/", include("crm.urls")),
+    path("bigin/v2/", include("crm.api.urls")),
     path("bigin/v2/", include(router.urls)),
     # Anything else under the API answers the Bigin 404 envelope, in DEBUG too.
     re_path(r"^bigin/v2(?:/.*)?$", crm_errors.api_not_found),
@@ -34,5 +34,5 @@ urlpatterns = [
     ),
 ]
 
-handler404 = "crm.errors.page_not_found"
-handler500 = "crm.errors.server_error"
+handler404 = "crm.http.errors.page_not_found"
+handler500 = "crm.http.errors.server_error"

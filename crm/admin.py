@@ -1,5 +1,5 @@
-"""Admin for the tenants and the people in them. Records are administered in owners/admin.py,
-next to the change-owner action; the token models in crm/admin_oauth.py."""
+"""Admin for the tenants and the people in them. Records are administered in owners/admin/,
+next to the change-owner action; the token models in crm/oauth/admin.py."""
 
 from __future__ import annotations
 
@@ -236,4 +236,4 @@ class GroupAdmin(DjangoGroupAdmin):
         return request.user.is_superuser
 
 
-from . import admin_oauth  # noqa: E402, F401  (registers the token models)
+from .oauth import admin as oauth_admin  # noqa: E402, F401  (registers the token models)

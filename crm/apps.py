@@ -8,4 +8,4 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the drf-spectacular extensions (the Zoho-oauthtoken security scheme).
-        from . import schema  # noqa: F401
+        from .http import openapi  # noqa: F401

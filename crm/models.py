@@ -214,7 +214,7 @@ class Record(models.Model):
             raise ValidationError(errors)
 
 
-# OAuth: every secret is stored only as its SHA-256 (crm/tokens.py) and looked up by it.
+# OAuth: every secret is stored only as its SHA-256 (crm/oauth/tokens.py) and looked up by it.
 
 
 class OAuthClient(models.Model):

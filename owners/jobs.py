@@ -2,16 +2,19 @@
 
 A job's life: `pending` --claim--> `running` --(effects and `done`, one transaction)--> `done`.
 
-- `dispatch_jobs` publishes one Celery message per job after commit (countdown up to the job's
-  `run_after`). When the broker is down it logs and returns: the job stays pending.
+- `owners.tasks.dispatch_jobs` publishes one Celery message per job after commit (countdown up
+  to the job's `run_after`). When the broker is down it logs and returns: the job stays pending.
 - `claim_job` takes a job with a conditional UPDATE (pending, or running with an expired lease)
   and checks the row count, so a duplicate delivery does nothing and a job whose worker died is
   taken over once its lease has expired.
 - The runners write their effects and mark the job done in one transaction, fenced on the
   claim, so a re-run never does anything twice (the email is the exception: see
   `run_notification`).
-- `sweep` (Celery beat) re-dispatches pending jobs whose message never arrived and running jobs
-  whose lease expired, and gives up on jobs that were claimed too often.
+- `release_left_behind` (called by the sweep task, Celery beat) hands back pending jobs whose
+  message never arrived and running jobs whose lease expired, for `owners.tasks` to send again,
+  and gives up on jobs that were claimed too often.
+
+This module never imports the tasks: they import it, and the sending lives with them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import logging
 import os
 import smtplib
 import time
-from collections.abc import Iterable
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -32,12 +34,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from audit.services import record_owner_changes
 from crm.models import Record, User
 from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
 from .models import OwnerJob
-from .statements import update_owners
+from .statements import record_owner_changes, update_owners
 
 logger = logging.getLogger(__name__)
 
@@ -66,31 +67,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     SoftTimeLimitExceeded,
     TransientJobError,
 )
-
-
-def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
-    """Publish one task message per job, due at the job's `run_after`. Returns how many were sent.
-
-    Called after commit (`transaction.on_commit`) and by the sweep. It never raises: the change
-    is committed already and must not turn into an error response because the broker is down.
-    A job that could not be published stays pending and the sweep sends it later.
-    """
-    # Imported here: the tasks module imports this one.
-    from .tasks import run_owner_job_task
-
-    now = timezone.now()
-    sent = 0
-    for job in jobs:
-        countdown = max(0.0, (job.run_after - now).total_seconds())
-        try:
-            run_owner_job_task.apply_async((str(job.id),), countdown=countdown)
-        except Exception as exc:
-            # Every job goes to the same broker: stop here instead of waiting out the broker
-            # timeout once per job. No traceback: during an outage every request logs this.
-            logger.error("owner job %s not dispatched (%r); the sweep will send it", job.id, exc)
-            break
-        sent += 1
-    return sent
 
 
 def claim_job(job_id: int) -> OwnerJob | None:
@@ -248,8 +224,8 @@ def run_notification(job: OwnerJob) -> bool:
     return True
 
 
-def sweep() -> int:
-    """Re-dispatch the jobs left behind; returns how many were sent.
+def release_left_behind() -> list[OwnerJob]:
+    """The jobs left behind, made pending and due now, for the sweep to send again.
 
     Pending jobs due for longer than the grace period (their message never reached the broker,
     or was lost), and running jobs whose lease expired (their worker died). Jobs claimed
@@ -289,7 +265,7 @@ def sweep() -> int:
         )
     for job in due:
         job.run_after = now
-    return dispatch_jobs(due)
+    return due
 
 
 def _finish(job: OwnerJob) -> bool:

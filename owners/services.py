@@ -18,13 +18,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import record_owner_changes
 from crm.models import Organization, User
 from crm.modules import ModuleInfo
 
-from .jobs import dispatch_jobs
 from .models import OwnerJob
-from .statements import lock_records, update_owners
+from .statements import lock_records, record_owner_changes, update_owners
+from .tasks import dispatch_jobs
 
 
 @dataclass(frozen=True)

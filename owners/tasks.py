@@ -1,13 +1,21 @@
-"""Celery entry points for owner jobs: thin; the work is in owners/jobs.py.
+"""Celery entry points for owner jobs, and the sending of them: thin; the work is in
+owners/jobs.py, which never imports this module.
 
 Arguments are job ids as strings (JSON-safe); the job row holds everything else.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from celery import shared_task
+from django.utils import timezone
 
 from . import jobs
+from .models import OwnerJob
+
+logger = logging.getLogger(__name__)
 
 
 # acks_late: the claim makes a second delivery a no-op, so a message is acknowledged only after
@@ -30,4 +38,31 @@ def run_owner_job_task(self, job_id: str) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_owner_jobs_task() -> int:
-    return jobs.sweep()
+    return sweep()
+
+
+def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
+    """Publish one task message per job, due at the job's `run_after`. Returns how many were sent.
+
+    Called after commit (`transaction.on_commit`) and by the sweep. It never raises: the change
+    is committed already and must not turn into an error response because the broker is down.
+    A job that could not be published stays pending and the sweep sends it later.
+    """
+    now = timezone.now()
+    sent = 0
+    for job in jobs:
+        countdown = max(0.0, (job.run_after - now).total_seconds())
+        try:
+            run_owner_job_task.apply_async((str(job.id),), countdown=countdown)
+        except Exception as exc:
+            # Every job goes to the same broker: stop here instead of waiting out the broker
+            # timeout once per job. No traceback: during an outage every request logs this.
+            logger.error("owner job %s not dispatched (%r); the sweep will send it", job.id, exc)
+            break
+        sent += 1
+    return sent
+
+
+def sweep() -> int:
+    """Send again the jobs left behind (`jobs.release_left_behind`); returns how many were sent."""
+    return dispatch_jobs(jobs.release_left_behind())

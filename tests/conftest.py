@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from crm.oauth import issue_access_token
+from crm.oauth.grants import issue_access_token
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

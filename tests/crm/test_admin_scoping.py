@@ -13,7 +13,6 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from crm import oauth
 from crm.models import (
     AccessToken,
     GrantCode,
@@ -26,6 +25,7 @@ from crm.models import (
     User,
 )
 from crm.modules import module_by_name
+from crm.oauth import grants
 from owners.services import change_owner
 from tests.factories import RecordFactory, UserFactory
 
@@ -47,11 +47,11 @@ def populate(organization: Organization, user: User, prefix: str) -> None:
         new_owner=colleague,
         source="api",
     )
-    created = oauth.create_self_client(organization=organization, name=f"{prefix} sync")
+    created = grants.create_self_client(organization=organization, name=f"{prefix} sync")
     scopes = ["ZohoBigin.users.READ"]
-    code = oauth.issue_grant(client=created.client, user=user, scopes=scopes)
-    oauth.issue_grant(client=created.client, user=user, scopes=scopes)  # stays a grant code
-    oauth.exchange_code(
+    code = grants.issue_grant(client=created.client, user=user, scopes=scopes)
+    grants.issue_grant(client=created.client, user=user, scopes=scopes)  # stays a grant code
+    grants.exchange_code(
         client_id=created.client.client_id, client_secret=created.client_secret, code=code
     )
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from crm.oauth import issue_access_token
-from tests.crm.test_auth_matrix import AUTHENTICATION_FAILURE, INVALID_TOKEN, OAUTH_SCOPE_MISMATCH
+from crm.oauth.grants import issue_access_token
+from tests.crm.oauth.test_auth_matrix import (
+    AUTHENTICATION_FAILURE,
+    INVALID_TOKEN,
+    OAUTH_SCOPE_MISMATCH,
+)
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

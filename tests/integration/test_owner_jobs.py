@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from crm.models import Record
-from owners import jobs
+from owners import tasks as owner_tasks
 from owners.models import OwnerJob
 from owners.tasks import run_owner_job_task
 from tests.owners.bigin import post_bulk
@@ -180,7 +180,7 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
     worker = start_worker(redis_server.url, queue_name, EMAIL_URL=f"filemail:///{mail_dir}")
     related = OwnerJob.objects.get(batch_id=batch_id, kind="related_transfer")
     wait_until(lambda: timezone.now() >= related.run_after, what="the related job to be due")
-    assert jobs.sweep() == 2
+    assert owner_tasks.sweep() == 2
     wait_until(
         lambda: set(job_statuses(batch_id).values()) == {"done"}, what="both jobs to be done"
     )
@@ -188,7 +188,7 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
     # Deliver both again, and sweep again: none of it may do anything twice.
     for job in OwnerJob.objects.filter(batch_id=batch_id):
         run_owner_job_task.delay(str(job.id))
-    assert jobs.sweep() == 0
+    assert owner_tasks.sweep() == 0
     wait_until(lambda: worker.log_text().count("not claimed") == 2, what="the redeliveries")
 
     assert owners(*tasks) == [new_owner.id] * 3
@@ -242,7 +242,7 @@ def test_a_job_whose_worker_was_killed_completes_later_exactly_once(
 
     # Another worker; once the dead worker's lease has run out, the sweep hands the job over.
     start_worker(redis_server.url, queue_name, OWNER_JOB_LEASE_SECONDS="2")
-    wait_until(lambda: jobs.sweep() == 1, what="the sweep to re-dispatch the job")
+    wait_until(lambda: owner_tasks.sweep() == 1, what="the sweep to re-dispatch the job")
     wait_until(lambda: job_statuses(batch_id)["related_transfer"] == "done", what="the job")
 
     assert owners(*tasks) == [new_owner.id] * 6

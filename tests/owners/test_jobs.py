@@ -16,6 +16,7 @@ from config.celery import app
 from crm.models import Record
 from crm.modules import module_by_name
 from owners import jobs
+from owners import tasks as owner_tasks
 from owners.models import OwnerJob
 from owners.services import RelatedSelection, change_owner
 from owners.tasks import run_owner_job_task
@@ -335,7 +336,7 @@ def test_a_transient_email_error_is_retried_with_a_cap_and_the_job_stays_pending
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
-    assert jobs.sweep() == 1
+    assert owner_tasks.sweep() == 1
     job.refresh_from_db()
     assert job.status == "done"
     assert len(mailoutbox) == 1
@@ -358,7 +359,7 @@ def test_a_permanent_email_error_fails_the_job_without_retrying(
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("failed", 1)
     settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
-    assert jobs.sweep() == 0
+    assert owner_tasks.sweep() == 0
 
 
 def test_an_smtp_4xx_is_transient(in_process_tasks, change, make_record, new_owner, settings):
@@ -397,7 +398,7 @@ def test_the_sweep_sends_what_was_left_behind_and_gives_up_after_the_attempt_cap
         run_after=now - timedelta(seconds=61), attempts=settings.OWNER_JOB_MAX_ATTEMPTS
     )
 
-    assert jobs.sweep() == 2
+    assert owner_tasks.sweep() == 2
 
     status = dict(OwnerJob.objects.values_list("id", "status"))
     assert [status[job.id] for job in (lost, not_yet, died, hopeless)] == [
@@ -419,8 +420,8 @@ def test_the_sweep_does_not_multiply_a_job_still_waiting_in_the_queue(
     job = job_of(change([parent], new_owner, modules=["Tasks"]), "related_transfer")
     OwnerJob.objects.filter(id=job.id).update(run_after=timezone.now() - timedelta(seconds=61))
 
-    assert jobs.sweep() == 1
-    assert jobs.sweep() == 0  # sent a moment ago: not again before another grace period
+    assert owner_tasks.sweep() == 1
+    assert owner_tasks.sweep() == 0  # sent a moment ago: not again before another grace period
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
-        assert jobs.sweep() == 1
+        assert owner_tasks.sweep() == 1
     assert OwnerJob.objects.get(id=job.id).status == "pending"

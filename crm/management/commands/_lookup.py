@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 
 from crm.ids import parse_id
 from crm.models import OAuthClient, Organization, User
-from crm.oauth import parse_scopes
+from crm.oauth.grants import parse_scopes
 
 
 def user_by_email_or_id(value: str) -> User:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from crm.oauth import create_self_client
+from crm.oauth.grants import create_self_client
 
 from ._lookup import organization_by_id_or_name
 

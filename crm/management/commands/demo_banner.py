@@ -4,10 +4,10 @@ import shlex
 
 from django.core.management.base import BaseCommand
 
-from crm import demo
 from crm.models import Record, User
 from crm.modules import module_by_name
-from crm.oauth import issue_access_token
+from crm.oauth.grants import issue_access_token
+from crm.sandbox import demo
 
 DEMO_SCOPES = [
     "ZohoBigin.change_owner.CREATE",

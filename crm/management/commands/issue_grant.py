@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.oauth import issue_grant
+from crm.oauth.grants import issue_grant
 
 from ._lookup import active_user, client_by_client_id, scopes
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.oauth import ACCESS_TOKEN_LIFETIME, issue_access_token
+from crm.oauth.grants import ACCESS_TOKEN_LIFETIME, issue_access_token
 
 from ._lookup import active_user, scopes
 

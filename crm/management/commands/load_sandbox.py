@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.sandbox import SandboxError, load
+from crm.sandbox.loader import SandboxError, load
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from crm import demo
 from crm.models import User
-from crm.sandbox import load
+from crm.sandbox import demo
+from crm.sandbox.loader import load
 
 
 class Command(BaseCommand):

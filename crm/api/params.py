@@ -1,0 +1,74 @@
+"""Query parameters of the read APIs, validated once at the edge. A bad value raises
+INVALID_PARAMETER naming the parameter; an absent or empty one takes its default."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rest_framework.request import Request
+
+from crm.http.errors import INVALID_MODULE, INVALID_PARAMETER
+from crm.ids import parse_id
+from crm.modules import ModuleInfo, module_by_name
+from crm.selectors import MAX_PER_PAGE
+
+
+def _raw(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    return value if value else None
+
+
+def positive_int(request: Request, name: str, *, default: int, maximum: int | None = None) -> int:
+    raw = _raw(request, name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise INVALID_PARAMETER(param_name=name, expected_data_type="integer")
+    value = int(raw)
+    if maximum is not None and value > maximum:
+        raise INVALID_PARAMETER(param_name=name, maximum=maximum)
+    return value
+
+
+def paging(request: Request) -> tuple[int, int]:
+    """(page, per_page): page from 1, per_page 1 to 200, default 200 as Bigin's."""
+    page = positive_int(request, "page", default=1)
+    per_page = positive_int(request, "per_page", default=MAX_PER_PAGE, maximum=MAX_PER_PAGE)
+    return page, per_page
+
+
+def choice(request: Request, name: str, choices: Sequence[str], *, default: str) -> str:
+    raw = _raw(request, name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        raise INVALID_PARAMETER(param_name=name, supported_values=list(choices))
+    return raw
+
+
+def optional_id(request: Request, name: str) -> int | None:
+    raw = _raw(request, name)
+    if raw is None:
+        return None
+    value = parse_id(raw)
+    if value is None:
+        raise INVALID_PARAMETER(param_name=name, expected_data_type="long")
+    return value
+
+
+def field_names(request: Request) -> tuple[str, ...] | None:
+    """`fields=Last_Name,Email`: the names in order, without blanks and repeats; None for all."""
+    raw = _raw(request, "fields")
+    if raw is None:
+        return None
+    names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+    return names or None
+
+
+def path_module(name: str) -> ModuleInfo:
+    """The `{module}` of a /bigin/v2/{module}/... path, matched case-insensitively, or
+    INVALID_MODULE."""
+    module = module_by_name(name)
+    if module is None:
+        raise INVALID_MODULE(resource_path_index=0)
+    return module

@@ -1,0 +1,129 @@
+"""OpenAPI pieces every API dialect shares: the Zoho-oauthtoken security scheme, the Bigin error
+envelope, the common parameters and the error responses.
+
+Imported by CrmConfig.ready() so the extensions are registered. The bodies of each API are
+described next to its views (crm/api/docs.py, owners/api/*/docs.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+from crm.modules import MODULES
+from crm.selectors import MAX_PER_PAGE
+
+from .errors import (
+    AUTHENTICATION_FAILURE,
+    INTERNAL_ERROR,
+    INVALID_TOKEN,
+    OAUTH_SCOPE_MISMATCH,
+    ErrorKind,
+)
+
+SECURITY_SCHEME = "ZohoOAuthToken"
+
+
+class ZohoOAuthTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "crm.oauth.authentication.ZohoOAuthTokenAuthentication"
+    name = SECURITY_SCHEME
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        # An API key in the Authorization header, because the value carries Zoho's own scheme
+        # word: paste "Zoho-oauthtoken 1000.xxx" (or "Bearer 1000.xxx") into Swagger UI.
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Zoho-oauthtoken <access token>`; `Bearer <access token>` works too. "
+                "Each endpoint lists the scopes it accepts; a `.ALL` scope satisfies the "
+                "other operations of its resource."
+            ),
+        }
+
+
+class EnvelopeAutoSchema(AutoSchema):
+    """Bigin wraps a list in an object (`{"data": [...], "info": {...}}`), so the response of a
+    ViewSet's `list` action is that object, not an array of it."""
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False
+
+
+# Bodies
+
+
+class BiginErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Bigin error code, e.g. INVALID_TOKEN.")
+    details = serializers.DictField(help_text="What the error is about; {} when nothing.")
+    message = serializers.CharField()
+    status = serializers.CharField(help_text='Always "error".')
+
+
+# Parameters
+
+PAGE_PARAMETER = OpenApiParameter(
+    "page", {"type": "integer", "minimum": 1, "default": 1}, description="Page number, from 1."
+)
+PER_PAGE_PARAMETER = OpenApiParameter(
+    "per_page",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": MAX_PER_PAGE},
+    description=f"Entries per page, at most {MAX_PER_PAGE}.",
+)
+MODULE_PARAMETER = OpenApiParameter(
+    "module",
+    str,
+    OpenApiParameter.PATH,
+    description=(
+        "Module API name, matched case-insensitively: "
+        + ", ".join(module.api_name for module in MODULES)
+        + "."
+    ),
+)
+
+
+# Responses
+
+
+def no_content(description: str) -> OpenApiResponse:
+    return OpenApiResponse(description=f"{description} No body.")
+
+
+def error_responses(*cases: tuple[ErrorKind, dict[str, Any]]) -> dict[int, OpenApiResponse]:
+    """The Bigin envelope for these errors, with one example each, grouped by HTTP status. The
+    errors every authenticated endpoint can answer (401s and 500) are always included."""
+    all_cases = (
+        (AUTHENTICATION_FAILURE, {}),
+        (INVALID_TOKEN, {}),
+        (OAUTH_SCOPE_MISMATCH, {}),
+        *cases,
+        (INTERNAL_ERROR, {}),
+    )
+    by_status: dict[int, list[OpenApiExample]] = defaultdict(list)
+    for kind, details in all_cases:
+        param = details.get("param_name", "")
+        # The name becomes the example's key; the summary is what Swagger UI shows.
+        name = "".join(word.capitalize() for word in f"{kind.code}_{param}".split("_"))
+        by_status[kind.status].append(
+            OpenApiExample(
+                name,
+                summary=f"{kind.code} ({param})" if param else kind.code,
+                value=kind.body(details),
+                response_only=True,
+                status_codes=[str(kind.status)],
+            )
+        )
+    return {
+        status: OpenApiResponse(
+            BiginErrorSerializer,
+            description=", ".join(example.summary for example in examples),
+            examples=examples,
+        )
+        for status, examples in sorted(by_status.items())
+    }

@@ -1,0 +1,78 @@
+"""The Kenbun API's bodies for the OpenAPI schema only: the views build plain dicts, validated by
+owners/kenbun_request.py."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import serializers
+
+from .request import MAX_LEAD_IDS, PER_PAGE
+
+
+class AssignOwnerRequest(serializers.Serializer):
+    owner_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="An active user of the caller's organization; null or absent unassigns.",
+    )
+    owner_name = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Optional check: when given, it must equal the owner's full name "
+        "(case and surrounding spaces ignored).",
+    )
+
+
+class BulkAssignOwnerRequest(AssignOwnerRequest):
+    lead_ids = serializers.ListField(
+        child=serializers.CharField(),
+        min_length=1,
+        max_length=MAX_LEAD_IDS,
+        help_text="Ids of leads of the caller's organization. Any other id answers 404 "
+        "and changes nothing.",
+    )
+
+
+class AssignOwnerResponse(serializers.Serializer):
+    status = serializers.CharField(help_text='Always "ok".')
+    message = serializers.ChoiceField(choices=["owner assigned", "owner unassigned"])
+
+
+class BulkAssignOwnerResponse(serializers.Serializer):
+    status = serializers.CharField(help_text='Always "ok".')
+    affected = serializers.IntegerField(help_text="Leads whose owner changed.")
+
+
+class Lead(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    owner_id = serializers.CharField(allow_null=True)
+    owner_name = serializers.CharField(allow_null=True)
+
+
+class LeadsResponse(serializers.Serializer):
+    status = serializers.CharField(help_text='Always "ok".')
+    leads = Lead(many=True)
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField(help_text=f"Always {PER_PAGE}.")
+    total = serializers.IntegerField(help_text="Leads matching the filters, on every page.")
+
+
+class KenbunErrorResponse(serializers.Serializer):
+    status = serializers.CharField(help_text='Always "error".')
+    message = serializers.CharField()
+
+
+def error(description: str, message: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        KenbunErrorResponse,
+        description=description,
+        examples=[
+            OpenApiExample("error", value={"status": "error", "message": message}),
+        ],
+    )
+
+
+AUTH_ERROR = error(
+    "Missing, unknown or expired token, or scope mismatch", "invalid or expired token"
+)

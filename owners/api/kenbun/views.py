@@ -1,0 +1,177 @@
+"""The Kenbun-style lead-owner API: thin. Parse, call the service or selector, render.
+
+Leads are the Contacts module; the organization of the caller's token is Kenbun's active OU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.ids import parse_id
+from crm.modules import module_by_name
+from owners.selectors import leads_page
+from owners.services import ChangeOwnerResult, NewOwnerNotActive, RecordsNotFound, change_owner
+
+from . import docs
+from . import request as kenbun_request
+from .request import (
+    CHANGE_OWNER_SCOPE,
+    LEAD_NOT_FOUND,
+    NOT_FOUND,
+    NOT_PERMITTED,
+    PER_PAGE,
+)
+
+LEADS = module_by_name("Contacts")
+TAGS = ["Kenbun lead owner"]
+
+
+class KenbunView(APIView):
+    """The shared token authentication and scope check, with Kenbun's error shape."""
+
+    required_scopes = (CHANGE_OWNER_SCOPE,)
+
+    def get_exception_handler(self):
+        return kenbun_request.kenbun_exception_handler
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return "Bearer"
+
+    def change(self, request: Request, change: kenbun_request.OwnerChange) -> ChangeOwnerResult:
+        """One transaction through the ownership core; all or nothing over the leads."""
+        if not request.user.profile.can_change_owner:
+            raise NOT_PERMITTED()
+        new_owner = change.new_owner
+        try:
+            return change_owner(
+                organization=request.user.organization,
+                actor=request.user,
+                module=LEADS,
+                record_ids=change.lead_ids,
+                new_owner=new_owner,
+                # The new owner's own preference decides whether they get the assignment email.
+                notify=new_owner.assignment_alert if new_owner else False,
+                source="kenbun",
+                require_all=True,
+            )
+        except NewOwnerNotActive:
+            # Disabled or deleted while this request ran: as if checked before.
+            raise kenbun_request.OWNER_NOT_ACTIVE() from None
+
+
+class LeadOwnerView(KenbunView):
+    @extend_schema(
+        operation_id="kenbun_assign_lead_owner",
+        summary="Assign or unassign the owner of one lead",
+        description="`owner_id` null or absent unassigns. The assignment email goes to the new "
+        "owner when their assignment-alert preference is on.",
+        tags=TAGS,
+        parameters=[OpenApiParameter("lead_id", str, OpenApiParameter.PATH)],
+        request=docs.AssignOwnerRequest,
+        responses={
+            200: docs.AssignOwnerResponse,
+            400: docs.error(
+                "Bad body or owner", "owner_id is not an active user of this organization"
+            ),
+            401: docs.AUTH_ERROR,
+            404: docs.error("Not a lead of the organization", "lead not found"),
+        },
+    )
+    def post(self, request: Request, lead_id: str) -> Response:
+        parsed_id = parse_id(lead_id)
+        if parsed_id is None:
+            raise LEAD_NOT_FOUND()  # not an id at all: the same answer as an unknown one
+        change = kenbun_request.parse_assign(
+            request.data, lead_id=parsed_id, organization=request.user.organization
+        )
+        try:
+            self.change(request, change)
+        except RecordsNotFound:
+            raise LEAD_NOT_FOUND() from None
+        message = "owner assigned" if change.new_owner else "owner unassigned"
+        return Response({"status": "ok", "message": message})
+
+
+class BulkAssignOwnerView(KenbunView):
+    @extend_schema(
+        operation_id="kenbun_bulk_assign_lead_owner",
+        summary="Assign or unassign the owner of up to 500 leads in one transaction",
+        description="All or nothing: any id that is not a lead of the caller's organization "
+        "answers 404 naming it, and no lead changes. `affected` counts the leads whose owner "
+        "changed.",
+        tags=TAGS,
+        request=docs.BulkAssignOwnerRequest,
+        responses={
+            200: docs.BulkAssignOwnerResponse,
+            400: docs.error("Bad body or owner", "lead_ids must not be empty"),
+            401: docs.AUTH_ERROR,
+            404: docs.error(
+                "Ids that are not leads of the organization (nothing changed)",
+                "leads not found: 123, 456",
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        change = kenbun_request.parse_bulk_assign(
+            request.data, organization=request.user.organization
+        )
+        try:
+            result = self.change(request, change)
+        except RecordsNotFound as missing:
+            raise kenbun_request.missing_leads_error(missing.missing_ids) from None
+        return Response({"status": "ok", "affected": len(result.changed_ids)})
+
+
+class LeadsView(KenbunView):
+    @extend_schema(
+        operation_id="kenbun_list_leads",
+        summary="List leads with their owner, filtered by owner",
+        description="Leads in id order. Empty parameters are no filter; unknown parameters "
+        "answer 400.",
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter(
+                "owner_id", str, description="An owner's id, or `null` for unassigned leads."
+            ),
+            OpenApiParameter(
+                "owner_name", str, description="The owner's full name (case-insensitive)."
+            ),
+            OpenApiParameter("page", int, description=f"1-based; {PER_PAGE} leads a page."),
+        ],
+        responses={
+            200: docs.LeadsResponse,
+            400: docs.error("Bad query string", "page must be an integer from 1 to 1000000"),
+            401: docs.AUTH_ERROR,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = kenbun_request.parse_leads_query(request.query_params)
+        page = leads_page(
+            organization=request.user.organization,
+            owner_id=query.owner_id,
+            unassigned=query.unassigned,
+            owner_name=query.owner_name,
+            offset=query.offset,
+            limit=PER_PAGE,
+        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "leads": page.leads,
+            "page": query.page,
+            "per_page": PER_PAGE,
+            "total": page.total,
+        }
+        return Response(body)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under /leads, in Kenbun's shape (Django's 404 page is HTML)."""
+    return JsonResponse(kenbun_request.error_body(NOT_FOUND.message), status=404)
