@@ -168,10 +168,24 @@ def problem_for_exception(exc: Exception) -> Problem | None:
     return None
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the entry of
+    X-Forwarded-For the nearest trusted proxy appended."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if len(forwarded) >= count and forwarded[-count]:
+            return forwarded[-count]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def problem_response(family: str | None, problem: Problem) -> HttpResponse:
     if family is None:
         return HttpResponse(problem.message, status=problem.status, content_type="text/plain")
-    return JsonResponse(problem.body(family), status=problem.status, headers=problem.headers)
+    headers = problem.headers
+    if family == OAUTH:
+        headers = {**headers, "Cache-Control": "no-store", "Pragma": "no-cache"}
+    return JsonResponse(problem.body(family), status=problem.status, headers=headers)
 
 
 class IgnoreAcceptNegotiation(DefaultContentNegotiation):
@@ -242,8 +256,14 @@ class BoundaryMiddleware:
         if problem is not None:
             return problem_response(family_of(request.path), problem)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
             release = getattr(request, "api_limits_release", None)
             if release is not None:
                 release()
+        allow = response.get("Allow")
+        if allow and "OPTIONS" in allow:
+            # DRF lists OPTIONS on every view, but OPTIONS answers 405 here (no metadata).
+            methods = [m.strip() for m in allow.split(",") if m.strip() != "OPTIONS"]
+            response["Allow"] = ", ".join(methods)
+        return response

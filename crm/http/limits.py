@@ -16,6 +16,7 @@ slot for good.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -58,7 +59,9 @@ class Store(Protocol):
 
     def used(self, key: str, *, window: Window, now: float) -> int: ...
 
-    def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool: ...
+    def enter(
+        self, key: str, token: str, *, limit: int, stale_seconds: int, now: float
+    ) -> bool: ...
 
     def leave(self, key: str, token: str) -> None: ...
 
@@ -264,10 +267,9 @@ class FailOpen:
             return True
 
     def leave(self, key: str, token: str) -> None:
-        try:
+        # On a Redis error the token goes stale by itself.
+        with contextlib.suppress(redis.RedisError):
             self.inner.leave(key, token)
-        except redis.RedisError:
-            pass  # the token goes stale by itself
 
 
 def now() -> float:

@@ -22,8 +22,7 @@ from rest_framework.throttling import BaseThrottle
 from . import limits
 from .boundary import Problem
 
-FREE, EXPRESS, PREMIER = "free", "express", "premier"
-EDITIONS = (FREE, EXPRESS, PREMIER)
+FREE, EXPRESS, PREMIER = "free", "express", "premier"  # Organization.Edition
 # Bigin's "API Limits" page: (base credits, credits per user license, maximum) in 24 hours.
 EDITION_CREDITS = {
     FREE: (5_000, 0, 5_000),
@@ -96,6 +95,13 @@ def credits_per_day(organization: Any) -> int:
     return min(base + per_user * _active_users(organization.pk), maximum)
 
 
+def _credits_floor(organization: Any) -> int:
+    """A figure never above `credits_per_day`, known without a query."""
+    if organization.api_credits_per_day is not None:
+        return organization.api_credits_per_day
+    return EDITION_CREDITS.get(organization.edition, EDITION_CREDITS[EXPRESS])[0]
+
+
 def concurrency_limit(organization: Any) -> int:
     limits_by_edition = settings.API_CONCURRENCY_LIMITS
     return int(limits_by_edition.get(organization.edition, limits_by_edition[EXPRESS]))
@@ -128,14 +134,18 @@ class OrganizationLimits(BaseThrottle):
             now=now,
         ):
             raise LimitReached(too_many_in_flight(limit))
-        credits = credits_per_day(organization)
+        cost = getattr(view, "api_credits", 1)
+        # Against the floor first: the exact figure needs the active users counted, and only
+        # matters near the limit.
+        credits = _credits_floor(organization)
         decision = store.take(
-            credits_key(organization.pk),
-            cost=getattr(view, "api_credits", 1),
-            limit=credits,
-            window=WINDOW,
-            now=now,
+            credits_key(organization.pk), cost=cost, limit=credits, window=WINDOW, now=now
         )
+        if not decision.allowed and credits_per_day(organization) > credits:
+            credits = credits_per_day(organization)
+            decision = store.take(
+                credits_key(organization.pk), cost=cost, limit=credits, window=WINDOW, now=now
+            )
         if not decision.allowed:
             store.leave(in_flight_key, token)
             raise LimitReached(credits_exhausted(credits, decision.retry_after))
