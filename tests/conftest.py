@@ -63,6 +63,18 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_api_limits(settings):
+    """Each test counts API credits and token-endpoint failures afresh (docs/limits.md): a key
+    prefix of its own, so no test inherits another's spent credits or failed guesses."""
+    from crm.http import limits
+
+    settings.API_LIMITS_KEY_PREFIX = f"test-{uuid.uuid4().hex[:12]}:"
+    limits._store_for.cache_clear()
+    yield
+    limits._store_for.cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _admin_lockout_off(settings):
     # django-axes needs the request to count a login; the test client's login() has none. The
     # lockout itself is tested with it on (tests/crm/test_admin_lockout.py).
