@@ -152,7 +152,11 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
             openapi.PER_PAGE_PARAMETER,
             OpenApiParameter("sort_by", str, enum=list(selectors.RECORD_SORT_FIELDS), default="id"),
             OpenApiParameter("sort_order", str, enum=list(selectors.SORT_ORDERS), default="asc"),
-            OpenApiParameter("owner_id", str, description="Only the records of this owner."),
+            OpenApiParameter(
+                "owner_id",
+                {"type": "string", "pattern": "^([0-9]{1,19})?$"},
+                description="Only the records of this owner (empty: no filter).",
+            ),
         ],
         responses={
             200: docs.RecordsPageSerializer,

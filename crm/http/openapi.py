@@ -15,6 +15,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from crm.api.params import MAX_PAGE
 from crm.modules import MODULES
 from crm.selectors import MAX_PER_PAGE
 
@@ -69,7 +70,9 @@ class BiginErrorSerializer(serializers.Serializer):
 # Parameters
 
 PAGE_PARAMETER = OpenApiParameter(
-    "page", {"type": "integer", "minimum": 1, "default": 1}, description="Page number, from 1."
+    "page",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+    description=f"Page number, from 1 to {MAX_PAGE:,}.",
 )
 PER_PAGE_PARAMETER = OpenApiParameter(
     "per_page",
@@ -78,7 +81,7 @@ PER_PAGE_PARAMETER = OpenApiParameter(
 )
 MODULE_PARAMETER = OpenApiParameter(
     "module",
-    str,
+    {"type": "string", "enum": [module.api_name for module in MODULES]},
     OpenApiParameter.PATH,
     description=(
         "Module API name, matched case-insensitively: "

@@ -11,18 +11,19 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from crm.http import openapi as docs
+from crm.http.boundary_docs import IdField
 from crm.http.errors import INVALID_BODY, INVALID_MODULE, INVALID_REQUEST_METHOD, NO_PERMISSION
 
 from . import request as rules
 
 
 class OwnerRefSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="The new owner's user id (a JSON string or integer).")
+    id = IdField(help_text="The new owner's user id.")
 
 
 class RelatedModuleSerializer(serializers.Serializer):
     api_name = serializers.CharField(required=False, help_text="Tasks, Events or Calls.")
-    id = serializers.CharField(required=False, help_text="One related record to move.")
+    id = IdField(required=False, help_text="One related record to move.")
 
 
 class ChangeOwnerSingleBodySerializer(serializers.Serializer):
@@ -37,7 +38,7 @@ class ChangeOwnerSingleBodySerializer(serializers.Serializer):
 
 class ChangeOwnerBulkBodySerializer(ChangeOwnerSingleBodySerializer):
     ids = serializers.ListField(
-        child=serializers.CharField(),
+        child=IdField(),
         min_length=1,
         max_length=rules.MAX_IDS,
         help_text="Record ids: strings of 1 to 19 digits or integers; duplicates count once.",
@@ -67,7 +68,8 @@ BATCH_HEADER = OpenApiParameter(
     "X-Owner-Batch-Id",
     str,
     OpenApiParameter.HEADER,
-    response=True,
+    # Sent where the request reached the records: not on an error of the whole request.
+    response=[200, 202, 400],
     description="The batch id stored on every audit row the request caused.",
 )
 

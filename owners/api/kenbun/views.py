@@ -138,12 +138,18 @@ class LeadsView(KenbunView):
         tags=TAGS,
         parameters=[
             OpenApiParameter(
-                "owner_id", str, description="An owner's id, or `null` for unassigned leads."
+                "owner_id",
+                {"type": "string", "pattern": "^\\s*([0-9]{1,19}|[Nn][Uu][Ll][Ll])?\\s*$"},
+                description="An owner's id, or `null` for unassigned leads (empty: no filter).",
             ),
             OpenApiParameter(
                 "owner_name", str, description="The owner's full name (case-insensitive)."
             ),
-            OpenApiParameter("page", int, description=f"1-based; {PER_PAGE} leads a page."),
+            OpenApiParameter(
+                "page",
+                {"type": "integer", "minimum": 1, "maximum": kenbun_request.MAX_PAGE},
+                description=f"1-based; {PER_PAGE} leads a page.",
+            ),
         ],
         responses={
             200: docs.LeadsResponse,
