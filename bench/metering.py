@@ -77,7 +77,7 @@ def _wrk(port: int, token: str) -> float:
 
 
 def _http(data) -> dict:
-    from crm.oauth import issue_access_token
+    from crm.oauth.grants import issue_access_token
 
     from .load import gunicorn, request
 

@@ -56,7 +56,13 @@ class UsersView(APIView):
             + _scopes_text(USERS_SCOPES)
         ),
         parameters=[
-            OpenApiParameter("type", str, enum=list(selectors.USER_TYPES), default="AllUsers"),
+            OpenApiParameter(
+                "type",
+                str,
+                # Empty is the default, as for every parameter of the read APIs.
+                enum=[*selectors.USER_TYPES, ""],
+                default="AllUsers",
+            ),
             openapi.PAGE_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
         ],
@@ -150,8 +156,11 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
             OpenApiParameter("fields", str, description="Comma-separated field API names."),
             openapi.PAGE_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
-            OpenApiParameter("sort_by", str, enum=list(selectors.RECORD_SORT_FIELDS), default="id"),
-            OpenApiParameter("sort_order", str, enum=list(selectors.SORT_ORDERS), default="asc"),
+            # Empty is the default, as for every parameter of the read APIs.
+            OpenApiParameter(
+                "sort_by", str, enum=[*selectors.RECORD_SORT_FIELDS, ""], default="id"
+            ),
+            OpenApiParameter("sort_order", str, enum=[*selectors.SORT_ORDERS, ""], default="asc"),
             OpenApiParameter(
                 "owner_id",
                 {"type": "string", "pattern": "^([0-9]{1,19})?$"},

@@ -69,14 +69,25 @@ class BiginErrorSerializer(serializers.Serializer):
 
 # Parameters
 
+def integer_or_empty(minimum: int, maximum: int, default: int) -> dict:
+    """A whole-number query parameter; empty means absent (the default), as everywhere here."""
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+            {"type": "string", "maxLength": 0},
+        ],
+        "default": default,
+    }
+
+
 PAGE_PARAMETER = OpenApiParameter(
     "page",
-    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+    integer_or_empty(1, MAX_PAGE, 1),
     description=f"Page number, from 1 to {MAX_PAGE:,}.",
 )
 PER_PAGE_PARAMETER = OpenApiParameter(
     "per_page",
-    {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": MAX_PER_PAGE},
+    integer_or_empty(1, MAX_PER_PAGE, MAX_PER_PAGE),
     description=f"Entries per page, at most {MAX_PER_PAGE}.",
 )
 MODULE_PARAMETER = OpenApiParameter(

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.http.openapi import integer_or_empty
 from crm.ids import parse_id
 from crm.modules import module_by_name
 from owners.selectors import leads_page
@@ -147,7 +148,7 @@ class LeadsView(KenbunView):
             ),
             OpenApiParameter(
                 "page",
-                {"type": "integer", "minimum": 1, "maximum": kenbun_request.MAX_PAGE},
+                integer_or_empty(1, kenbun_request.MAX_PAGE, 1),
                 description=f"1-based; {PER_PAGE} leads a page.",
             ),
         ],
