@@ -223,10 +223,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["crm.oauth.authentication.ZohoOAuthTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["crm.oauth.permissions.HasRequiredScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON whatever the Content-Type says, as Zoho reads it (crm/http/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["crm.http.parsers.AnyContentTypeJSONParser"],
     "EXCEPTION_HANDLER": "crm.http.errors.bigin_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.http.openapi.JSONBodyAutoSchema",
     # No OPTIONS metadata: OPTIONS answers 405 in the envelope like any other unlisted method.
     "DEFAULT_METADATA_CLASS": None,
     # An Accept the API cannot honour is ignored: the answer is JSON.

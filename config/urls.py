@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config import health
 from config.api_router import router
-from crm import health
 from crm.http import errors as crm_errors
 from crm.oauth import views as oauth_views
 from owners.api.kenbun import views as kenbun_views

@@ -49,7 +49,15 @@ class ZohoOAuthTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-class EnvelopeAutoSchema(AutoSchema):
+class JSONBodyAutoSchema(AutoSchema):
+    """Bodies are documented as `application/json`, what clients should send, although the
+    parser (crm/http/parsers.py) reads JSON under any Content-Type."""
+
+    def map_parsers(self) -> list[str]:
+        return ["application/json" if media == "*/*" else media for media in super().map_parsers()]
+
+
+class EnvelopeAutoSchema(JSONBodyAutoSchema):
     """Bigin wraps a list in an object (`{"data": [...], "info": {...}}`), so the response of a
     ViewSet's `list` action is that object, not an array of it."""
 

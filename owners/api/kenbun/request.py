@@ -58,7 +58,6 @@ class KenbunError(exceptions.APIException):
 
 # The table. A new case is a new row.
 MALFORMED_JSON = KenbunErrorKind(400, "malformed JSON body")
-BODY_NOT_JSON = KenbunErrorKind(400, "request body must be JSON")
 BODY_NOT_OBJECT = KenbunErrorKind(400, "request body must be a JSON object")
 UNKNOWN_FIELD = KenbunErrorKind(400, "unknown field: {field}")
 OWNER_ID_INVALID = KenbunErrorKind(400, "owner_id must be a numeric id or null")
@@ -96,7 +95,6 @@ _FROM_DRF: tuple[tuple[type[Exception], KenbunErrorKind], ...] = (
     (exceptions.AuthenticationFailed, TOKEN_INVALID),
     (exceptions.PermissionDenied, NOT_PERMITTED),
     (exceptions.ParseError, MALFORMED_JSON),
-    (exceptions.UnsupportedMediaType, BODY_NOT_JSON),
     (exceptions.MethodNotAllowed, METHOD_NOT_ALLOWED),
     (exceptions.NotFound, NOT_FOUND),
     (Http404, NOT_FOUND),

@@ -211,11 +211,24 @@ def test_malformed_json_answers_400(kenbun, lead):
     assert response.json() == error("malformed JSON body")
 
 
-def test_a_body_that_is_not_json_answers_400(kenbun, lead):
+def test_a_body_that_is_not_json_answers_400_whatever_its_content_type(kenbun, lead):
     response = kenbun.post(f"/leads/{lead.id}/owner", data="owner_id=1", content_type="text/plain")
 
     assert response.status_code == 400
-    assert response.json() == error("request body must be JSON")
+    assert response.json() == error("malformed JSON body")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "", "application/json"]
+)
+def test_a_json_body_is_read_whatever_its_content_type(kenbun, lead, new_owner, content_type):
+    body = f'{{"owner_id": "{new_owner.id}"}}'
+    # generic(): sent as given; an empty Content-Type is the header's absence to the server.
+    response = kenbun.generic("POST", f"/leads/{lead.id}/owner", body, content_type=content_type)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "message": "owner assigned"}
+    assert owner_of(lead) == new_owner.id
 
 
 # --- authentication, scope, permission, routing ------------------------------------------------
