@@ -166,7 +166,7 @@ def test_json_nested_too_deep_is_a_400_on_kenbun(kenbun):
     response = kenbun.post("/leads/bulk-assign-owner", DEEP, content_type="application/json")
 
     assert response.status_code == 400
-    assert response.json() == {"status": "error", "message": "request body is nested too deeply"}
+    assert response.json() == {"status": "error", "message": "malformed JSON body"}
 
 
 # --- NUL -------------------------------------------------------------------------------------
