@@ -6,8 +6,8 @@
    metering's share is as large as it can be; interleaved rounds. The ratio is requests per second
    with metering over without.
 
-Part of `make bench` (bench/run.py); alone: `python -m bench.metering` (after `make bench` has
-built its data once).
+Part of `make bench` (bench/run.py); alone: `.venv/bin/python -m bench.metering` (with `wrk`
+installed, as `make bench` does).
 """
 
 from __future__ import annotations
@@ -132,33 +132,36 @@ def measure(data) -> dict:
 
 
 def main() -> None:
+    """Alone, on a small organization of its own (created once in the bench database)."""
     import sys
     from pathlib import Path
 
     from . import run
 
     run.configure_environment()
+    run.ensure_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import django
 
     django.setup()
+    from django.core.management import call_command
+
     from crm.models import Organization, User
 
-    from .seed import BENCH_ORG
-
-    organization = Organization.objects.get(name=BENCH_ORG)
+    call_command("migrate", verbosity=0)
+    organization, _ = Organization.objects.get_or_create(name="Bench metering (scratch data)")
+    actor = User.objects.filter(organization=organization).first() or User.objects.create_user(
+        email="metering@bench.test",
+        organization=organization,
+        profile=organization.profiles.get(name="Administrator"),
+        full_name="Bench Metering",
+    )
 
     class Data:
         pass
 
     data = Data()
-    data.organization = organization
-    data.actor = (
-        User.objects.select_related("organization")
-        .filter(organization=organization, status="active")
-        .order_by("id")
-        .first()
-    )
+    data.organization, data.actor = organization, actor
     measure(data)
 
 

@@ -267,7 +267,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import report, seed, transfer
+    from . import metering, report, seed, transfer
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -285,6 +285,7 @@ def main() -> None:
     results["load_average_before"] = os.getloadavg()
     results["http"] = http_level(data)
     print(f"bench: HTTP done at {time.monotonic() - started:.0f} s", flush=True)
+    results["metering"] = metering.measure(data)
     results["transfer"] = transfer.measure(data, runs=TRANSFER_RUNS)
     results["elapsed_s"] = time.monotonic() - started
     results["load_average_after"] = os.getloadavg()

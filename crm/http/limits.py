@@ -66,74 +66,146 @@ class Store(Protocol):
     def leave(self, key: str, token: str) -> None: ...
 
 
-# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, limit, cost, record (1/0).
-# Returns {allowed (1/0), used, retry_after}.
-_TAKE = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local size = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
-local cost = tonumber(ARGV[5])
-local record = ARGV[6] == '1'
-local current = math.floor(now / size)
-local cutoff = current - window + 1
-local state = redis.call('HMGET', key, 'total', 'oldest')
-local total = tonumber(state[1]) or 0
-local oldest = tonumber(state[2]) or current
-if oldest < cutoff then
-  if cutoff - oldest >= window then
-    redis.call('DEL', key)
-    total = 0
-  else
-    for b = oldest, cutoff - 1 do
+# take(key, now (s), bucket seconds, buckets, limit, cost, record): {allowed (1/0), used, retry}.
+_TAKE_FUNCTION = """
+local function take(key, now, size, window, limit, cost, record)
+  local current = math.floor(now / size)
+  local cutoff = current - window + 1
+  local state = redis.call('HMGET', key, 'total', 'oldest')
+  local total = tonumber(state[1]) or 0
+  local oldest = tonumber(state[2]) or current
+  if oldest < cutoff then
+    if cutoff - oldest >= window then
+      redis.call('DEL', key)
+      total = 0
+    else
+      for b = oldest, cutoff - 1 do
+        local n = tonumber(redis.call('HGET', key, b))
+        if n then
+          total = total - n
+          redis.call('HDEL', key, b)
+        end
+      end
+    end
+    oldest = cutoff
+    if total > 0 then redis.call('HSET', key, 'total', total, 'oldest', oldest) end
+  end
+  if total + cost > limit then
+    local need = total + cost - limit
+    local freed = 0
+    local retry = window * size
+    for b = oldest, current do
       local n = tonumber(redis.call('HGET', key, b))
       if n then
-        total = total - n
-        redis.call('HDEL', key, b)
+        freed = freed + n
+        if freed >= need then
+          retry = (b + window) * size - now
+          break
+        end
       end
     end
+    if retry < 1 then retry = 1 end
+    return {0, total, math.ceil(retry)}
   end
-  oldest = cutoff
-  if total > 0 then redis.call('HSET', key, 'total', total, 'oldest', oldest) end
-end
-if total + cost > limit then
-  local need = total + cost - limit
-  local freed = 0
-  local retry = window * size
-  for b = oldest, current do
-    local n = tonumber(redis.call('HGET', key, b))
-    if n then
-      freed = freed + n
-      if freed >= need then
-        retry = (b + window) * size - now
-        break
-      end
-    end
+  if record and cost > 0 then
+    redis.call('HINCRBY', key, current, cost)
+    total = total + cost
+    redis.call('HSET', key, 'total', total, 'oldest', oldest)
+    redis.call('EXPIRE', key, window * size + size)
   end
-  if retry < 1 then retry = 1 end
-  return {0, total, math.ceil(retry)}
+  return {1, total, 0}
 end
-if record and cost > 0 then
-  redis.call('HINCRBY', key, current, cost)
-  total = total + cost
-  redis.call('HSET', key, 'total', total, 'oldest', oldest)
-  redis.call('EXPIRE', key, window * size + size)
-end
-return {1, total, 0}
 """
 
-# KEYS[1]: the sorted set of requests in flight. ARGV: now (ms), stale (ms), limit, token.
-_ENTER = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local stale = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - stale)
-if redis.call('ZCARD', key) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', key, now, ARGV[4])
-redis.call('PEXPIRE', key, stale)
-return 1
+# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, limit, cost, record (1/0).
+_TAKE = (
+    _TAKE_FUNCTION
+    + """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+            tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1')
 """
+)
+
+# KEYS[1]: the sorted set of requests in flight. ARGV: now (ms), stale (ms), limit, token.
+_ENTER_FUNCTION = """
+local function enter(key, now, stale, limit, token)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - stale)
+  if redis.call('ZCARD', key) >= limit then return 0 end
+  redis.call('ZADD', key, now, token)
+  redis.call('PEXPIRE', key, stale)
+  return 1
+end
+"""
+_ENTER = (
+    _ENTER_FUNCTION
+    + """
+return enter(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+"""
+)
+
+# One round trip for a request's admission: a slot in flight (KEYS[1]), then its credits
+# (KEYS[2]); the slot is kept only when the credits are there.
+# ARGV: now (ms), stale (ms), in-flight limit, token, bucket seconds, buckets, credit limit, cost.
+# Returns {1, used, 0} admitted, {0, used, retry} out of credits, {-1, 0, 1} too many in flight.
+_ADMIT = (
+    _TAKE_FUNCTION
+    + _ENTER_FUNCTION
+    + """
+local now_ms = tonumber(ARGV[1])
+if enter(KEYS[1], now_ms, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]) == 0 then
+  return {-1, 0, 1}
+end
+local result = take(KEYS[2], math.floor(now_ms / 1000), tonumber(ARGV[5]), tonumber(ARGV[6]),
+                    tonumber(ARGV[7]), tonumber(ARGV[8]), true)
+if result[1] == 0 then redis.call('ZREM', KEYS[1], ARGV[4]) end
+return result
+"""
+)
+
+
+IN_FLIGHT = "in_flight"
+
+
+def admit(
+    store: Store,
+    *,
+    in_flight_key: str,
+    token: str,
+    in_flight_limit: int,
+    stale_seconds: int,
+    credits_key: str,
+    cost: int,
+    credit_limit: int,
+    window: Window,
+    now: float,
+) -> Decision | str:
+    """A request's admission: IN_FLIGHT when too many of its organization are in flight, else
+    the credits' decision (a refused request keeps no slot)."""
+    if isinstance(store, RedisStore):
+        allowed, used, retry_after = store._admit(
+            keys=[store.prefix + in_flight_key, store.prefix + credits_key],
+            args=[
+                int(now * 1000),
+                stale_seconds * 1000,
+                in_flight_limit,
+                token,
+                window.bucket_seconds,
+                window.buckets,
+                credit_limit,
+                cost,
+            ],
+        )
+        if allowed == -1:
+            return IN_FLIGHT
+        return Decision(allowed == 1, int(used), int(retry_after))
+    if not store.enter(
+        in_flight_key, token, limit=in_flight_limit, stale_seconds=stale_seconds, now=now
+    ):
+        return IN_FLIGHT
+    decision = store.take(credits_key, cost=cost, limit=credit_limit, window=window, now=now)
+    if not decision.allowed:
+        store.leave(in_flight_key, token)
+    return decision
 
 
 class RedisStore:
@@ -144,6 +216,7 @@ class RedisStore:
         self.prefix = prefix
         self._take = self.client.register_script(_TAKE)
         self._enter = self.client.register_script(_ENTER)
+        self._admit = self.client.register_script(_ADMIT)
 
     def take(
         self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
@@ -265,6 +338,13 @@ class FailOpen:
         except redis.RedisError as exc:
             logger.warning("API limits: Redis unavailable, request not counted: %s", exc)
             return True
+
+    def admit(self, **kwargs) -> Decision | str:
+        try:
+            return admit(self.inner, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("API limits: Redis unavailable, request not counted: %s", exc)
+            return Decision(True, 0)
 
     def leave(self, key: str, token: str) -> None:
         # On a Redis error the token goes stale by itself.

@@ -123,31 +123,30 @@ class OrganizationLimits(BaseThrottle):
         if organization is None or not settings.API_LIMITS_ENABLED:
             return True  # the token server and the docs have limits of their own, or none
         store = limits.FailOpen(limits.store())
-        now = limits.now()
         in_flight_key, token = f"inflight:{organization.pk}", uuid.uuid4().hex
-        limit = concurrency_limit(organization)
-        if not store.enter(
-            in_flight_key,
-            token,
-            limit=limit,
-            stale_seconds=settings.API_REQUEST_STALE_SECONDS,
-            now=now,
-        ):
-            raise LimitReached(too_many_in_flight(limit))
-        cost = getattr(view, "api_credits", 1)
+        in_flight_limit = concurrency_limit(organization)
+        admission = {
+            "in_flight_key": in_flight_key,
+            "token": token,
+            "in_flight_limit": in_flight_limit,
+            "stale_seconds": settings.API_REQUEST_STALE_SECONDS,
+            "credits_key": credits_key(organization.pk),
+            "cost": getattr(view, "api_credits", 1),
+            "window": WINDOW,
+            "now": limits.now(),
+        }
         # Against the floor first: the exact figure needs the active users counted, and only
-        # matters near the limit.
+        # matters near the limit. One round trip to Redis either way in the common case.
         credits = _credits_floor(organization)
-        decision = store.take(
-            credits_key(organization.pk), cost=cost, limit=credits, window=WINDOW, now=now
-        )
-        if not decision.allowed and credits_per_day(organization) > credits:
-            credits = credits_per_day(organization)
-            decision = store.take(
-                credits_key(organization.pk), cost=cost, limit=credits, window=WINDOW, now=now
-            )
+        decision = store.admit(credit_limit=credits, **admission)
+        if isinstance(decision, limits.Decision) and not decision.allowed:
+            exact = credits_per_day(organization)
+            if exact > credits:
+                credits = exact
+                decision = store.admit(credit_limit=credits, **admission)
+        if decision == limits.IN_FLIGHT:
+            raise LimitReached(too_many_in_flight(in_flight_limit))
         if not decision.allowed:
-            store.leave(in_flight_key, token)
             raise LimitReached(credits_exhausted(credits, decision.retry_after))
         # BoundaryMiddleware calls this once the response is ready.
         request._request.api_limits_release = lambda: store.leave(in_flight_key, token)

@@ -77,6 +77,7 @@ class BiginErrorSerializer(serializers.Serializer):
 
 # Parameters
 
+
 def integer_or_empty(minimum: int, maximum: int, default: int) -> dict:
     """A whole-number query parameter; empty means absent (the default), as everywhere here."""
     return {

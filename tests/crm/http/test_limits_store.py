@@ -11,7 +11,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from crm.http.limits import CREDITS_WINDOW, LocalStore, RedisStore, Window
+from crm.http.limits import CREDITS_WINDOW, IN_FLIGHT, LocalStore, RedisStore, Window, admit
 
 T0 = 1_800_000_000  # a minute boundary (divisible by 60)
 
@@ -155,3 +155,33 @@ def test_two_processes_share_one_exact_count():
     finally:
         for key in store.client.scan_iter(prefix + "*"):
             store.client.delete(key)
+
+
+def _admit(store, token, *, in_flight_limit=2, credit_limit=2, now=T0):
+    return admit(
+        store,
+        in_flight_key="inflight",
+        token=token,
+        in_flight_limit=in_flight_limit,
+        stale_seconds=60,
+        credits_key="credits",
+        cost=1,
+        credit_limit=credit_limit,
+        window=CREDITS_WINDOW,
+        now=now,
+    )
+
+
+def test_admission_takes_a_slot_and_a_credit_in_one_step(store):
+    first, second = _admit(store, "a"), _admit(store, "b")
+    third = _admit(store, "c")
+
+    assert (first.allowed, first.used, second.used) == (True, 1, 2)
+    assert third == IN_FLIGHT  # two in flight already
+    store.leave("inflight", "a")
+    store.leave("inflight", "b")
+    refused = _admit(store, "d")
+    assert (refused.allowed, refused.used) == (False, 2)
+    # Refused for credits, it kept no slot: with room for one in flight, the next one gets in.
+    assert _admit(store, "e", in_flight_limit=1, credit_limit=3).allowed
+    assert store.used("credits", window=CREDITS_WINDOW, now=T0) == 3
