@@ -302,3 +302,24 @@ def test_allow_never_lists_options(bigin):
     assert response.status_code == 405
     assert "OPTIONS" not in response["Allow"]
     assert bigin.options("/bigin/v2/users").status_code == 405
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400():
+    response = APIClient().post(TOKEN, CONTENT_LENGTH="many")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "Content-Length is not a number",
+    }
+
+
+def test_an_id_out_of_range_in_the_path_is_an_unknown_id(bigin, kenbun):
+    too_big = "9223372036854775808"
+
+    assert bigin.get(f"/bigin/v2/Contacts/{too_big}").status_code == 204
+    lead = kenbun.post(f"/leads/{too_big}/owner", {"owner_id": None}, format="json")
+    assert (lead.status_code, lead.json()) == (
+        404,
+        {"status": "error", "message": "lead not found"},
+    )
