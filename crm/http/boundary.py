@@ -202,13 +202,19 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _body_has_nul(request: HttpRequest) -> bool:
+    """A NUL in the body as its declared charset reads it (UTF-16 bodies are full of zero bytes):
+    raw, escaped in a JSON string, or percent-encoded in a form."""
     body = request.body
-    if b"\x00" in body or b"\\u0000" in body:  # raw, or escaped in a JSON string
+    charset = request.content_params.get("charset") or "utf-8"
+    try:
+        text = body.decode(charset, errors="replace")
+    except LookupError:
+        text = body.decode("utf-8", errors="replace")  # the parser refuses the charset itself
+    if "\x00" in text or "\\u0000" in text:
         return True
     # Percent-encoded in a form body (a JSON body may carry "%00" as plain text).
-    content_type = request.META.get("CONTENT_TYPE", "")
-    is_form = content_type.startswith(_FORM_TYPES)
-    return is_form and body.lstrip()[:1] not in (b"{", b"[") and b"%00" in body
+    is_form = request.META.get("CONTENT_TYPE", "").startswith(_FORM_TYPES)
+    return is_form and text.lstrip()[:1] not in ("{", "[") and "%00" in text
 
 
 def request_problem(request: HttpRequest) -> Problem | None:

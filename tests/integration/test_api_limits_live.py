@@ -16,7 +16,13 @@ import pytest
 from tests.factories import OrganizationFactory, UserFactory
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    # The servers see committed rows; the flush afterwards takes the migrations' rows too
+    # (modules, content types), which serialized_rollback puts back for the tests that follow.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 SCOPE = "ZohoBigin.users.READ"
 

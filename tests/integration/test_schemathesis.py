@@ -27,7 +27,13 @@ from crm.models import Organization, User
 from crm.oauth.grants import issue_access_token
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    # The servers see committed rows; the flush afterwards takes the migrations' rows too
+    # (modules, content types), which serialized_rollback puts back for the tests that follow.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "100"))
 # A fixed seed keeps `make test` reproducible; `make fuzz` sets SCHEMATHESIS_SEED=random.
