@@ -16,8 +16,10 @@ $(BIN)/.installed: requirements.txt
 install: $(BIN)/.installed
 
 # Development server on SQLite with in-process tasks, unless DATABASE_URL / REDIS_URL say otherwise.
-run: export DJANGO_DEBUG ?= true
+# It first writes the development .env (debug on, a generated secret key, API_DOMAIN: the address
+# served) that every manage.py call reads; later runs keep it and only update API_DOMAIN.
 run: install
+	$(BIN)/python config/dev_env.py --api-domain http://$(HOST):$(PORT)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --admin-password "$${DEMO_ADMIN_PASSWORD:-zylker-demo}"
 	$(BIN)/python manage.py demo_banner --host $(HOST) --port $(PORT)

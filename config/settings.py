@@ -18,8 +18,10 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
+        # One line a newcomer can act on; manage.py prints it without a traceback.
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=true for local development."
+            "DJANGO_SECRET_KEY is not set: for development run `make run` once (it writes a .env "
+            "with one), in production set DJANGO_SECRET_KEY in the environment."
         )
     SECRET_KEY = "insecure-development-only-key"
 

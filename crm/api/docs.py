@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
+
+from crm.sandbox import demo
 
 
 class NamedRefSerializer(serializers.Serializer):
@@ -105,3 +108,18 @@ class ModuleSerializer(serializers.Serializer):
 
 class ModulesSerializer(serializers.Serializer):
     modules = ModuleSerializer(many=True)
+
+
+# A demo user's id, so Swagger UI's "Try it out" works as shown after `make run`.
+USER_ID_PARAMETER = OpenApiParameter(
+    "user_id",
+    str,
+    OpenApiParameter.PATH,
+    examples=[
+        OpenApiExample(
+            "DemoAdministrator",
+            summary="Ann Lee, the demo administrator",
+            value=demo.api_examples().admin_id,
+        )
+    ],
+)

@@ -102,7 +102,7 @@ class UserDetailView(APIView):
         summary="Get one user",
         description="Any user of the organization, deleted ones included. "
         + _scopes_text(USERS_SCOPES),
-        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH)],
+        parameters=[docs.USER_ID_PARAMETER],
         responses={
             200: docs.UserDetailSerializer,
             204: openapi.no_content("No such user in the organization."),
@@ -191,7 +191,7 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
         description=_RECORD_SCOPES_TEXT,
         parameters=[
             openapi.MODULE_PARAMETER,
-            OpenApiParameter("record_id", str, OpenApiParameter.PATH),
+            openapi.RECORD_ID_PARAMETER,
             OpenApiParameter("fields", str, description="Comma-separated field API names."),
         ],
         responses={

@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from crm.api.params import MAX_PAGE
 from crm.modules import MODULES
+from crm.sandbox import demo
 from crm.selectors import MAX_PER_PAGE
 
 from .errors import (
@@ -108,6 +109,15 @@ MODULE_PARAMETER = OpenApiParameter(
         + ", ".join(module.api_name for module in MODULES)
         + "."
     ),
+    examples=[OpenApiExample("Contacts", value="Contacts")],
+)
+# Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
+_DEMO = demo.api_examples()
+RECORD_ID_PARAMETER = OpenApiParameter(
+    "record_id",
+    str,
+    OpenApiParameter.PATH,
+    examples=[OpenApiExample("DemoContact", summary="A demo contact", value=_DEMO.contact_ids[0])],
 )
 
 

@@ -7,12 +7,15 @@ README's curl lines name ids that exist.
 
 from __future__ import annotations
 
+import functools
 import random
+from dataclasses import dataclass
 from typing import Any
 
 ZYLKER_ID = 4876876000000010001
 NIMBUS_ID = 4876876000000010002
 ADMIN_EMAIL = "ann.lee@zylker.test"
+EXAMPLE_NEW_OWNER = "Chen Wei"
 
 FIRST = [
     "Olivia",
@@ -197,3 +200,28 @@ def build() -> dict[str, Any]:
             {"id": str(org_id), "name": org_name, "users": users, "records": records}
         )
     return {"organizations": organizations}
+
+
+@dataclass(frozen=True)
+class ApiExamples:
+    """Ids of the demo sandbox that the API docs' examples send, so Swagger UI's "Try it out"
+    works as shown after `make run`."""
+
+    contact_ids: tuple[str, str]  # Zylker's first two contacts
+    admin_id: str  # ADMIN_EMAIL's, whom `make run`'s token belongs to
+    new_owner_id: str  # Chen Wei, active, Standard profile
+    new_owner_name: str
+
+
+@functools.cache
+def api_examples() -> ApiExamples:
+    zylker = next(org for org in build()["organizations"] if org["id"] == str(ZYLKER_ID))
+    contacts = [record["id"] for record in zylker["records"] if record["module"] == "Contacts"]
+    return ApiExamples(
+        contact_ids=(contacts[0], contacts[1]),
+        admin_id=next(user["id"] for user in zylker["users"] if user["email"] == ADMIN_EMAIL),
+        new_owner_id=next(
+            user["id"] for user in zylker["users"] if user["full_name"] == EXAMPLE_NEW_OWNER
+        ),
+        new_owner_name=EXAMPLE_NEW_OWNER,
+    )

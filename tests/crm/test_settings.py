@@ -64,14 +64,69 @@ def settings_under(start, **env: str) -> dict:
     return json.loads(result.stdout)
 
 
+MISSING_SECRET = (
+    "DJANGO_SECRET_KEY is not set: for development run `make run` once (it writes a .env with "
+    "one), in production set DJANGO_SECRET_KEY in the environment."
+)
+
+
 def test_a_missing_secret_key_with_debug_off_is_a_startup_error_that_says_so(start):
     result = start("import django; django.setup()")
 
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
-        "django.core.exceptions.ImproperlyConfigured: DJANGO_SECRET_KEY is not set. "
-        "Set it, or set DJANGO_DEBUG=true for local development."
+        f"django.core.exceptions.ImproperlyConfigured: {MISSING_SECRET}"
     )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["issue_token", "--user", "ann.lee@zylker.test", "--scope", "ZohoBigin.users.READ"],
+        ["seed_demo"],
+        ["migrate", "--no-input"],
+    ],
+)
+def test_manage_py_without_a_secret_says_how_to_get_one_in_one_line(tmp_path, command):
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.write_text("")
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=PROJECT,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_ENV_FILE": str(empty_env_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"manage.py: {MISSING_SECRET}\n"
+
+
+def test_manage_py_reads_the_env_file_make_run_writes(tmp_path):
+    env_file = tmp_path / ".env"
+    subprocess.run(
+        [sys.executable, "config/dev_env.py", "--api-domain", "http://127.0.0.1:8101"],
+        cwd=PROJECT,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_ENV_FILE": str(env_file)},
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", PRINT_SETTINGS],
+        cwd=PROJECT,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_ENV_FILE": str(env_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["DEBUG"] is True
+    assert found["SECRET_KEY"] not in ("", "insecure-development-only-key")
+    assert found["API_DOMAIN"] == "http://127.0.0.1:8101"
 
 
 def test_an_empty_secret_key_counts_as_missing(start):

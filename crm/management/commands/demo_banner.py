@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import shlex
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from crm.models import Record, User
@@ -23,13 +25,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", default="8000")
+        # Without them, the address of API_DOMAIN: the one `make run` serves (its .env).
+        parser.add_argument("--host", help="default: the host of API_DOMAIN")
+        parser.add_argument("--port", help="default: the port of API_DOMAIN")
 
-    def handle(self, *args, host: str, port: str, **options) -> None:
+    def handle(self, *args, host: str | None, port: str | None, **options) -> None:
         admin = User.objects.get(email=demo.ADMIN_EMAIL)
         token = issue_access_token(user=admin, scopes=DEMO_SCOPES)
-        new_owner = User.objects.get(organization=admin.organization, full_name="Chen Wei")
+        new_owner = User.objects.get(
+            organization=admin.organization, full_name=demo.EXAMPLE_NEW_OWNER
+        )
         ids = list(
             Record.objects.filter(
                 organization=admin.organization, module_id=module_by_name("Contacts").id
@@ -42,7 +47,9 @@ class Command(BaseCommand):
             f'"owner": {{"id": "{new_owner.id}"}}, "notify": true, '
             '"related_modules": [{"api_name": "Tasks"}, {"api_name": "Calls"}]}'
         )
-        base = f"http://{host}:{port}"
+        served = urlsplit(settings.API_DOMAIN)
+        host, port = host or served.hostname, port or served.port
+        base = f"{served.scheme}://{host}" + (f":{port}" if port else "")
         self.stdout.write(
             "\n".join(
                 [

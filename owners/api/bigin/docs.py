@@ -13,6 +13,7 @@ from rest_framework import serializers
 from crm.http import openapi as docs
 from crm.http.boundary_docs import IdField
 from crm.http.errors import INVALID_BODY, INVALID_MODULE, INVALID_REQUEST_METHOD, NO_PERMISSION
+from crm.sandbox import demo
 
 from . import request as rules
 
@@ -111,18 +112,45 @@ RESPONSES = {
     **_ERRORS,
 }
 
-SUCCESS_EXAMPLE = OpenApiExample(
-    "Success",
-    value={
-        "data": [
-            {
-                "code": "SUCCESS",
-                "details": {"id": "4876876000100100018"},
-                "message": "owner is successfully updated",
-                "status": "success",
-            }
-        ]
-    },
-    response_only=True,
-    status_codes=["200"],
-)
+# Examples with ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after
+# `make run`: its token's user may change owners, and the new owner is an active demo user.
+_DEMO = demo.api_examples()
+
+
+def _success(*ids: str) -> OpenApiExample:
+    numbers = tuple(int(record_id) for record_id in ids)
+    return OpenApiExample(
+        "Success",
+        value={"data": rules.record_results(numbers, frozenset(numbers))},
+        response_only=True,
+        status_codes=["200"],
+    )
+
+
+BULK_EXAMPLES = [
+    OpenApiExample(
+        "DemoContacts",
+        summary="Two demo contacts to Chen Wei, with their Tasks and Calls",
+        value={
+            "ids": list(_DEMO.contact_ids),
+            "owner": {"id": _DEMO.new_owner_id},
+            "notify": True,
+            "related_modules": [{"api_name": "Tasks"}, {"api_name": "Calls"}],
+        },
+        request_only=True,
+    ),
+    _success(*_DEMO.contact_ids),
+]
+SINGLE_EXAMPLES = [
+    OpenApiExample(
+        "DemoContact",
+        summary="A demo contact to Chen Wei, with its Tasks",
+        value={
+            "owner": {"id": _DEMO.new_owner_id},
+            "notify": True,
+            "related_modules": [{"api_name": "Tasks"}],
+        },
+        request_only=True,
+    ),
+    _success(_DEMO.contact_ids[0]),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -63,7 +63,7 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         parameters=[crm_docs.MODULE_PARAMETER, docs.BATCH_HEADER],
         request=docs.ChangeOwnerBulkBodySerializer,
         responses=docs.RESPONSES,
-        examples=[docs.SUCCESS_EXAMPLE],
+        examples=docs.BULK_EXAMPLES,
     )
     @action(detail=False, methods=["post"], url_path="actions/change_owner")
     def bulk(self, request: Request, module: str) -> Response:
@@ -77,14 +77,10 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         tags=["Change owner"],
         summary="Change the owner of one record",
         description="Scope: `ZohoBigin.change_owner.CREATE`. A body `ids` key is ignored.",
-        parameters=[
-            crm_docs.MODULE_PARAMETER,
-            OpenApiParameter("record_id", str, OpenApiParameter.PATH),
-            docs.BATCH_HEADER,
-        ],
+        parameters=[crm_docs.MODULE_PARAMETER, crm_docs.RECORD_ID_PARAMETER, docs.BATCH_HEADER],
         request=docs.ChangeOwnerSingleBodySerializer,
         responses=docs.RESPONSES,
-        examples=[docs.SUCCESS_EXAMPLE],
+        examples=docs.SINGLE_EXAMPLES,
     )
     @action(detail=True, methods=["post"], url_path="actions/change_owner")
     def single(self, request: Request, module: str, record_id: str) -> Response:

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
 from crm.http.boundary_docs import IdField, closed
+from crm.sandbox import demo
 
 from .request import MAX_LEAD_IDS, PER_PAGE
 
@@ -80,3 +81,25 @@ def error(description: str, message: str) -> OpenApiResponse:
 AUTH_ERROR = error(
     "Missing, unknown or expired token, or scope mismatch", "invalid or expired token"
 )
+
+
+# Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.
+_DEMO = demo.api_examples()
+LEAD_ID_EXAMPLES = [OpenApiExample("DemoLead", summary="A demo lead", value=_DEMO.contact_ids[0])]
+ASSIGN_EXAMPLES = [
+    OpenApiExample(
+        "ToChenWei",
+        summary="To Chen Wei, checking his name",
+        value={"owner_id": _DEMO.new_owner_id, "owner_name": _DEMO.new_owner_name},
+        request_only=True,
+    ),
+    OpenApiExample("Unassign", value={"owner_id": None}, request_only=True),
+]
+BULK_ASSIGN_EXAMPLES = [
+    OpenApiExample(
+        "DemoLeads",
+        summary="Two demo leads to Chen Wei",
+        value={"lead_ids": list(_DEMO.contact_ids), "owner_id": _DEMO.new_owner_id},
+        request_only=True,
+    ),
+]

@@ -74,8 +74,11 @@ class LeadOwnerView(KenbunView):
         description="`owner_id` null or absent unassigns. The assignment email goes to the new "
         "owner when their assignment-alert preference is on.",
         tags=TAGS,
-        parameters=[OpenApiParameter("lead_id", str, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter("lead_id", str, OpenApiParameter.PATH, examples=docs.LEAD_ID_EXAMPLES)
+        ],
         request=docs.AssignOwnerRequest,
+        examples=docs.ASSIGN_EXAMPLES,
         responses={
             200: docs.AssignOwnerResponse,
             400: docs.error(
@@ -109,6 +112,7 @@ class BulkAssignOwnerView(KenbunView):
         "changed.",
         tags=TAGS,
         request=docs.BulkAssignOwnerRequest,
+        examples=docs.BULK_ASSIGN_EXAMPLES,
         responses={
             200: docs.BulkAssignOwnerResponse,
             400: docs.error("Bad body or owner", "lead_ids must not be empty"),

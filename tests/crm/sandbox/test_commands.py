@@ -84,6 +84,25 @@ def test_seed_demo_admin_password_makes_the_demo_administrator_a_superuser():
     assert admin.check_password("zylker-demo")
 
 
+@pytest.mark.parametrize(
+    ("api_domain", "args", "base"),
+    [
+        ("http://127.0.0.1:8101", [], "http://127.0.0.1:8101"),
+        ("http://127.0.0.1:8101", ["--port", "8102"], "http://127.0.0.1:8102"),
+        ("https://crm.example.test", [], "https://crm.example.test"),
+    ],
+)
+def test_demo_banner_names_the_address_of_api_domain_by_default(settings, api_domain, args, base):
+    """`make run` keeps API_DOMAIN (its .env) equal to the address it serves on."""
+    settings.API_DOMAIN = api_domain
+    run("seed_demo")
+
+    output = run("demo_banner", *args)
+
+    assert f"(admin at {base}/admin/)" in output
+    assert f"curl -s -X POST {base}/bigin/v2/Contacts/actions/change_owner" in output
+
+
 def test_demo_banner_prints_a_working_token_and_a_curl_line_for_three_contacts():
     run("seed_demo")
 
