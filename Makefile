@@ -33,11 +33,11 @@ test: install lint
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# A longer schemathesis run than the one in `make test` (README: Fuzzing): 1,500 cases per
+# A longer schemathesis run than the one in `make test` (README: Fuzzing): 2,500 cases per
 # operation and phase (over 20,000 in all) with a random seed, against a live gunicorn. Needs
 # PostgreSQL and Redis, as `make test` does.
 fuzz: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
-fuzz: export SCHEMATHESIS_MAX_EXAMPLES ?= 1500
+fuzz: export SCHEMATHESIS_MAX_EXAMPLES ?= 2500
 fuzz: export SCHEMATHESIS_SEED ?= random
 fuzz: install
 	$(BIN)/pytest tests/integration/test_schemathesis.py -s -p no:cacheprovider $(PYTEST_ARGS)

@@ -7,7 +7,7 @@ documented answers a valid request may get besides 2xx (a change of owner whose 
 unknown is a 400 with per-record data, by the spec).
 
 `make test` runs it with SCHEMATHESIS_MAX_EXAMPLES (default 100) cases per operation and phase
-and a fixed seed; `make fuzz` with 1,500 and a random seed (README: "Fuzzing").
+and a fixed seed; `make fuzz` with 2,500 and a random seed (README: "Fuzzing").
 """
 
 from __future__ import annotations
