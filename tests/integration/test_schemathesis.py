@@ -51,7 +51,7 @@ def _schemathesis() -> str:
     return found
 
 
-def test_every_operation_answers_as_its_schema_says(live_gunicorn, tmp_path):  # noqa: F811
+def test_every_operation_answers_as_its_schema_says(live_gunicorn, tmp_path, capsys):  # noqa: F811
     call_command("seed_demo", verbosity=0)
     # The fuzzing organization's credits are not what is under test here.
     Organization.objects.update(api_credits_per_day=10_000_000)
@@ -89,11 +89,12 @@ def test_every_operation_answers_as_its_schema_says(live_gunicorn, tmp_path):  #
     summary = json.loads(report.read_text())
     cases = summary["test_cases"]["generated"]
     operations = summary["operations"]
-    # One line for the log and for people who quote the run (README: Fuzzing).
-    print(
-        f"schemathesis: {cases} cases, {operations['tested']}/{operations['total']} operations, "
-        f"{summary['test_cases']['with_failures']} failing, seed {summary['seed']}"
-    )
+    # One line in `make test`'s output, for people who quote the run (README: Fuzzing).
+    with capsys.disabled():
+        print(
+            f"\nschemathesis: {cases} cases, {operations['tested']}/{operations['total']} "
+            f"operations, {summary['test_cases']['with_failures']} failing, seed {summary['seed']}"
+        )
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
     assert summary["failures"] == [] and summary["errors"] == []
     assert operations["tested"] == operations["total"] > 0

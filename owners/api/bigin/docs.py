@@ -7,6 +7,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
+    extend_schema_field,
 )
 from rest_framework import serializers
 
@@ -27,13 +28,32 @@ class RelatedModuleSerializer(serializers.Serializer):
     id = IdField(required=False, help_text="One related record to move.")
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "boolean"},
+            {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"},
+        ]
+    }
+)
+class NotifyField(serializers.Field):
+    """`notify`: a boolean, or "true"/"false" in any case (the Deluge sample sends a string)."""
+
+
 class ChangeOwnerSingleBodySerializer(serializers.Serializer):
     owner = OwnerRefSerializer()
-    notify = serializers.BooleanField(
-        required=False, default=False, help_text='Email the new owner; "true"/"false" accepted.'
+    notify = NotifyField(
+        required=False,
+        allow_null=True,
+        default=False,
+        help_text='Email the new owner; "true"/"false" accepted; null means absent.',
     )
     related_modules = RelatedModuleSerializer(
-        many=True, required=False, max_length=rules.MAX_RELATED
+        many=True,
+        required=False,
+        allow_null=True,
+        max_length=rules.MAX_RELATED,
+        help_text="null means absent.",
     )
 
 
