@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from crm.ids import new_id
+from crm.ids import IdField
 
 
 class AuditEntry(models.Model):
@@ -15,8 +15,10 @@ class AuditEntry(models.Model):
         RELATED_TRANSFER = "related_transfer"
         KENBUN = "kenbun"
         COMMAND = "command"
+        # A sandbox file loaded again with other owners for existing records (load_sandbox).
+        SANDBOX = "sandbox"
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks
     # entries up by module or previous owner alone; each index is one more write per change.
     organization = models.ForeignKey(

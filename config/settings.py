@@ -8,6 +8,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from .agreement import disagreements
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -141,16 +143,17 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # Workers: one message at a time per process, so a long job never holds others hostage, and a
-# hard limit that kills a stuck job. The owner-job lease (below) is longer than the hard limit:
-# when a lease has expired, the worker that held it is dead or was killed.
+# hard limit that kills a stuck job. The owner-job lease (below) is longer than the hard limit
+# (checked at the end of this file): when a lease has expired, the worker that held it is dead
+# or was killed.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 # The request never hangs on a dead Redis: publishing happens after commit, bounded by these
-# timeouts and a short retry policy. Measured (tests/integration): refused 0.2 s, dropped
-# packets 2.1 s, a server that accepts and never answers 3.0 s. The job then stays pending for
-# the sweep.
+# timeouts and a short retry policy: 2 attempts x 3 s + 0.2 s = 6.2 s at most, which
+# tests/integration/test_owner_jobs.py asserts (Redis stopped, and a server that accepts and
+# never answers). The job then stays pending for the sweep.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
@@ -263,3 +266,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Timeouts and limits that defeat each other when they disagree (config/agreement.py): refuse to
+# start, in every process, naming the rule.
+if _broken := disagreements(globals()):
+    raise ImproperlyConfigured(
+        "Settings that must agree do not:\n" + "\n".join(f"- {rule}" for rule in _broken)
+    )

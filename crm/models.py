@@ -5,13 +5,13 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from .ids import new_id
+from .ids import IdField
 
 
 class Organization(models.Model):
     """The tenant: Bigin's org, Kenbun's OU."""
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
 
     class Edition(models.TextChoices):
         """Bigin's editions, for the API credits (docs/limits.md)."""
@@ -48,7 +48,7 @@ DEFAULT_PROFILES = (("Administrator", True), ("Standard", True), ("Read Only", F
 
 
 class Profile(models.Model):
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="profiles"
     )
@@ -65,7 +65,7 @@ class Profile(models.Model):
 
 
 class Role(models.Model):
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="roles")
     name = models.CharField(max_length=100)
 
@@ -98,7 +98,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         DISABLED = "disabled"
         DELETED = "deleted"
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="users")
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=200)
@@ -170,7 +170,7 @@ class Module(models.Model):
 class Record(models.Model):
     """One table for the records of every module."""
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     # No single-column indexes for these two: record_org_module_id starts with them.
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -187,6 +187,11 @@ class Record(models.Model):
     )
     created_time = models.DateTimeField(default=timezone.now)
     modified_time = models.DateTimeField(default=timezone.now)
+    # When the owner last changed (None: never, since the record was created). Written by the
+    # owner UPDATE with the time of its audit rows; the owner jobs compare it with the time of
+    # the batch that asked for them, so a newer change of owner is never overwritten
+    # (owners/statements.py, `newest_write_wins`).
+    owner_changed_time = models.DateTimeField(null=True, blank=True, editable=False)
     # Not indexed: nothing looks records up by who touched them last, and every owner change
     # writes it.
     modified_by = models.ForeignKey(
@@ -234,7 +239,7 @@ class Record(models.Model):
 class OAuthClient(models.Model):
     """A Zoho "self client": its id is public, its secret is shown once and stored hashed."""
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=200)
     client_id = models.CharField(max_length=64, unique=True)
@@ -251,7 +256,7 @@ class OAuthClient(models.Model):
 class GrantCode(models.Model):
     """Single-use, short-lived authorization code."""
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     code_hash = models.CharField(max_length=64, unique=True)
     client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
@@ -265,7 +270,7 @@ class GrantCode(models.Model):
 
 
 class RefreshToken(models.Model):
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     token_hash = models.CharField(max_length=64, unique=True)
     client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
@@ -281,7 +286,7 @@ class RefreshToken(models.Model):
 
 
 class AccessToken(models.Model):
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     token_hash = models.CharField(max_length=64, unique=True)
     # Null for tokens printed by `issue_token`, which have no refresh token.
     refresh_token = models.ForeignKey(

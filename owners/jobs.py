@@ -20,10 +20,8 @@ This module never imports the tasks: they import it, and the sending lives with 
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -38,15 +36,11 @@ from crm.models import Record, User
 from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
 from .models import OwnerJob
-from .statements import record_owner_changes, update_owners
+from .statements import owner_changed_since, record_owner_changes, update_owners
 
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
-
-# Test-only: the SIGKILL test in tests/integration sets this to hold a claimed job inside the
-# worker long enough to kill it mid-job. Never set in a deployment.
-_TEST_PAUSE_AFTER_CLAIM = float(os.environ.get("OWNER_JOBS_TEST_PAUSE_AFTER_CLAIM_SECONDS") or 0)
 
 
 class TransientJobError(Exception):
@@ -96,8 +90,6 @@ def run_job(job_id: int) -> OwnerJob | None:
     if job is None:
         logger.info("owner job %s not claimed (done or held by another worker)", job_id)
         return None
-    if _TEST_PAUSE_AFTER_CLAIM:
-        time.sleep(_TEST_PAUSE_AFTER_CLAIM)
     try:
         if job.kind == OwnerJob.Kind.RELATED_TRANSFER:
             run_related_transfer(job)
@@ -115,10 +107,14 @@ def run_job(job_id: int) -> OwnerJob | None:
 def run_related_transfer(job: OwnerJob) -> list[int]:
     """Give the job's new owner the selected activities of its parent records. Returns their ids.
 
-    Whatever the number of records: mark done, lock the parents, lock the activities, one
-    UPDATE, one audit INSERT. Only parents whose owner is still the job's new owner count: when
-    a newer request moved a parent on, that request's own job decides its activities, so an
-    older job that runs late (or after a retry) never overwrites a newer owner.
+    Newest write wins, for parents and activities alike. Only parents whose owner is still the
+    job's new owner count: when a newer request moved a parent on, that request's own job decides
+    its activities. And an activity whose owner someone changed after the batch that asked for
+    this job (a direct change within the scheduler's delay, or any change before a job the sweep
+    replays after an outage) keeps that owner: it is skipped, and counted in the job's `result`.
+
+    Whatever the number of records: lock the parents, lock the activities, mark the job done
+    with its result, one UPDATE, one audit INSERT.
     """
     payload = job.payload
     new_owner_id = int(payload["new_owner_id"])
@@ -130,12 +126,10 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
         if module is not None and module.is_activity
     ]
     related_ids = [int(record_id) for record_id in payload["related_ids"]]
-    moved: list[tuple[int, int, int | None]] = []
+    # The batch's time: change_owner writes it on the job, its audit rows and its records.
+    since = job.created_time
+    candidates: list[tuple[int, int, int | None, datetime | None]] = []
     with transaction.atomic(durable=True):
-        # First, so the job row stays locked until the effects commit: a concurrent take-over
-        # waits, then finds the job done and does nothing.
-        if not _finish(job):
-            return []
         # Locked in id order, as change_owner locks them: a request moving one of these parents
         # on waits for this transaction (and then its own job follows), and the two never
         # deadlock.
@@ -148,7 +142,9 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
             .values_list("id", flat=True)
         )
         if parents:
-            moved = list(
+            # Locked too, and read after the lock: PostgreSQL hands back the newest version of a
+            # row this statement waited for, so a change of owner committed meanwhile is seen.
+            candidates = list(
                 Record.objects.filter(
                     Q(module_id__in=module_ids)
                     | Q(id__in=related_ids, module_id__in=ACTIVITY_MODULE_IDS),
@@ -158,8 +154,22 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
                 .exclude(owner_id=new_owner_id)
                 .order_by("id")
                 .select_for_update()
-                .values_list("id", "module_id", "owner_id")
+                .values_list("id", "module_id", "owner_id", "owner_changed_time")
             )
+        moved = [
+            (record_id, module_id, owner_id)
+            for record_id, module_id, owner_id, changed in candidates
+            if not owner_changed_since(changed, since)
+        ]
+        skipped = [
+            record_id
+            for record_id, _, _, changed in candidates
+            if owner_changed_since(changed, since)
+        ]
+        # Fenced on this claim: a worker that took the job over (after this one's lease ran out)
+        # holds it now, and this one does nothing.
+        if not _finish(job, result=related_transfer_result(moved=len(moved), skipped=skipped)):
+            return []
         if moved:
             now = timezone.now()
             update_owners(
@@ -178,7 +188,27 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
                 batch_id=job.batch_id,
                 now=now,
             )
+    if skipped:
+        logger.info(
+            "owner job %s: %s activities kept the owner someone gave them after the batch",
+            job.id,
+            len(skipped),
+        )
     return [record_id for record_id, _, _ in moved]
+
+
+MAX_LISTED_SKIPPED = 100
+
+
+def related_transfer_result(*, moved: int, skipped: list[int]) -> dict:
+    """What a related transfer did, kept on its job row (`OwnerJob.result`): how many activities
+    it moved, how many it skipped because their owner changed after the batch, and the first
+    `MAX_LISTED_SKIPPED` of those (ids as strings)."""
+    return {
+        "moved": moved,
+        "skipped": len(skipped),
+        "skipped_ids": [str(record_id) for record_id in skipped[:MAX_LISTED_SKIPPED]],
+    }
 
 
 def run_notification(job: OwnerJob) -> bool:
@@ -268,12 +298,16 @@ def release_left_behind() -> list[OwnerJob]:
     return due
 
 
-def _finish(job: OwnerJob) -> bool:
-    """Mark the job done if this claim still holds it (its status and claim time unchanged)."""
+def _finish(job: OwnerJob, *, result: dict | None = None) -> bool:
+    """Mark the job done (with its result) if this claim still holds it (its status and claim
+    time unchanged)."""
+    values = {"status": OwnerJob.Status.DONE, "finished_at": timezone.now(), "last_error": ""}
+    if result is not None:
+        values["result"] = result
     return (
         OwnerJob.objects.filter(
             id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
-        ).update(status=OwnerJob.Status.DONE, finished_at=timezone.now(), last_error="")
+        ).update(**values)
         == 1
     )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from crm.ids import new_id
+from crm.ids import IdField
 
 
 class OwnerJob(models.Model):
@@ -24,7 +24,7 @@ class OwnerJob(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    id = IdField()
     organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -37,6 +37,8 @@ class OwnerJob(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What the job did, written with `done` (a related transfer: moved and skipped counts).
+    result = models.JSONField(default=dict, blank=True)
     created_time = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -3,12 +3,16 @@
 Every entry point (the Bigin and Kenbun APIs, the admin action) calls `change_owner`, which
 changes the owner of a set of records of one module in one transaction, with their audit rows and
 the outbox jobs that finish the work after commit. The one other writer is the job that makes
-related activities follow their parent (`owners.jobs.run_related_transfer`).
+related activities follow their parent (`owners.jobs.run_related_transfer`). Loading a sandbox
+(`load_sandbox`, for the load_sandbox and seed_demo commands) changes the owners of existing
+records with the same statements and audit rows. Records are created with their first owner
+(crm/sandbox/loader.py); that is not a change of owner and has no audit row.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,8 +22,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from crm.models import Organization, User
 from crm.modules import ModuleInfo
+from crm.sandbox import loader
 
 from .models import OwnerJob
 from .statements import lock_records, record_owner_changes, update_owners
@@ -40,10 +46,15 @@ class RelatedSelection:
 
 class NewOwnerNotActive(Exception):
     """Raised by `change_owner` when the new owner was disabled or deleted after the caller
-    checked it (the status is read again, locked, in the transaction): nothing changes."""
+    checked it (the status is read again, locked, in the transaction): nothing changes.
 
-    def __init__(self, status: str) -> None:
-        super().__init__(f"the new owner is {status}")
+    `status` is None when the new owner is not a user of the organization at all (its row went
+    away since the check, or a caller passed another organization's user)."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__(
+            f"the new owner is {status}" if status else "the new owner is not a user here"
+        )
         self.status = status
 
 
@@ -190,6 +201,8 @@ def _outbox_jobs(
                 organization_id=organization.id,
                 kind=OwnerJob.Kind.RELATED_TRANSFER,
                 batch_id=batch_id,
+                # The batch's time: the job moves no activity whose owner changed since.
+                created_time=now,
                 run_after=now + timedelta(seconds=settings.RELATED_OWNER_DELAY_SECONDS),
                 payload={
                     **common,
@@ -210,3 +223,52 @@ def _outbox_jobs(
             )
         )
     return jobs
+
+
+def load_sandbox(data, *, create_only: bool = False) -> loader.LoadSummary:
+    """Load a Bigin-shaped sandbox (crm/sandbox/loader.py) in one transaction.
+
+    Existing records to which the file gives another owner change like every owner: locked in id
+    order, one UPDATE and one audit INSERT (source `sandbox`, one batch for the whole load, no
+    actor) per organization, module and new owner. With `create_only` (seed_demo, which
+    `make run` calls on every start) only what is missing is created, so a restart never hands a
+    record back to its demo owner after someone changed it.
+    """
+    batch_id = uuid.uuid4()
+    with transaction.atomic(durable=True):
+        summary = loader.load(data, create_only=create_only)
+        groups: dict[tuple[int, int, int | None], list[int]] = defaultdict(list)
+        for change in summary.owner_changes:
+            key = (change.organization_id, change.module_id, change.new_owner_id)
+            groups[key].append(change.record_id)
+        for (organization_id, module_id, new_owner_id), record_ids in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or 0)
+        ):
+            locked, _ = lock_records(
+                organization_id, module_id, sorted(record_ids), new_owner_id=new_owner_id
+            )
+            changed = [
+                (record_id, module_id, owner_id)
+                for record_id, owner_id in locked
+                if owner_id != new_owner_id
+            ]
+            if not changed:
+                continue
+            now = timezone.now()
+            update_owners(
+                organization_id,
+                [record_id for record_id, _, _ in changed],
+                new_owner_id=new_owner_id,
+                actor_id=None,
+                now=now,
+            )
+            record_owner_changes(
+                organization_id=organization_id,
+                changes=changed,
+                new_owner_id=new_owner_id,
+                actor_id=None,
+                source=AuditEntry.Source.SANDBOX,
+                batch_id=batch_id,
+                now=now,
+            )
+    return summary

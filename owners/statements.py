@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Q
 
 from audit.models import AuditEntry
 from crm.ids import new_id
@@ -29,16 +30,49 @@ from crm.models import Organization, Record, User
 # concurrent change of that user's status waits for this transaction, or this one reads the
 # status it committed. Disabling the owner between the caller's check and the commit then
 # cannot hand it records.
+# The new owner is looked up in the records' organization: a user of another organization reads
+# as no user at all (status None), never as a foreign key error at commit.
 _LOCK_RECORDS = (
-    "WITH new_owner AS (SELECT status FROM {users} WHERE id = %s {share})"
+    "WITH new_owner AS (SELECT status FROM {users} WHERE id = %s AND organization_id = %s {share})"
     " SELECT id, owner_id, (SELECT status FROM new_owner) FROM {records}"
     " WHERE organization_id = %s AND module_id = %s AND id {ids} ORDER BY id {update}"
 )
 _UPDATE_OWNERS = (
     f"UPDATE {Record._meta.db_table}"
-    " SET owner_id = %s, modified_time = %s, modified_by_id = %s"
+    " SET owner_id = %s, modified_time = %s, owner_changed_time = %s, modified_by_id = %s"
     " WHERE organization_id = %s AND id {ids}"
 )
+
+
+# Newest write wins -----------------------------------------------------------------------------
+#
+# The rule of every job that moves records after the request that asked for it (the related
+# transfer here; mass change, offboarding and revert too): a job moves a record only if nobody
+# changed its owner at or after `since`, the time of the batch (or of the scheduling) that asked
+# for the move. Every owner write goes through `update_owners`, which stamps
+# Record.owner_changed_time with the time of its audit rows, so the record row itself says when
+# its owner last changed.
+#
+# Why a column on the record and not a look into the audit trail: the job reads the column from
+# the rows it locks FOR UPDATE, and PostgreSQL hands a locking statement the newest version of a
+# row it had to wait for, so a change committed while the job waited is seen. A sub-query into
+# the audit table would read the statement's snapshot and miss it. And it costs no audit lookup
+# per record.
+#
+# Times are the application's clock (`timezone.now()` after the lock, as the audit rows): hosts
+# are expected to agree to well under the scheduler's delay (NTP).
+
+
+def owner_changed_since(owner_changed_time: datetime | None, since: datetime) -> bool:
+    """True when a record whose owner last changed at `owner_changed_time` (None: never) must
+    keep its owner rather than take the one a batch of time `since` gave: newest write wins."""
+    return owner_changed_time is not None and owner_changed_time >= since
+
+
+def owner_unchanged_since(since: datetime) -> Q:
+    """The same rule as a condition on Record, for a job that filters the records it locks
+    rather than counting them: the records whose owner nobody changed at or after `since`."""
+    return Q(owner_changed_time__isnull=True) | Q(owner_changed_time__lt=since)
 
 
 def _ids_condition(ids: Sequence[int]) -> tuple[str, list]:
@@ -52,7 +86,8 @@ def lock_records(
     organization_id: int, module_id: int, record_ids: Sequence[int], *, new_owner_id: int | None
 ) -> tuple[list[tuple[int, int | None]], str | None]:
     """(id, owner id) of the records found, locked FOR UPDATE in id order, and the status of
-    `new_owner_id` (None when no record was found or there is no new owner)."""
+    `new_owner_id` in the organization (None when no record was found, there is no new owner,
+    or it is not a user of the organization)."""
     if not record_ids:
         return [], None
     condition, params = _ids_condition(record_ids)
@@ -65,7 +100,7 @@ def lock_records(
         update="FOR UPDATE" if locking else "",
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [new_owner_id, organization_id, module_id, *params])
+        cursor.execute(sql, [new_owner_id, organization_id, organization_id, module_id, *params])
         rows = cursor.fetchall()
     owner_status = rows[0][2] if rows else None
     return [(record_id, owner_id) for record_id, owner_id, _ in rows], owner_status
@@ -79,13 +114,17 @@ def update_owners(
     actor_id: int | None,
     now: datetime,
 ) -> None:
+    """Give `new_owner_id` the records `record_ids`: the one statement that writes owners. Every
+    caller writes their audit rows (`record_owner_changes`) with the same `now`."""
     condition, params = _ids_condition(record_ids)
+    when = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
             _UPDATE_OWNERS.format(ids=condition),
             [
                 new_owner_id,
-                connection.ops.adapt_datetimefield_value(now),
+                when,
+                when,
                 actor_id,
                 organization_id,
                 *params,

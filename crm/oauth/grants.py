@@ -137,7 +137,8 @@ def _create_access_token(
 
 def _retire_access_tokens(refresh_token: RefreshToken, now) -> None:
     # One DELETE with a sub-select: AccessToken has no dependants, so Django deletes it fast.
-    # Ids grow with time within a process (crm/ids.py), so they break created_time ties.
+    # Ids grow within a process (within a thread on SQLite; crm/ids.py): they break the
+    # created_time ties of tokens made by one process.
     newest_live = AccessToken.objects.filter(
         refresh_token=refresh_token, revoked_at__isnull=True, expires_at__gt=now
     ).order_by("-created_time", "-id")[:MAX_ACCESS_TOKENS_PER_REFRESH_TOKEN]

@@ -4,6 +4,12 @@ The whole file is validated before anything is written, and written in one trans
 malformed file leaves the database as it was. Loading the same file twice changes nothing:
 entries are matched by id when the file gives one (else organizations by name, users by email,
 records by organization, module and name) and a row is saved only when a value differs.
+
+The owner of a record that exists already is never written here: a different owner in the file
+is listed in `LoadSummary.owner_changes`, and `owners.services.load_sandbox` (what the commands
+in owners/management/commands call) changes it like every change of owner, with its audit row.
+With `create_only` (seed_demo) only what is missing is created; existing rows stay as users left
+them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,16 @@ class SandboxError(ValueError):
     """A malformed sandbox file; the message names the entry."""
 
 
+@dataclass(frozen=True)
+class OwnerChange:
+    """The file gives an existing record another owner (None: no owner)."""
+
+    organization_id: int
+    module_id: int
+    record_id: int
+    new_owner_id: int | None
+
+
 @dataclass
 class LoadSummary:
     created: dict[str, int] = field(
@@ -34,6 +50,8 @@ class LoadSummary:
     updated: dict[str, int] = field(
         default_factory=lambda: {"organizations": 0, "users": 0, "records": 0}
     )
+    # Counted in `updated`, written by the caller through the ownership core.
+    owner_changes: list[OwnerChange] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = [
@@ -214,7 +232,13 @@ def validate(data: Any) -> None:
 
 
 def _upsert(
-    model, lookup: dict[str, Any], values: dict[str, Any], summary: LoadSummary, kind: str
+    model,
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+    summary: LoadSummary,
+    kind: str,
+    *,
+    create_only: bool = False,
 ) -> Any:
     instance = model.objects.filter(**lookup).first()
     if instance is None:
@@ -224,7 +248,24 @@ def _upsert(
         instance.save()
         summary.created[kind] += 1
         return instance
+    if create_only:
+        return instance
     changed = [name for name, value in values.items() if getattr(instance, name) != value]
+    owner_changed = False
+    if isinstance(instance, Record) and "owner_id" in changed:
+        # Not saved here: the caller changes it through the ownership core, with its audit row.
+        changed.remove("owner_id")
+        owner_changed = True
+        summary.owner_changes.append(
+            OwnerChange(
+                organization_id=instance.organization_id,
+                module_id=instance.module_id,
+                record_id=instance.id,
+                new_owner_id=values["owner_id"],
+            )
+        )
+    if owner_changed and not changed:
+        summary.updated[kind] += 1
     if changed:
         for name in changed:
             setattr(instance, name, values[name])
@@ -235,8 +276,10 @@ def _upsert(
     return instance
 
 
-def load(data: Any) -> LoadSummary:
-    """Validate the sandbox, then create or update what it names in one transaction."""
+def load(data: Any, *, create_only: bool = False) -> LoadSummary:
+    """Validate the sandbox, then create or update what it names in one transaction, except the
+    owners of existing records (see the module's docstring). With `create_only`, create what is
+    missing and leave every existing row alone."""
     validate(data)
     summary = LoadSummary()
     with transaction.atomic():
@@ -248,7 +291,14 @@ def load(data: Any) -> LoadSummary:
                 "edition": org_entry.get("edition", Organization.Edition.EXPRESS),
                 "api_credits_per_day": org_entry.get("api_credits_per_day"),
             }
-            org = _upsert(Organization, org_lookup, org_values, summary, "organizations")
+            org = _upsert(
+                Organization,
+                org_lookup,
+                org_values,
+                summary,
+                "organizations",
+                create_only=create_only,
+            )
             profiles = dict(Profile.objects.filter(organization=org).values_list("name", "id"))
             for entry in org_entry.get("users", []):
                 role_id = None
@@ -264,7 +314,7 @@ def load(data: Any) -> LoadSummary:
                 }
                 user_id = parse_id(entry["id"]) if entry.get("id") is not None else None
                 lookup = {"id": user_id} if user_id else {"email": values["email"]}
-                _upsert(User, lookup, values, summary, "users")
+                _upsert(User, lookup, values, summary, "users", create_only=create_only)
 
             # Parents first, so an activity's related_to always points at a saved record.
             entries = sorted(
@@ -295,5 +345,5 @@ def load(data: Any) -> LoadSummary:
                         "module_id": module.id,
                         "name": values["name"],
                     }
-                _upsert(Record, lookup, values, summary, "records")
+                _upsert(Record, lookup, values, summary, "records", create_only=create_only)
     return summary

@@ -238,9 +238,10 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     source=AuditEntry.Source.ADMIN,
                 )
             except NewOwnerNotActive as exc:
+                became = exc.status or f"no longer a user of {organization}"
                 self.message_user(
                     request,
-                    f"{module.api_name}: nothing changed, {new_owner.full_name} was {exc.status} "
+                    f"{module.api_name}: nothing changed, {new_owner.full_name} was {became} "
                     "while you confirmed.",
                     messages.ERROR,
                 )

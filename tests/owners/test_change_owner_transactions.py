@@ -125,6 +125,57 @@ def test_an_owner_disabled_after_the_callers_check_gets_nothing(
     assert not OwnerJob.objects.exists()
 
 
+@pytest.mark.django_db
+def test_a_new_owner_of_another_organization_is_no_user_here_and_gets_nothing(
+    organization, other_organization, admin_user
+):
+    stranger = UserFactory(organization=other_organization)
+    records = RecordFactory.create_batch(2, organization=organization, owner=admin_user)
+
+    # The lock statement looks the new owner up in the records' organization: a wrong caller
+    # meets this, not a foreign key error at commit (PostgreSQL) or a silent write (SQLite).
+    with pytest.raises(NewOwnerNotActive) as raised:
+        change_owner(
+            organization=organization,
+            actor=admin_user,
+            module=module_by_name("Contacts"),
+            record_ids=[r.id for r in records],
+            new_owner=stranger,
+            source="api",
+        )
+
+    assert raised.value.status is None
+    assert set(Record.objects.values_list("owner_id", flat=True)) == {admin_user.id}
+    assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_owner_gone_between_the_check_and_the_lock_is_answered_as_an_unknown_owner(
+    admin_client, organization, admin_user, make_user, monkeypatch
+):
+    records = RecordFactory.create_batch(2, organization=organization, owner=admin_user)
+    leaving = make_user()
+    lock_records = services.lock_records
+
+    def lock_after_the_owner_left(*args, **kwargs):
+        User.objects.filter(id=leaving.id).delete()  # checked by the view a moment ago
+        return lock_records(*args, **kwargs)
+
+    monkeypatch.setattr(services, "lock_records", lock_after_the_owner_left)
+    response = post_bulk(
+        admin_client, {"ids": [str(r.id) for r in records], "owner": {"id": str(leaving.id)}}
+    )
+
+    assert response.status_code == 400
+    assert response.json() == error(
+        "INVALID_DATA",
+        {"api_name": "id", "json_path": "$.owner.id"},
+        "the owner id given is invalid",
+    )
+    assert set(Record.objects.values_list("owner_id", flat=True)) == {admin_user.id}
+    assert not AuditEntry.objects.exists()
+
+
 def _wait_for_a_lock_wait(dsn: str, timeout: float = 10.0) -> None:
     """Until some session of this database waits on a row lock."""
     deadline = time.monotonic() + timeout

@@ -246,9 +246,9 @@ def test_related_transfer_query_count_is_independent_of_the_number_of_records(
     # 1 UPDATE the job to running (the claim)
     # 2 SELECT the claimed job
     # 3 SAVEPOINT (the job's durable transaction, nested in the test's transaction)
-    # 4 UPDATE the job to done, fenced on the claim
-    # 5 SELECT ... FOR UPDATE the parents still owned by the new owner
-    # 6 SELECT ... FOR UPDATE the selected activities of those parents
+    # 4 SELECT ... FOR UPDATE the parents still owned by the new owner
+    # 5 SELECT ... FOR UPDATE the selected activities of those parents
+    # 6 UPDATE the job to done with its result, fenced on the claim
     # 7 UPDATE the activities
     # 8 INSERT their audit rows
     # 9 RELEASE SAVEPOINT

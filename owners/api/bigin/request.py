@@ -99,8 +99,11 @@ def parse_owner(body: dict[str, Any], organization: Organization) -> User:
     return user
 
 
-def owner_status_error(status: str) -> ApiError:
-    """The error for a new owner that is not active (disabled or deleted)."""
+def owner_status_error(status: str | None) -> ApiError:
+    """The error for a new owner that is not active (disabled or deleted), or no longer a user of
+    the organization (`status` None: its row went away between the check and the lock)."""
+    if status not in OWNER_STATUS_ERRORS:
+        return OWNER_UNKNOWN(api_name="id", json_path="$.owner.id")
     kind, owner_status = OWNER_STATUS_ERRORS[status]
     return kind(api_name="id", json_path="$.owner.id", owner_status=owner_status)
 

@@ -46,7 +46,7 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
                 source="api",
             )
         except NewOwnerNotActive as exc:
-            # Disabled or deleted while this request ran: the same answer as if checked before.
+            # Disabled, deleted or gone while this request ran: the answer of a check before.
             raise bigin_request.owner_status_error(exc.status) from None
         results = bigin_request.record_results(parsed.record_ids, result.found_ids)
         return Response(

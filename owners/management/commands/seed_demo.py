@@ -4,11 +4,14 @@ from django.core.management.base import BaseCommand
 
 from crm.models import User
 from crm.sandbox import demo
-from crm.sandbox.loader import load
+from owners.services import load_sandbox
 
 
 class Command(BaseCommand):
-    help = "Load the bundled demo sandbox (idempotent)."
+    help = (
+        "Create what is missing of the bundled demo sandbox; existing organizations, users and "
+        "records (their owners included) stay as they are."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -17,7 +20,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, admin_password: str | None = None, **options) -> None:
-        summary = load(demo.build())
+        # `make run` calls this on every start: never hand a record back to its demo owner.
+        summary = load_sandbox(demo.build(), create_only=True)
         self.stdout.write(f"Demo sandbox: {summary}")
         if admin_password:
             admin = User.objects.get(email=demo.ADMIN_EMAIL)

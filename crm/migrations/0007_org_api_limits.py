@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0003_fewer_indexes"),
+        ("crm", "0006_record_owner_changed_time"),
     ]
 
     operations = [

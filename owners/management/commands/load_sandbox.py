@@ -4,7 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.sandbox.loader import SandboxError, load
+from crm.sandbox.loader import SandboxError
+from owners.services import load_sandbox
 
 
 class Command(BaseCommand):
@@ -28,7 +29,8 @@ class Command(BaseCommand):
                 f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"
             ) from exc
         try:
-            summary = load(data)
+            # Through the ownership core: a changed owner of an existing record is audited.
+            summary = load_sandbox(data)
         except SandboxError as exc:
             raise CommandError(f"{file}: {exc}; nothing was written") from exc
         self.stdout.write(f"Loaded {file}: {summary}")
