@@ -31,6 +31,12 @@ from .request import (
 )
 
 LEADS = module_by_name("Contacts")
+# What Python's str.strip() takes off a query value, as a regular-expression class (JavaScript's
+# \s differs: it lacks \x1c-\x1f and \x85, and has \ufeff).
+_SPACES = (
+    "[\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 TAGS = ["Kenbun lead owner"]
 
 
@@ -144,7 +150,10 @@ class LeadsView(KenbunView):
         parameters=[
             OpenApiParameter(
                 "owner_id",
-                {"type": "string", "pattern": "^\\s*([0-9]{1,19}|[Nn][Uu][Ll][Ll])?\\s*$"},
+                {
+                    "type": "string",
+                    "pattern": f"^{_SPACES}*([0-9]{{1,19}}|[Nn][Uu][Ll][Ll])?{_SPACES}*$",
+                },
                 description="An owner's id, or `null` for unassigned leads (empty: no filter).",
             ),
             OpenApiParameter(
