@@ -21,6 +21,10 @@ from crm.ids import parse_id
 from crm.modules import ModuleInfo
 from crm.selectors import MAX_PER_PAGE
 
+# The last page a client may ask for (ours): with per_page 200, 200 million records; keeps the
+# OFFSET within what every database accepts.
+MAX_PAGE = 1_000_000
+
 
 def _raw(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
@@ -31,17 +35,20 @@ def positive_int(request: Request, name: str, *, default: int, maximum: int | No
     raw = _raw(request, name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    digits = raw.lstrip("0")
+    if not (raw.isascii() and raw.isdigit()) or not digits:
         raise INVALID_PARAMETER(param_name=name, expected_data_type="integer")
-    value = int(raw)
-    if maximum is not None and value > maximum:
+    # Compared as text first: a 4,400-digit number is too long for int() to convert at all.
+    if maximum is not None and (len(digits) > len(str(maximum)) or int(digits) > maximum):
         raise INVALID_PARAMETER(param_name=name, maximum=maximum)
-    return value
+    if len(digits) > 18:
+        raise INVALID_PARAMETER(param_name=name, expected_data_type="integer")
+    return int(digits)
 
 
 def paging(request: Request) -> tuple[int, int]:
-    """(page, per_page): page from 1, per_page 1 to 200, default 200 as Bigin's."""
-    page = positive_int(request, "page", default=1)
+    """(page, per_page): page 1 to MAX_PAGE, per_page 1 to 200, default 200 as Bigin's."""
+    page = positive_int(request, "page", default=1, maximum=MAX_PAGE)
     per_page = positive_int(request, "per_page", default=MAX_PER_PAGE, maximum=MAX_PER_PAGE)
     return page, per_page
 

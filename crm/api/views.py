@@ -82,7 +82,13 @@ class UsersView(DialectView):
             + _scopes_text(USERS_SCOPES)
         ),
         parameters=[
-            OpenApiParameter("type", str, enum=list(selectors.USER_TYPES), default="AllUsers"),
+            OpenApiParameter(
+                "type",
+                str,
+                # Empty is the default, as for every parameter of the read APIs.
+                enum=[*selectors.USER_TYPES, ""],
+                default="AllUsers",
+            ),
             openapi.PAGE_PARAMETER,
             openapi.PAGE_TOKEN_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
@@ -254,9 +260,16 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
             openapi.PAGE_PARAMETER,
             openapi.PAGE_TOKEN_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
-            OpenApiParameter("sort_by", str, enum=list(selectors.RECORD_SORT_FIELDS), default="id"),
-            OpenApiParameter("sort_order", str, enum=list(selectors.SORT_ORDERS), default="asc"),
-            OpenApiParameter("owner_id", str, description="Only the records of this owner."),
+            # Empty is the default, as for every parameter of the read APIs.
+            OpenApiParameter(
+                "sort_by", str, enum=[*selectors.RECORD_SORT_FIELDS, ""], default="id"
+            ),
+            OpenApiParameter("sort_order", str, enum=[*selectors.SORT_ORDERS, ""], default="asc"),
+            OpenApiParameter(
+                "owner_id",
+                {"type": "string", "pattern": "^([0-9]{1,19})?$"},
+                description="Only the records of this owner (empty: no filter).",
+            ),
         ],
         responses={
             200: docs.RecordsPageSerializer,

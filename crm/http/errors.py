@@ -16,6 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from . import boundary
+
 logger = logging.getLogger(__name__)
 
 API_PREFIXES = ("/bigin/v2/", "/crm/v8/")  # the two dialects (crm/dialects.py)
@@ -109,15 +111,27 @@ def error_response(kind: ErrorKind, details: dict[str, Any] | None = None) -> Re
 
 
 def bigin_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's exception handler for the Bigin API: every failure in the envelope, even a crash."""
+    """DRF's exception handler for the Bigin API: every failure in the envelope, even a crash.
+
+    Client mistakes the boundary knows (crm/http/boundary.py) answer their 4xx in the envelope of
+    the family the path belongs to (the token server's views use this handler too) and log
+    nothing; only a real failure logs its traceback.
+    """
     if isinstance(exc, ApiError):
         return Response(exc.body(), status=exc.status_code)
     for exc_type, kind in _DRF_EQUIVALENTS:
         if isinstance(exc, exc_type):
             return error_response(kind)
+    request = context.get("request")
+    family = boundary.family_of(request.path) if request is not None else boundary.BIGIN
+    problem = boundary.problem_for_exception(exc)
+    if problem is not None:
+        return Response(problem.body(family), status=problem.status, headers=problem.headers)
     logger.exception(
         "Unexpected failure in %s", context.get("view").__class__.__name__, exc_info=exc
     )
+    if family == boundary.OAUTH:
+        return Response({"error": "server_error"}, status=500)
     return error_response(INTERNAL_ERROR)
 
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
+from crm.http.boundary_docs import IdField, closed
 from crm.sandbox import demo
 
 from .request import MAX_LEAD_IDS, PER_PAGE
 
 
+@closed
 class AssignOwnerRequest(serializers.Serializer):
-    owner_id = serializers.CharField(
+    owner_id = IdField(
         required=False,
         allow_null=True,
         help_text="An active user of the caller's organization; null or absent unassigns.",
@@ -25,9 +27,10 @@ class AssignOwnerRequest(serializers.Serializer):
     )
 
 
+@closed
 class BulkAssignOwnerRequest(AssignOwnerRequest):
     lead_ids = serializers.ListField(
-        child=serializers.CharField(),
+        child=IdField(),
         min_length=1,
         max_length=MAX_LEAD_IDS,
         help_text="Ids of leads of the caller's organization. Any other id answers 404 "

@@ -24,6 +24,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from crm.http import boundary
 from crm.http import errors as bigin_errors
 from crm.ids import parse_id
 from crm.models import Organization, User
@@ -119,6 +120,13 @@ def kenbun_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
         else:
             kind = next((kind for exc_type, kind in _FROM_DRF if isinstance(exc, exc_type)), None)
         if kind is None:
+            # A client mistake the shared boundary knows (body too large, too many fields, a
+            # value out of range, a limit reached, any other DRF 4xx): its status, our shape.
+            problem = boundary.problem_for_exception(exc)
+            if problem is not None:
+                return Response(
+                    problem.body(boundary.KENBUN), status=problem.status, headers=problem.headers
+                )
             logger.exception(
                 "Unexpected failure in %s", context.get("view").__class__.__name__, exc_info=exc
             )

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.http.openapi import integer_or_empty
 from crm.ids import parse_id
 from crm.models import Record, User
 from crm.modules import module_by_name
@@ -32,6 +33,12 @@ from .request import (
 )
 
 LEADS = module_by_name("Contacts")
+# What Python's str.strip() takes off a query value, as a regular-expression class (JavaScript's
+# \s differs: it lacks \x1c-\x1f and \x85, and has \ufeff).
+_SPACES = (
+    "[\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 TAGS = ["Kenbun lead owner"]
 
 
@@ -144,12 +151,21 @@ class LeadsView(KenbunView):
         tags=TAGS,
         parameters=[
             OpenApiParameter(
-                "owner_id", str, description="An owner's id, or `null` for unassigned leads."
+                "owner_id",
+                {
+                    "type": "string",
+                    "pattern": f"^{_SPACES}*([0-9]{{1,19}}|[Nn][Uu][Ll][Ll])?{_SPACES}*$",
+                },
+                description="An owner's id, or `null` for unassigned leads (empty: no filter).",
             ),
             OpenApiParameter(
                 "owner_name", str, description="The owner's full name (case-insensitive)."
             ),
-            OpenApiParameter("page", int, description=f"1-based; {PER_PAGE} leads a page."),
+            OpenApiParameter(
+                "page",
+                integer_or_empty(1, kenbun_request.MAX_PAGE, 1),
+                description=f"1-based; {PER_PAGE} leads a page.",
+            ),
         ],
         responses={
             200: docs.LeadsResponse,
