@@ -290,7 +290,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import offboarding, report, seed, transfer
+    from . import metering, offboarding, report, seed, transfer
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -308,6 +308,7 @@ def main() -> None:
     results["load_average_before"] = os.getloadavg()
     results["http"] = http_level(data)
     print(f"bench: HTTP done at {time.monotonic() - started:.0f} s", flush=True)
+    results["metering"] = metering.measure(data)
     results["transfer"] = transfer.measure(data, runs=TRANSFER_RUNS)
     measure_scale(data, results, started)
     offboarding_result = offboarding.measure()  # part 5: its own data, table and chart

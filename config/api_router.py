@@ -6,10 +6,9 @@ from __future__ import annotations
 from rest_framework.routers import SimpleRouter
 
 from crm.api.views import RecordViewSet
+from crm.http.dialects import MODULE_PREFIX
 from owners.api.bigin.views import ChangeOwnerViewSet
 from owners.api.transfers.views import MassChangeOwnerViewSet
-
-MODULE_PREFIX = r"(?P<module>[^/.]+)"
 
 router = SimpleRouter(trailing_slash=False)
 router.register(MODULE_PREFIX, RecordViewSet, basename="records")

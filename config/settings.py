@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,12 +50,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "crm",
     "audit",
     "owners",
 ]
 
 MIDDLEWARE = [
+    # First: refuses an oversized or malformed request in its API's envelope (crm/http/boundary).
+    "crm.http.boundary.BoundaryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,6 +67,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: locks the admin login after repeated failures.
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -182,6 +192,40 @@ OWNER_JOB_MAX_ATTEMPTS = env.int("OWNER_JOB_MAX_ATTEMPTS", default=10)
 # Owner transfer jobs (owners/transfers/): at most this many records per chunk (one transaction).
 OWNER_TRANSFER_CHUNK = env.int("OWNER_TRANSFER_CHUNK", default=5000)
 
+# The HTTP boundary (crm/http/boundary.py, docs/errors.md): what a request may be before any
+# view reads it. Bodies over the limit answer 413; Django's own read limit agrees with it.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+API_MAX_URL_BYTES = env.int("API_MAX_URL_BYTES", default=8000)
+API_MAX_HEADER_FIELDS = env.int("API_MAX_HEADER_FIELDS", default=100)
+API_MAX_HEADER_BYTES = env.int("API_MAX_HEADER_BYTES", default=8190)
+
+# API limits (crm/http/metering.py, docs/limits.md): credits per organization in a rolling
+# 24-hour window and requests in flight, counted in Redis when there is one.
+API_LIMITS_ENABLED = env.bool("API_LIMITS_ENABLED", default=True)
+API_LIMITS_REDIS_URL = env.str("API_LIMITS_REDIS_URL", default=REDIS_URL)
+API_LIMITS_KEY_PREFIX = env.str("API_LIMITS_KEY_PREFIX", default="bigin:limits:")
+API_CONCURRENCY_LIMITS = env.dict(
+    "API_CONCURRENCY_LIMITS", cast={"value": int}, default={"free": 5, "express": 10, "premier": 15}
+)
+API_REQUEST_STALE_SECONDS = env.int("API_REQUEST_STALE_SECONDS", default=120)
+# Guessing on the token endpoint: failures allowed per source address and per client_id in 10
+# minutes (crm/oauth/guessing.py).
+OAUTH_FAILURES_PER_ADDRESS = env.int("OAUTH_FAILURES_PER_ADDRESS", default=20)
+OAUTH_FAILURES_PER_CLIENT = env.int("OAUTH_FAILURES_PER_CLIENT", default=100)
+# Proxies in front that append the client's address to X-Forwarded-For (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# The admin login locks a source address out after repeated failures (django-axes).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "crm.http.boundary.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["crm.oauth.authentication.ZohoOAuthTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["crm.oauth.permissions.HasRequiredScope"],
@@ -193,6 +237,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "crm.http.openapi.JSONBodyAutoSchema",
     # No OPTIONS metadata: OPTIONS answers 405 in the envelope like any other unlisted method.
     "DEFAULT_METADATA_CLASS": None,
+    # An Accept the API cannot honour is ignored: the answer is JSON.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "crm.http.boundary.IgnoreAcceptNegotiation",
+    # Credits and requests in flight per organization, after authentication and scope.
+    "DEFAULT_THROTTLE_CLASSES": ["crm.http.metering.OrganizationLimits"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -208,6 +256,11 @@ SPECTACULAR_SETTINGS = {
     # validatorUrl None: Swagger UI would otherwise send the schema to an outside validator.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {"ZohoJobStatusEnum": "owners.api.transfers.docs.ZOHO_JOB_STATUSES"},
+    # Every operation also documents the boundary's and the limits' answers (413, 429, ...).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm.http.boundary_docs.add_boundary_responses",
+    ],
 }
 
 LOGGING = {

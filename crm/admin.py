@@ -13,6 +13,7 @@ from django.db.models import ForeignKey
 from django.http import HttpRequest
 
 from .admin_scoping import OrganizationScopedAdmin
+from .http import metering
 from .models import Module, Organization, Profile, Role, User
 
 admin.site.site_header = "Bigin record ownership"
@@ -59,15 +60,28 @@ def _org_qualified_label(obj: Profile | Role) -> str:
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     organization_field = "id"
-    list_display = ("name", "id", "created_time")
+    list_display = ("name", "id", "edition", "api_credits", "created_time")
     search_fields = ("name", "=id")
     ordering = ("name",)
-    readonly_fields = ("id",)
-    fields = ("id", "name", "created_time")
+    readonly_fields = ("id", "api_credits")
+    fields = ("id", "name", "created_time", "edition", "api_credits_per_day", "api_credits")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A new tenant is the platform's business: staff of one organization never see another.
         return request.user.is_superuser
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # An organization's own staff must not raise its API limits.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*self.readonly_fields, "edition", "api_credits_per_day")
+
+    @admin.display(description="API credits used (24 h)")
+    def api_credits(self, obj: Organization) -> str:
+        """Credits spent in the rolling 24 hours over the organization's limit (docs/limits.md)."""
+        used = metering.credits_used(obj)
+        limit = metering.credits_per_day(obj)
+        return f"{'unknown' if used is None else f'{used:,}'} of {limit:,}"
 
 
 # Fields that grant admin power or move a user to another tenant: only a superuser sets them.

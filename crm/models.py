@@ -12,8 +12,22 @@ class Organization(models.Model):
     """The tenant: Bigin's org, Kenbun's OU."""
 
     id = IdField()
+
+    class Edition(models.TextChoices):
+        """Bigin's editions, for the API credits (docs/limits.md)."""
+
+        FREE = "free", "Free"
+        EXPRESS = "express", "Express"
+        PREMIER = "premier", "Premier"
+
     name = models.CharField(max_length=200, unique=True)
     created_time = models.DateTimeField(default=timezone.now)
+    edition = models.CharField(max_length=16, choices=Edition.choices, default=Edition.EXPRESS)
+    api_credits_per_day = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="API credits in a rolling 24 hours; empty: the edition's figure.",
+    )
 
     def __str__(self) -> str:
         return self.name

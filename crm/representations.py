@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .http.dialects import BIGIN, Dialect
 from .models import Record, User
 from .modules import ModuleInfo, module_by_id
 
@@ -37,7 +38,10 @@ def render_user(user: User) -> dict[str, Any]:
 
 
 def render_record(
-    record: Record | RecordRow, module: ModuleInfo, fields: tuple[str, ...] | None = None
+    record: Record | RecordRow,
+    module: ModuleInfo,
+    fields: tuple[str, ...] | None = None,
+    dialect: Dialect = BIGIN,
 ) -> dict[str, Any]:
     """The record's JSON fields merged with the system fields; `fields` keeps only those named
     (plus `id`), and a named field the record lacks shows as null, as Bigin does."""
@@ -54,19 +58,22 @@ def render_record(
     if module.is_activity:
         parent = record.related_to
         body["What_Id"] = None if parent is None else {"name": parent.name, "id": str(parent.id)}
-        body["$se_module"] = None if parent is None else module_by_id(parent.module_id).api_name
+        body["$se_module"] = (
+            None if parent is None else dialect.api_name(module_by_id(parent.module_id))
+        )
     body["id"] = str(record.id)
     if fields is None:
         return body
     return {"id": body["id"], **{name: body.get(name) for name in fields if name != "id"}}
 
 
-def render_module(module: ModuleInfo) -> dict[str, Any]:
+def render_module(module: ModuleInfo, dialect: Dialect = BIGIN) -> dict[str, Any]:
+    singular, plural = dialect.labels(module)
     return {
-        "api_name": module.api_name,
+        "api_name": dialect.api_name(module),
         "module_name": module.module_name,
-        "singular_label": module.singular_label,
-        "plural_label": module.plural_label,
+        "singular_label": singular,
+        "plural_label": plural,
         "id": str(module.id),
         "api_supported": True,
     }

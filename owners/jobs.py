@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -261,6 +261,42 @@ def run_notification(job: OwnerJob) -> bool:
         logger.warning("owner job %s: claim lost while sending; it may be sent again", job.id)
         return False
     return True
+
+
+def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
+    """An operator's retry: failed related transfers and emails among `job_ids` pending again,
+    due now, attempts from zero, for `owners.tasks` to send. Returns them; the last error stays
+    until a run succeeds. Jobs that have not failed are left as they are, and so are the plans
+    and chunks of transfer jobs: those are retried with their job
+    (`owners.transfers.engine.retry_transfer`), which keeps the job's counts right."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked, so a sweep giving up on the same jobs right now does not interleave.
+        failed = list(
+            OwnerJob.objects.filter(
+                id__in=job_ids,
+                status=OwnerJob.Status.FAILED,
+                kind__in=[
+                    OwnerJob.Kind.RELATED_TRANSFER,
+                    OwnerJob.Kind.NOTIFY,
+                    OwnerJob.Kind.TRANSFER_DIGEST,
+                ],
+            )
+            .order_by("id")
+            .select_for_update()
+            .only("id")
+        )
+        if failed:
+            OwnerJob.objects.filter(id__in=[job.id for job in failed]).update(
+                status=OwnerJob.Status.PENDING,
+                attempts=0,
+                claimed_at=None,
+                finished_at=None,
+                run_after=now,
+            )
+    for job in failed:
+        job.run_after = now
+    return failed
 
 
 def release_left_behind() -> list[OwnerJob]:

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from crm.models import Organization, Record
-from crm.modules import module_by_name
+from django.db.models import Count, Exists, Min, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
+
+from audit.models import AuditEntry
+from crm.models import Organization, Record, User
+from crm.modules import ModuleInfo, module_by_id, module_by_name
+
+from .models import OwnerJob, OwnerTransfer
 
 
 @dataclass(frozen=True)
@@ -52,4 +60,206 @@ def leads_page(
             }
             for row in rows
         ],
+    )
+
+
+# The batch page lists this many of the changed records, then links the audit list for the rest.
+BATCH_SAMPLE_SIZE = 50
+# A job's chunks are outbox rows too, but the batch page shows the job itself, not its pieces.
+TRANSFER_PIECES = (OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK)
+
+
+@dataclass(frozen=True)
+class OwnerMove:
+    """`count` records of `module` went from `previous_owner` to `new_owner` through `source`."""
+
+    module: ModuleInfo
+    source: str
+    previous_owner: User | None
+    new_owner: User | None
+    actor: User | None
+    count: int
+
+    @property
+    def source_label(self) -> str:
+        return AuditEntry.Source(self.source).label
+
+
+@dataclass(frozen=True)
+class BatchOverview:
+    batch_id: uuid.UUID
+    organization_id: int
+    first_time: datetime | None
+    moves: list[OwnerMove]
+    jobs: list[OwnerJob]
+    sample: list[AuditEntry]
+    users: dict[int, User]
+    # The transfer job that wrote this batch, if a job did; the jobs that revert it.
+    transfer: OwnerTransfer | None
+    reverts: list[OwnerTransfer]
+
+    def user(self, user_id: int | str | None) -> User | None:
+        return self.users.get(int(user_id)) if user_id else None
+
+    @property
+    def changed_count(self) -> int:
+        return sum(move.count for move in self.moves)
+
+    @property
+    def related_count(self) -> int:
+        """Activities that followed their parent (the related transfer of a request)."""
+        return sum(m.count for m in self.moves if m.source == AuditEntry.Source.RELATED_TRANSFER)
+
+    @property
+    def direct_count(self) -> int:
+        return self.changed_count - self.related_count
+
+
+def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> BatchOverview | None:
+    """What one batch did, or None when it did nothing `organization_id` may see (None: every
+    organization, for a superuser). Five queries whatever its size: the changes counted by
+    module, source and owners; its outbox jobs; the transfer jobs that wrote or revert it; the
+    users named in them; the first records it changed."""
+    entries = AuditEntry.objects.filter(batch_id=batch_id)
+    jobs = OwnerJob.objects.filter(batch_id=batch_id).exclude(kind__in=TRANSFER_PIECES)
+    transfers = OwnerTransfer.objects.filter(Q(batch_id=batch_id) | Q(reverted_batch_id=batch_id))
+    if organization_id is not None:
+        entries = entries.filter(organization_id=organization_id)
+        jobs = jobs.filter(organization_id=organization_id)
+        transfers = transfers.filter(organization_id=organization_id)
+    groups = list(
+        entries.values(
+            "organization_id",
+            "module_id",
+            "source",
+            "previous_owner_id",
+            "new_owner_id",
+            "actor_id",
+        )
+        .annotate(count=Count("id"), first=Min("created_time"))
+        .order_by("first", "module_id", "previous_owner_id")
+    )
+    job_rows = list(jobs.order_by("created_time", "id"))
+    transfer_rows = list(transfers.order_by("created_time", "id"))
+    owners = [*groups, *({"organization_id": job.organization_id} for job in job_rows)]
+    owners += [{"organization_id": transfer.organization_id} for transfer in transfer_rows]
+    if not owners:
+        return None
+    organization = owners[0]["organization_id"]
+    transfer = next((t for t in transfer_rows if t.batch_id == batch_id), None)
+    user_ids = {
+        user_id
+        for group in groups
+        for user_id in (group["previous_owner_id"], group["new_owner_id"], group["actor_id"])
+    }
+    user_ids |= {
+        int(user_id)
+        for job in job_rows
+        for user_id in (job.payload.get("new_owner_id"), job.payload.get("actor_id"))
+        if user_id
+    }
+    user_ids |= {
+        user_id
+        for row in transfer_rows
+        for user_id in (row.actor_id, row.new_owner_id, row.from_user_id)
+    }
+    users = User.objects.filter(organization_id=organization, id__in=user_ids - {None})
+    users_by_id = {user.id: user for user in users.only("id", "full_name", "email")}
+    sample = list(
+        entries.select_related("module", "previous_owner", "new_owner", "actor").order_by(
+            "created_time", "record_id"
+        )[:BATCH_SAMPLE_SIZE]
+    )
+    return BatchOverview(
+        batch_id=batch_id,
+        organization_id=organization,
+        first_time=min((g["first"] for g in groups), default=None),
+        moves=[
+            OwnerMove(
+                module=module_by_id(g["module_id"]),
+                source=g["source"],
+                previous_owner=users_by_id.get(g["previous_owner_id"]),
+                new_owner=users_by_id.get(g["new_owner_id"]),
+                actor=users_by_id.get(g["actor_id"]),
+                count=g["count"],
+            )
+            for g in groups
+        ],
+        jobs=job_rows,
+        sample=sample,
+        users=users_by_id,
+        transfer=transfer,
+        reverts=[t for t in transfer_rows if t.reverted_batch_id == batch_id],
+    )
+
+
+def transfer_module_counts(transfer: OwnerTransfer) -> list[tuple[ModuleInfo, int]]:
+    """What a transfer job has moved so far, per module (its activities included): one GROUP BY
+    over the job's audit rows (the audit_batch index)."""
+    rows = (
+        AuditEntry.objects.filter(
+            organization_id=transfer.organization_id, batch_id=transfer.batch_id
+        )
+        .values("module_id")
+        .annotate(count=Count("id"))
+        .order_by("module_id")
+    )
+    return [(module_by_id(row["module_id"]), row["count"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class RevertLine:
+    """`count` records of `module` that the batch gave `new_owner` and that would go back to
+    `previous_owner` (`will_revert`), or not: someone changed them since, or they are gone."""
+
+    module: ModuleInfo
+    previous_owner: User | None
+    new_owner: User | None
+    will_revert: bool
+    gone: bool
+    count: int
+
+
+def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertLine]:
+    """What reverting `batch_id` would do now, as the revert job decides it: a record goes back
+    when it still has the owner the batch gave it. One query (the batch's audit rows against the
+    records, grouped), plus one for the users it names."""
+    record = Record.objects.filter(organization_id=organization_id, id=OuterRef("record_id"))
+    still_owned = record.annotate(owner_or_zero=Coalesce("owner_id", Value(0))).filter(
+        owner_or_zero=Coalesce(OuterRef("new_owner_id"), Value(0))
+    )
+    groups = list(
+        AuditEntry.objects.filter(organization_id=organization_id, batch_id=batch_id)
+        .annotate(will_revert=Exists(still_owned), gone=~Exists(record))
+        .values("module_id", "previous_owner_id", "new_owner_id", "will_revert", "gone")
+        .annotate(count=Count("id"))
+        .order_by("-will_revert", "module_id", "previous_owner_id")
+    )
+    user_ids = {g["previous_owner_id"] for g in groups} | {g["new_owner_id"] for g in groups}
+    users = {
+        user.id: user
+        for user in User.objects.filter(
+            organization_id=organization_id, id__in=user_ids - {None}
+        ).only("id", "full_name", "email")
+    }
+    return [
+        RevertLine(
+            module=module_by_id(g["module_id"]),
+            previous_owner=users.get(g["previous_owner_id"]),
+            new_owner=users.get(g["new_owner_id"]),
+            will_revert=g["will_revert"],
+            gone=g["gone"],
+            count=g["count"],
+        )
+        for g in groups
+    ]
+
+
+def lead_by_id(*, organization: Organization, lead_id: int) -> Record | None:
+    """The lead (Contacts record) `lead_id` of `organization` with its owner, in one query."""
+    return (
+        Record.objects.select_related("owner")
+        .filter(organization_id=organization.id, module_id=module_by_name("Contacts").id)
+        .filter(id=lead_id)
+        .first()
     )

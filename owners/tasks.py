@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import partial
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from . import jobs
@@ -77,3 +79,11 @@ def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
 def sweep() -> int:
     """Send again the jobs left behind (`jobs.release_left_behind`); returns how many were sent."""
     return dispatch_jobs(jobs.release_left_behind())
+
+
+def retry_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
+    """Send failed jobs again (`jobs.reset_failed_jobs`), after the caller's commit."""
+    failed = jobs.reset_failed_jobs(job_ids=job_ids)
+    if failed:
+        transaction.on_commit(partial(dispatch_jobs, failed))
+    return failed

@@ -62,6 +62,25 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_api_limits(settings):
+    """Each test counts API credits and token-endpoint failures afresh (docs/limits.md): a key
+    prefix of its own, so no test inherits another's spent credits or failed guesses."""
+    from crm.http import limits
+
+    settings.API_LIMITS_KEY_PREFIX = f"test-{uuid.uuid4().hex[:12]}:"
+    limits._store_for.cache_clear()
+    yield
+    limits._store_for.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _admin_lockout_off(settings):
+    # django-axes needs the request to count a login; the test client's login() has none. The
+    # lockout itself is tested with it on (tests/crm/test_admin_lockout.py).
+    settings.AXES_ENABLED = False
+
+
 @pytest.fixture(autouse=True, scope="session")
 def session_task_queue():
     """With a broker, this run's task messages go to a queue of its own, deleted at the end:

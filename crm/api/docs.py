@@ -119,6 +119,108 @@ class ModulesSerializer(serializers.Serializer):
     modules = ModuleSerializer(many=True)
 
 
+class OrgEntrySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    company_name = serializers.CharField()
+    primary_email = serializers.EmailField(
+        allow_null=True, help_text="The first active Administrator's email."
+    )
+    zgid = serializers.CharField(help_text="The organization id, as the SDKs read it.")
+    time_zone = serializers.CharField()
+    employee_count = serializers.CharField(help_text="Active users.")
+    mc_status = serializers.BooleanField()
+    gapps_enabled = serializers.BooleanField()
+    privacy_settings = serializers.BooleanField()
+    created_time = serializers.DateTimeField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Zoho's keys the service does not model: always null, never invented.
+        for name in NULL_ORG_KEYS:
+            fields[name] = serializers.CharField(
+                allow_null=True, help_text="Not modelled: always null."
+            )
+        return fields
+
+
+NULL_ORG_KEYS = (
+    "alias",
+    "primary_zuid",
+    "currency",
+    "currency_symbol",
+    "currency_locale",
+    "iso_code",
+    "country",
+    "country_code",
+    "city",
+    "state",
+    "street",
+    "zip",
+    "phone",
+    "mobile",
+    "fax",
+    "website",
+    "description",
+    "photo_id",
+    "license_details",
+)
+
+
+class OrgSerializer(serializers.Serializer):
+    org = OrgEntrySerializer(many=True, help_text="The caller's organization.")
+
+
+class LookupModuleSerializer(serializers.Serializer):
+    api_name = serializers.CharField()
+    id = serializers.CharField(allow_null=True)
+
+
+class LookupSerializer(serializers.Serializer):
+    module = LookupModuleSerializer()
+
+
+class FieldSerializer(serializers.Serializer):
+    api_name = serializers.CharField()
+    field_label = serializers.CharField()
+    display_label = serializers.CharField()
+    data_type = serializers.CharField(help_text="text, email, integer, ownerlookup, lookup, ...")
+    json_type = serializers.CharField()
+    id = serializers.CharField()
+    read_only = serializers.BooleanField()
+    system_mandatory = serializers.BooleanField()
+    custom_field = serializers.BooleanField()
+    visible = serializers.BooleanField()
+    lookup = LookupSerializer(required=False, help_text="What_Id only: a lookup of any module.")
+
+
+class FieldsSerializer(serializers.Serializer):
+    fields = FieldSerializer(many=True)
+
+
+class SectionSerializer(serializers.Serializer):
+    api_name = serializers.CharField()
+    name = serializers.CharField()
+    display_label = serializers.CharField()
+    sequence_number = serializers.IntegerField()
+    column_count = serializers.IntegerField()
+    fields = FieldSerializer(many=True)
+
+
+class LayoutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    api_name = serializers.CharField()
+    display_label = serializers.CharField()
+    status = serializers.CharField()
+    visible = serializers.BooleanField()
+    generated_type = serializers.CharField()
+    sections = SectionSerializer(many=True)
+
+
+class LayoutsSerializer(serializers.Serializer):
+    layouts = LayoutSerializer(many=True)
+
+
 # A demo user's id, so Swagger UI's "Try it out" works as shown after `make run`.
 USER_ID_PARAMETER = OpenApiParameter(
     "user_id",

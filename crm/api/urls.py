@@ -11,4 +11,7 @@ urlpatterns = [
     path("users", api.UsersView.as_view(), name="bigin-users"),
     path("users/<str:user_id>", api.UserDetailView.as_view(), name="bigin-user"),
     path("settings/modules", api.ModulesSettingsView.as_view(), name="bigin-modules"),
+    path("settings/fields", api.FieldsSettingsView.as_view(), name="bigin-fields"),
+    path("settings/layouts", api.LayoutsSettingsView.as_view(), name="bigin-layouts"),
+    path("org", api.OrgView.as_view(), name="bigin-org"),
 ]

@@ -5,19 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm import paging, selectors
+from crm import metadata, paging, selectors
 from crm.http import openapi
+from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import (
     INVALID_MODULE,
     INVALID_PARAMETER,
     PAGE_AND_PAGE_TOKEN,
     PAGE_TOKEN_EXPIRED,
+    REQUIRED_PARAM_MISSING,
 )
 from crm.ids import parse_id
 from crm.modules import MODULES, ModuleInfo
@@ -27,6 +34,9 @@ from . import docs, params
 
 USERS_SCOPES = ("ZohoBigin.users.READ",)
 MODULES_SETTINGS_SCOPES = ("ZohoBigin.settings.modules.READ", "ZohoBigin.settings.ALL")
+FIELDS_SETTINGS_SCOPES = ("ZohoBigin.settings.fields.READ", "ZohoBigin.settings.ALL")
+LAYOUTS_SETTINGS_SCOPES = ("ZohoBigin.settings.layouts.READ", "ZohoBigin.settings.ALL")
+ORG_SCOPES = ("ZohoBigin.org.READ", "ZohoBigin.org.ALL")
 
 
 def _info(page: selectors.Page, *, scope: str, last_key: tuple[Any, ...]) -> dict[str, Any]:
@@ -53,7 +63,13 @@ _PER_PAGE_ERRORS = (
 )
 
 
-class UsersView(APIView):
+class DialectView(APIView):
+    """An endpoint every dialect serves: the CRM v8 routes set `dialect` (owners/api/crm_v8.py)."""
+
+    dialect: Dialect = BIGIN
+
+
+class UsersView(DialectView):
     required_scopes = USERS_SCOPES
 
     @extend_schema(
@@ -66,7 +82,13 @@ class UsersView(APIView):
             + _scopes_text(USERS_SCOPES)
         ),
         parameters=[
-            OpenApiParameter("type", str, enum=list(selectors.USER_TYPES), default="AllUsers"),
+            OpenApiParameter(
+                "type",
+                str,
+                # Empty is the default, as for every parameter of the read APIs.
+                enum=[*selectors.USER_TYPES, ""],
+                default="AllUsers",
+            ),
             openapi.PAGE_PARAMETER,
             openapi.PAGE_TOKEN_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
@@ -104,7 +126,7 @@ class UsersView(APIView):
         return Response({"users": [render_user(u) for u in result.items], "info": info})
 
 
-class UserDetailView(APIView):
+class UserDetailView(DialectView):
     required_scopes = USERS_SCOPES
 
     @extend_schema(
@@ -132,7 +154,7 @@ class UserDetailView(APIView):
         return Response({"users": [render_user(user)]})
 
 
-class ModulesSettingsView(APIView):
+class ModulesSettingsView(DialectView):
     required_scopes = MODULES_SETTINGS_SCOPES
 
     @extend_schema(
@@ -143,7 +165,77 @@ class ModulesSettingsView(APIView):
         responses={200: docs.ModulesSerializer, **openapi.error_responses()},
     )
     def get(self, request: Request) -> Response:
-        return Response({"modules": [render_module(module) for module in MODULES]})
+        return Response({"modules": [render_module(module, self.dialect) for module in MODULES]})
+
+
+_QUERY_MODULE_ERRORS = (
+    (REQUIRED_PARAM_MISSING, {"param": "module"}),
+    (INVALID_MODULE, {"param_name": "module"}),
+)
+_MODULE_QUERY_PARAMETER = OpenApiParameter(
+    "module",
+    str,
+    required=True,
+    description="A module API name, e.g. Contacts.",
+    examples=[OpenApiExample("Contacts", value="Contacts")],
+)
+
+
+class OrgView(DialectView):
+    required_scopes = ORG_SCOPES
+
+    @extend_schema(
+        operation_id="org_retrieve",
+        tags=["Settings"],
+        summary="The caller's organization",
+        description="Zoho's org object; what the service does not model is null. "
+        + _scopes_text(ORG_SCOPES),
+        responses={200: docs.OrgSerializer, **openapi.error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"org": [metadata.render_org(request.user.organization)]})
+
+
+class FieldsSettingsView(DialectView):
+    required_scopes = FIELDS_SETTINGS_SCOPES
+
+    @extend_schema(
+        operation_id="settings_fields_list",
+        tags=["Settings"],
+        summary="A module's fields",
+        description="The fields its records carry, then the system fields. "
+        + _scopes_text(FIELDS_SETTINGS_SCOPES),
+        parameters=[_MODULE_QUERY_PARAMETER],
+        responses={
+            200: docs.FieldsSerializer,
+            **openapi.error_responses(*_QUERY_MODULE_ERRORS),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        module = params.query_module(request, self.dialect)
+        fields = metadata.module_fields(request.user.organization, module, self.dialect)
+        return Response({"fields": fields})
+
+
+class LayoutsSettingsView(DialectView):
+    required_scopes = LAYOUTS_SETTINGS_SCOPES
+
+    @extend_schema(
+        operation_id="settings_layouts_list",
+        tags=["Settings"],
+        summary="A module's layout",
+        description="One standard layout with one section holding every field. "
+        + _scopes_text(LAYOUTS_SETTINGS_SCOPES),
+        parameters=[_MODULE_QUERY_PARAMETER],
+        responses={
+            200: docs.LayoutsSerializer,
+            **openapi.error_responses(*_QUERY_MODULE_ERRORS),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        module = params.query_module(request, self.dialect)
+        layouts = metadata.module_layouts(request.user.organization, module, self.dialect)
+        return Response({"layouts": layouts})
 
 
 _RECORD_SCOPES_TEXT = (
@@ -168,9 +260,16 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
             openapi.PAGE_PARAMETER,
             openapi.PAGE_TOKEN_PARAMETER,
             openapi.PER_PAGE_PARAMETER,
-            OpenApiParameter("sort_by", str, enum=list(selectors.RECORD_SORT_FIELDS), default="id"),
-            OpenApiParameter("sort_order", str, enum=list(selectors.SORT_ORDERS), default="asc"),
-            OpenApiParameter("owner_id", str, description="Only the records of this owner."),
+            # Empty is the default, as for every parameter of the read APIs.
+            OpenApiParameter(
+                "sort_by", str, enum=[*selectors.RECORD_SORT_FIELDS, ""], default="id"
+            ),
+            OpenApiParameter("sort_order", str, enum=[*selectors.SORT_ORDERS, ""], default="asc"),
+            OpenApiParameter(
+                "owner_id",
+                {"type": "string", "pattern": "^([0-9]{1,19})?$"},
+                description="Only the records of this owner (empty: no filter).",
+            ),
         ],
         responses={
             200: docs.RecordsPageSerializer,
@@ -211,6 +310,7 @@ class RecordViewSet(viewsets.ViewSet):
 
     lookup_url_kwarg = "record_id"
     schema = openapi.EnvelopeAutoSchema()
+    dialect: Dialect = BIGIN
 
     def get_required_scopes(self, request: Request) -> tuple[str, ...]:
         module = self.kwargs.get("module", "").lower()
@@ -220,13 +320,19 @@ class RecordViewSet(viewsets.ViewSet):
             f"ZohoBigin.modules.{module}.READ",
         )
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        params.reject_unserved_path(kwargs["module"])
+        super().initial(request, *args, **kwargs)
+
     def _module(self) -> ModuleInfo:
         # Resolved in the handler, not in initial(), so a wrong method answers 405 first.
-        return params.path_module(self.kwargs["module"])
+        return params.path_module(self.kwargs["module"], self.dialect)
 
     def list(self, request: Request, module: str) -> Response:
         module_info = self._module()
         fields = params.field_names(request)
+        if fields is None and self.dialect.list_needs_fields:
+            raise REQUIRED_PARAM_MISSING(param="fields")
         page, per_page = params.paging(request)
         sort_by = params.choice(
             request, "sort_by", tuple(selectors.RECORD_SORT_FIELDS), default="id"
@@ -256,7 +362,7 @@ class RecordViewSet(viewsets.ViewSet):
         )
         if not result.items:
             return Response(status=204)
-        data = [render_record(record, module_info, fields) for record in result.items]
+        data = [render_record(record, module_info, fields, self.dialect) for record in result.items]
         last_key = selectors.record_sort_key(result.items[-1], sort_by)
         return Response({"data": data, "info": _info(result, scope=scope, last_key=last_key)})
 
@@ -273,4 +379,4 @@ class RecordViewSet(viewsets.ViewSet):
         )
         if record is None:
             return Response(status=204)
-        return Response({"data": [render_record(record, module_info, fields)]})
+        return Response({"data": [render_record(record, module_info, fields, self.dialect)]})

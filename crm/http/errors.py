@@ -16,9 +16,11 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from . import boundary
+
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/bigin/v2/"
+API_PREFIXES = ("/bigin/v2/", "/crm/v8/")  # the two dialects (crm/dialects.py)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ INVALID_REQUEST_METHOD = ErrorKind(
     405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
 )
 INVALID_MODULE = ErrorKind(400, "INVALID_MODULE", "the module name given seems to be invalid")
+REQUIRED_PARAM_MISSING = ErrorKind(
+    400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing"
+)
 INVALID_BODY = ErrorKind(
     400, "INVALID_DATA", "either the request body or parameters is in wrong format"
 )
@@ -106,20 +111,32 @@ def error_response(kind: ErrorKind, details: dict[str, Any] | None = None) -> Re
 
 
 def bigin_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's exception handler for the Bigin API: every failure in the envelope, even a crash."""
+    """DRF's exception handler for the Bigin API: every failure in the envelope, even a crash.
+
+    Client mistakes the boundary knows (crm/http/boundary.py) answer their 4xx in the envelope of
+    the family the path belongs to (the token server's views use this handler too) and log
+    nothing; only a real failure logs its traceback.
+    """
     if isinstance(exc, ApiError):
         return Response(exc.body(), status=exc.status_code)
     for exc_type, kind in _DRF_EQUIVALENTS:
         if isinstance(exc, exc_type):
             return error_response(kind)
+    request = context.get("request")
+    family = boundary.family_of(request.path) if request is not None else boundary.BIGIN
+    problem = boundary.problem_for_exception(exc)
+    if problem is not None:
+        return Response(problem.body(family), status=problem.status, headers=problem.headers)
     logger.exception(
         "Unexpected failure in %s", context.get("view").__class__.__name__, exc_info=exc
     )
+    if family == boundary.OAUTH:
+        return Response({"error": "server_error"}, status=500)
     return error_response(INTERNAL_ERROR)
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path.startswith(API_PREFIXES)
 
 
 @csrf_exempt

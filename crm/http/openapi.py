@@ -15,6 +15,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from crm.api.params import MAX_PAGE
 from crm.modules import MODULES
 from crm.sandbox import demo
 from crm.selectors import MAX_PER_PAGE
@@ -77,8 +78,22 @@ class BiginErrorSerializer(serializers.Serializer):
 
 # Parameters
 
+
+def integer_or_empty(minimum: int, maximum: int, default: int) -> dict:
+    """A whole-number query parameter; empty means absent (the default), as everywhere here."""
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+            {"type": "string", "maxLength": 0},
+        ],
+        "default": default,
+    }
+
+
 PAGE_PARAMETER = OpenApiParameter(
-    "page", {"type": "integer", "minimum": 1, "default": 1}, description="Page number, from 1."
+    "page",
+    integer_or_empty(1, MAX_PAGE, 1),
+    description=f"Page number, from 1 to {MAX_PAGE:,}.",
 )
 PAGE_TOKEN_PARAMETER = OpenApiParameter(
     "page_token",
@@ -91,12 +106,12 @@ PAGE_TOKEN_PARAMETER = OpenApiParameter(
 )
 PER_PAGE_PARAMETER = OpenApiParameter(
     "per_page",
-    {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": MAX_PER_PAGE},
+    integer_or_empty(1, MAX_PER_PAGE, MAX_PER_PAGE),
     description=f"Entries per page, at most {MAX_PER_PAGE}.",
 )
 MODULE_PARAMETER = OpenApiParameter(
     "module",
-    str,
+    {"type": "string", "enum": [module.api_name for module in MODULES]},
     OpenApiParameter.PATH,
     description=(
         "Module API name, matched case-insensitively: "

@@ -30,7 +30,7 @@ MAX_ACCESS_TOKENS_PER_REFRESH_TOKEN = 15
 MAX_REFRESH_TOKENS_PER_USER = 20
 
 # `ZohoBigin.<resource>[.<sub-resource>...].<OPERATION>`, e.g. ZohoBigin.modules.contacts.READ.
-_SCOPE = re.compile(r"ZohoBigin(\.[A-Za-z0-9_]+)+\.(ALL|READ|CREATE|UPDATE|DELETE)")
+_SCOPE = re.compile(r"(?:ZohoBigin|ZohoCRM)(\.[A-Za-z0-9_]+)+\.(ALL|READ|CREATE|UPDATE|DELETE)")
 
 
 class OAuthError(Exception):
@@ -66,7 +66,7 @@ def parse_scopes(text: str) -> list[str]:
         raise ValueError("at least one scope is required")
     for scope in scopes:
         if not _SCOPE.fullmatch(scope):
-            raise ValueError(f"not a ZohoBigin scope: {scope!r}")
+            raise ValueError(f"not a ZohoBigin or ZohoCRM scope: {scope!r}")
     return list(dict.fromkeys(scopes))
 
 

@@ -16,7 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import grants
+from crm.http.boundary import client_address
+
+from . import grants, guessing
 
 UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
 
@@ -33,11 +35,21 @@ def _params(request: Request) -> dict[str, str]:
     return params
 
 
-class TokenView(APIView):
+class TokenServerView(APIView):
+    """No token: the client authenticates by its parameters. Nothing is cached (RFC 6749 5.1)."""
+
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes = [FormParser, MultiPartParser]
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+
+class TokenView(TokenServerView):
     @extend_schema(
         summary="Exchange a grant code, or refresh an access token (Zoho's token endpoint)",
         request={"application/x-www-form-urlencoded": OpenApiTypes.OBJECT},
@@ -51,6 +63,10 @@ class TokenView(APIView):
             "client_id": params.get("client_id", ""),
             "client_secret": params.get("client_secret", ""),
         }
+        address = client_address(request)
+        wait = guessing.refused(client_id=client["client_id"], address=address)
+        if wait is not None:
+            return Response(guessing.ACCESS_DENIED, status=429, headers={"Retry-After": str(wait)})
         try:
             if grant_type == "authorization_code":
                 issued = grants.exchange_code(**client, code=params.get("code", ""))
@@ -59,6 +75,7 @@ class TokenView(APIView):
             else:
                 return Response({"error": UNSUPPORTED_GRANT_TYPE})
         except grants.OAuthError as failure:
+            guessing.record_failure(client_id=client["client_id"], address=address)
             return Response({"error": failure.error})
         body = {"access_token": issued.access_token}
         if issued.refresh_token is not None:
@@ -75,11 +92,7 @@ class TokenView(APIView):
         return Response(body)
 
 
-class RevokeView(APIView):
-    authentication_classes: list = []
-    permission_classes: list = []
-    parser_classes = [FormParser, MultiPartParser]
-
+class RevokeView(TokenServerView):
     @extend_schema(
         summary="Revoke a refresh token and its access tokens",
         request={"application/x-www-form-urlencoded": OpenApiTypes.OBJECT},

@@ -133,6 +133,10 @@ def validate(data: Any) -> None:
         if name in seen_org_names:
             raise _fail(where, f"duplicate name {name!r} (also {seen_org_names[name]})")
         seen_org_names[name] = where
+        _choice(org, "edition", where, tuple(Organization.Edition.values), "express")
+        credits = org.get("api_credits_per_day")
+        if credits is not None and (type(credits) is not int or not 0 < credits < 2**31):
+            raise _fail(where, "api_credits_per_day must be a positive integer or null")
         org_id = _existing_org_id(org, where)
         existing_users: set[int] = set()
         if org_id is not None:
@@ -282,10 +286,15 @@ def load(data: Any, *, create_only: bool = False) -> LoadSummary:
         for org_entry in data["organizations"]:
             org_id = parse_id(org_entry.get("id")) if org_entry.get("id") is not None else None
             org_lookup = {"id": org_id} if org_id else {"name": org_entry["name"]}
+            org_values = {
+                "name": org_entry["name"],
+                "edition": org_entry.get("edition", Organization.Edition.EXPRESS),
+                "api_credits_per_day": org_entry.get("api_credits_per_day"),
+            }
             org = _upsert(
                 Organization,
                 org_lookup,
-                {"name": org_entry["name"]},
+                org_values,
                 summary,
                 "organizations",
                 create_only=create_only,

@@ -1,3 +1,6 @@
-"""The ownership admin: the record list with its change-owner action and ownership history."""
+"""The ownership admin: the record list with its change-owner action and ownership history
+(records), the outbox jobs (outbox), the transfer jobs and their live job page (transfers), the
+batch page and its revert (batches), offboarding (offboarding); urls holds the pages that are not
+a model's."""
 
-from . import records  # noqa: F401  (registers the Record admin)
+from . import outbox, records, transfers  # noqa: F401  (register the model admins)

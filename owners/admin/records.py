@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -23,8 +24,19 @@ from audit.models import AuditEntry
 from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
 from crm.models import Organization, Record, User
-from crm.modules import ACTIVITY_MODULES, module_by_id
+from crm.modules import ACTIVITY_MODULES, ModuleInfo, module_by_id
 from owners.services import NewOwnerNotActive, RelatedSelection, change_owner
+from owners.transfers.engine import schedule_mass_change
+
+from .change_owner import (
+    JOB_MODE,
+    KEPT_SELECTION,
+    FiltersNotSupported,
+    change_owner_message,
+    criteria_from_filters,
+)
+from .history import log_owner_changes, log_scheduled
+from .transfers import describe_criteria
 
 MIXED_ORGANIZATIONS = (
     "The selected records belong to more than one organization. "
@@ -178,9 +190,20 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             rows,
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        # The ids of a refused action, ticked again on the page it redirects to (see
+        # owners/static/owners/kept_selection.js).
+        kept = request.session.pop(KEPT_SELECTION, None) if request.method == "GET" else None
+        extra_context = {**(extra_context or {}), "kept_selection": kept}
+        return super().changelist_view(request, extra_context)
+
     @admin.action(description="Change owner", permissions=["change_owner"])
     def change_owner_action(self, request: HttpRequest, queryset: QuerySet[Record]):
         """Step one renders the intermediate page; its form posts back here with "apply".
+
+        A selection of at most OWNER_TRANSFER_CHUNK records is changed here, in one transaction
+        per module. "Select all" over more is a mass-change job per module, scheduled from the
+        list's filters (no ids travel: see `_change_owner_job`).
 
         A selection spanning modules is applied module by module: `change_owner` takes one
         module and owns a durable transaction, so each module is its own all-or-nothing batch
@@ -190,6 +213,8 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         modules before it stay changed (each complete with its audit rows) and re-running the
         action is harmless: records that already have the owner are counted, not re-audited.
         """
+        if request.POST.get("mode") == JOB_MODE:
+            return self._change_owner_job(request, queryset)
         if "apply" in request.POST:
             record_ids = confirmed_record_ids(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
             if record_ids is None:
@@ -197,13 +222,19 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                 return None
             # The queryset is the changelist's, already limited to the user's organization.
             queryset = queryset.filter(pk__in=record_ids)
-        rows = list(queryset.values_list("id", "module_id", "organization_id"))
-        organization_ids = {organization_id for _, _, organization_id in rows}
+        elif (
+            request.POST.get("select_across") == "1"
+            and queryset.count() > settings.OWNER_TRANSFER_CHUNK
+        ):
+            return self._change_owner_job(request, queryset)
+        rows = list(queryset.values_list("id", "module_id", "organization_id", "name"))
+        organization_ids = {organization_id for _, _, organization_id, _ in rows}
         if not organization_ids:
             # The selected records were deleted between the two steps.
             self.message_user(request, "None of the selected records exist.", messages.WARNING)
             return None
         if len(organization_ids) > 1:
+            request.session[KEPT_SELECTION] = [str(record_id) for record_id, *_ in rows]
             self.message_user(request, MIXED_ORGANIZATIONS, messages.ERROR)
             return None
         organization = Organization.objects.get(id=organization_ids.pop())
@@ -214,16 +245,16 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
         form = ChangeOwnerForm(request.POST, organization=organization)
         if not form.is_valid():
-            for errors in form.errors.values():
-                for error in errors:
-                    self.message_user(request, error, messages.ERROR)
+            self._form_errors(request, form)
             return self._change_owner_page(request, queryset, rows, organization, form)
 
         new_owner = form.cleaned_data["new_owner"]
         related = RelatedSelection(modules=tuple(form.cleaned_data["related_modules"]))
         ids_by_module: dict[int, list[int]] = defaultdict(list)
-        for record_id, module_id, _ in rows:
+        names = {}
+        for record_id, module_id, _, name in rows:
             ids_by_module[module_id].append(record_id)
+            names[record_id] = name
         for module_id, record_ids in sorted(ids_by_module.items()):
             module = module_by_id(module_id)
             try:
@@ -246,22 +277,126 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     messages.ERROR,
                 )
                 return None
-            message = (
-                f"{module.api_name}: {len(result.changed_ids)} changed to {new_owner.full_name}, "
-                f"{result.unchanged_count} already owned by {new_owner.full_name} "
-                f"(batch {result.batch_id})."
+            log_owner_changes(
+                request,
+                [(record_id, names[record_id]) for record_id in result.changed_ids],
+                f"Changed owner to {new_owner.full_name} (batch {result.batch_id}).",
             )
-            gone = len(record_ids) - len(result.found_ids)
-            if gone:
-                message += f" {gone} no longer exist."
+            message = change_owner_message(
+                module=module,
+                result=result,
+                new_owner=new_owner,
+                asked=len(record_ids),
+                related_modules=related.modules,
+            )
             self.message_user(request, message, messages.SUCCESS)
         return None
+
+    def _form_errors(self, request: HttpRequest, form: forms.Form) -> None:
+        for errors in form.errors.values():
+            for error in errors:
+                self.message_user(request, error, messages.ERROR)
+
+    def _change_owner_job(self, request: HttpRequest, queryset: QuerySet[Record]):
+        """ "Select all" over more records than one transaction takes: one mass-change job per
+        module, whose criteria are the list's filters. The pages post no ids (150,000 of them
+        would pass Django's 2.5 MB body cap): the confirmation posts back to the same filtered
+        URL, and the records are whatever matches when each chunk runs."""
+        counts = list(
+            queryset.order_by()
+            .values_list("organization_id", "module_id")
+            .annotate(count=Count("id"))
+            .order_by("module_id")
+        )
+        if not counts:
+            self.message_user(request, "None of the selected records exist.", messages.WARNING)
+            return None
+        if len({organization_id for organization_id, _, _ in counts}) > 1:
+            self.message_user(request, MIXED_ORGANIZATIONS, messages.ERROR)
+            return None
+        try:
+            criteria = criteria_from_filters(request.GET)
+        except FiltersNotSupported as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        organization = Organization.objects.get(id=counts[0][0])
+        per_module = [(module_by_id(module_id), count) for _, module_id, count in counts]
+        if "apply" not in request.POST:
+            form = ChangeOwnerForm(organization=organization)
+            return self._change_owner_job_page(request, organization, per_module, criteria, form)
+        form = ChangeOwnerForm(request.POST, organization=organization)
+        if not form.is_valid():
+            self._form_errors(request, form)
+            return self._change_owner_job_page(request, organization, per_module, criteria, form)
+        new_owner = form.cleaned_data["new_owner"]
+        transfers = []
+        for module, count in per_module:
+            transfer = schedule_mass_change(
+                organization=organization,
+                actor=request.user,
+                module=module,
+                criteria=criteria,
+                new_owner=new_owner,
+                related_modules=form.cleaned_data["related_modules"],
+                notify=form.cleaned_data["notify"],
+            )
+            log_scheduled(
+                request,
+                transfer,
+                f"Mass change of {module.plural_label} to {new_owner.full_name} scheduled.",
+            )
+            transfers.append(transfer)
+            self.message_user(
+                request,
+                format_html(
+                    '{}: <a href="{}">job {}</a> gives the {} records selected to {} in the '
+                    'background (<a href="{}">batch {}</a>).',
+                    module.api_name,
+                    reverse("admin:owners_ownertransfer_change", args=[transfer.id]),
+                    transfer.id,
+                    f"{count:,}",
+                    new_owner.full_name,
+                    reverse("owners_admin:batch", args=[transfer.batch_id]),
+                    str(transfer.batch_id)[:8],
+                ),
+                messages.SUCCESS,
+            )
+        if len(transfers) == 1:
+            return HttpResponseRedirect(
+                reverse("admin:owners_ownertransfer_change", args=[transfers[0].id])
+            )
+        return None
+
+    def _change_owner_job_page(
+        self,
+        request: HttpRequest,
+        organization: Organization,
+        per_module: list[tuple[ModuleInfo, int]],
+        criteria: dict,
+        form: ChangeOwnerForm,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Change owner",
+            "opts": self.model._meta,
+            "organization": organization,
+            "job_mode": JOB_MODE,
+            "per_module": per_module,
+            "record_count": sum(count for _, count in per_module),
+            "criteria": describe_criteria(criteria, organization_id=organization.id),
+            "one_transaction": settings.OWNER_TRANSFER_CHUNK,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": "change_owner_action",
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/owners/change_owner.html", context)
 
     def _change_owner_page(
         self,
         request: HttpRequest,
         queryset: QuerySet[Record],
-        rows: list[tuple[int, int, int]],
+        rows: list[tuple[int, int, int, str]],
         organization: Organization,
         form: ChangeOwnerForm,
     ) -> TemplateResponse:
@@ -274,7 +409,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "records": records[:PREVIEW_SIZE],
             "record_count": len(rows),
             "more_count": max(len(rows) - PREVIEW_SIZE, 0),
-            "selected_ids": ",".join(str(record_id) for record_id, _, _ in sorted(rows)),
+            "selected_ids": ",".join(str(record_id) for record_id, *_ in sorted(rows)),
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "change_owner_action",

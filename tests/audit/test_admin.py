@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -143,3 +144,29 @@ def test_the_audit_changelist_costs_a_fixed_number_of_queries(
         response = admin_site_client.get(CHANGELIST)
 
     assert len(response.context["cl"].result_list) == 30
+
+
+def test_the_list_names_the_organization_for_superusers_only_and_has_no_sidebar(
+    admin_site_client, organization, changes
+):
+    staff = UserFactory(organization=organization, is_staff=True)
+    client = Client()
+    client.force_login(staff)
+
+    superuser_page = admin_site_client.get(CHANGELIST)
+    staff_page = client.get(CHANGELIST)
+
+    columns = [
+        "time",
+        "module",
+        "record_link",
+        "previous_owner_name",
+        "new_owner_name",
+        "actor_name",
+        "source",
+        "batch_link",
+    ]
+    assert list(superuser_page.context["cl"].list_display) == ["time", "organization", *columns[1:]]
+    assert list(staff_page.context["cl"].list_display) == columns
+    assert superuser_page.context["is_nav_sidebar_enabled"] is False
+    assert 'id="nav-sidebar"' not in staff_page.content.decode()

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -114,6 +115,10 @@ def _reset_broker_connections() -> None:
         app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
+    # kombu keeps its own registry of producer pools by broker URL, each holding the connection
+    # pool closed above: without this, the next test publishing to the same URL (even an eager
+    # task: Celery acquires a producer for it) would get "Acquire on closed pool".
+    kombu.pools.reset()
 
 
 @pytest.fixture

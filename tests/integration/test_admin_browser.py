@@ -110,13 +110,15 @@ def test_an_operator_reassigns_records_in_the_admin_and_finds_them_audited(live_
         expect(success).to_have_count(2)
         expect(success.nth(0)).to_have_text(
             re.compile(
-                r"^Contacts: 3 changed to Chen Wei, 0 already owned by Chen Wei \(batch .+\)\.$"
+                r"^Contacts: 3 changed to Chen Wei, 0 already owned by Chen Wei\. "
+                r"Batch [0-9a-f]{8}\.$"
             )
         )
         expect(success.nth(1)).to_have_text(
             re.compile(r"^Pipelines: 1 changed to Chen Wei, 0 already owned by Chen Wei")
         )
-        contacts_batch = re.search(r"batch ([0-9a-f-]{36})", success.nth(0).inner_text())[1]
+        batch_href = success.nth(0).get_by_role("link").get_attribute("href")
+        contacts_batch = re.search(r"/batches/([0-9a-f-]{36})/$", batch_href)[1]
         expect(rows(page)).to_have_count(1)
         expect(rows(page)).to_contain_text("Noah Okafor")
 

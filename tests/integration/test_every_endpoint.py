@@ -89,6 +89,54 @@ def endpoints(w):
             True,
         ),
         ("get", "/leads", None, ["ZohoBigin.change_owner.CREATE"], True),
+        ("get", "/bigin/v2/org", None, ["ZohoBigin.org.READ", "ZohoBigin.org.ALL"], False),
+        (
+            "get",
+            "/bigin/v2/settings/fields?module=Contacts",
+            None,
+            ["ZohoBigin.settings.fields.READ", "ZohoBigin.settings.ALL"],
+            False,
+        ),
+        (
+            "get",
+            "/bigin/v2/settings/layouts?module=Tasks",
+            None,
+            ["ZohoBigin.settings.layouts.READ", "ZohoBigin.settings.ALL"],
+            False,
+        ),
+        ("get", f"/leads/{a['contact'].id}", None, ["ZohoBigin.change_owner.CREATE"], True),
+        ("get", "/me/notification-prefs", None, ["ZohoBigin.change_owner.CREATE"], True),
+        (
+            "put",
+            "/me/notification-prefs",
+            {"notifications_enabled": True},
+            ["ZohoBigin.change_owner.CREATE"],
+            True,
+        ),
+        # The Zoho CRM v8 dialect: the same endpoints, the ZohoCRM scope family.
+        ("get", "/crm/v8/users", None, ["ZohoCRM.users.READ"], False),
+        ("get", "/crm/v8/org", None, ["ZohoCRM.org.READ", "ZohoCRM.org.ALL"], False),
+        (
+            "get",
+            "/crm/v8/settings/modules",
+            None,
+            ["ZohoCRM.settings.modules.READ", "ZohoCRM.settings.ALL"],
+            False,
+        ),
+        (
+            "get",
+            "/crm/v8/Contacts?fields=Last_Name",
+            None,
+            ["ZohoCRM.modules.ALL", "ZohoCRM.modules.READ", "ZohoCRM.modules.contacts.READ"],
+            False,
+        ),
+        (
+            "post",
+            f"/crm/v8/Contacts/{a['contact'].id}/actions/change_owner",
+            {"owner": {"id": str(a["other"].id)}},
+            ["ZohoCRM.change_owner.CREATE"],
+            False,
+        ),
     ]
 
 

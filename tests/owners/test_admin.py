@@ -6,7 +6,9 @@ from html.parser import HTMLParser
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,8 +17,9 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
+from owners.admin.change_owner import change_owner_message
 from owners.models import OwnerJob
-from owners.services import change_owner
+from owners.services import RelatedSelection, change_owner
 from tests.conftest import ADMIN_PASSWORD
 from tests.factories import RecordFactory, UserFactory
 
@@ -28,6 +31,11 @@ ACTION = "change_owner_action"
 
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def batch_link(batch_id) -> str:
+    url = reverse("owners_admin:batch", args=[batch_id])
+    return f'<a href="{url}">Batch {str(batch_id)[:8]}</a>'
 
 
 def start_action(client, records):
@@ -92,17 +100,24 @@ def eli(make_user):
     return make_user(full_name="Eli Novak", email="eli@zylker.test", status=User.Status.DISABLED)
 
 
+@pytest.mark.parametrize("extra", [0, 40])
 def test_the_intermediate_page_lists_the_records_and_offers_only_active_users_of_their_org(
-    admin_site_client, make_record, chen, eli, other_organization
+    admin_site_client, make_record, chen, eli, other_organization, extra, django_assert_num_queries
 ):
     outsider = UserFactory(organization=other_organization, full_name="Gus Harper")
     records = [make_record(name="Olivia Smith"), make_record(name="Liam Garcia")]
+    records += [make_record(name=f"Zed {n:02}") for n in range(extra)]
 
-    response = start_action(admin_site_client, records)
+    # 1 session, 2 user; Django's changelist: 3-5 the filter choices, 6 COUNT(*), 7-9 the
+    # filter choices again (for the action); the action: 10 the selected records, 11 their
+    # organization; the page: 12 the first 50 records with module and owner, 13 the users
+    # offered (a server-side cursor on PostgreSQL).
+    with django_assert_num_queries(13):
+        response = start_action(admin_site_client, records)
 
     assert response.status_code == 200
     assert response.templates[0].name == "admin/owners/change_owner.html"
-    assert list(response.context["records"]) == sorted(records, key=lambda r: r.name)
+    assert list(response.context["records"]) == sorted(records, key=lambda r: r.name)[:50]
     offered = list(response.context["form"].fields["new_owner"].queryset)
     assert offered == [records[0].owner, chen]  # Ann Lee and Chen Wei, by name
     body = response.content.decode()
@@ -134,9 +149,12 @@ def test_confirm_changes_owners_through_the_service_and_reports_per_module(
     contacts_batch = next(e.batch_id for e in entries if e.record_id == contacts[0].id)
     pipelines_batch = next(e.batch_id for e in entries if e.record_id == pipeline.id)
     assert contacts_batch != pipelines_batch  # one service call, one transaction per module
+    # No Tasks or Calls are related to them; the email waits for the commit (jobs pending).
     assert messages_of(response) == [
-        f"Contacts: 3 changed to Chen Wei, 1 already owned by Chen Wei (batch {contacts_batch}).",
-        f"Pipelines: 1 changed to Chen Wei, 0 already owned by Chen Wei (batch {pipelines_batch}).",
+        "Contacts: 3 changed to Chen Wei, 1 already owned by Chen Wei. An email to Chen Wei is "
+        f"queued. {batch_link(contacts_batch)}.",
+        "Pipelines: 1 changed to Chen Wei, 0 already owned by Chen Wei. An email to Chen Wei is "
+        f"queued. {batch_link(pipelines_batch)}.",
     ]
     related = OwnerJob.objects.get(batch_id=contacts_batch, kind=OwnerJob.Kind.RELATED_TRANSFER)
     assert related.payload["related_modules"] == ["Tasks", "Calls"]
@@ -377,10 +395,10 @@ def test_the_action_changes_1200_selected_records_in_one_batch_per_module(
     assert AuditEntry.objects.count() == 1200
     assert len(batches) == 2 and len(set(batches.values())) == 2  # one change_owner per module
     assert messages_of(response) == [
-        f"Contacts: 700 changed to Chen Wei, 0 already owned by Chen Wei "
-        f"(batch {batches[contacts.id]}).",
-        f"Pipelines: 500 changed to Chen Wei, 0 already owned by Chen Wei "
-        f"(batch {batches[pipelines.id]}).",
+        "Contacts: 700 changed to Chen Wei, 0 already owned by Chen Wei. "
+        f"{batch_link(batches[contacts.id])}.",
+        "Pipelines: 500 changed to Chen Wei, 0 already owned by Chen Wei. "
+        f"{batch_link(batches[pipelines.id])}.",
     ]
 
 
@@ -444,3 +462,119 @@ def test_a_confirmed_selection_with_another_organizations_ids_changes_nothing_th
     assert response.status_code == 302
     assert owners_of([theirs, ours]) == {theirs.id: theirs.owner_id, ours.id: new_owner.id}
     assert set(AuditEntry.objects.values_list("record_id", flat=True)) == {ours.id}
+
+
+def test_each_changed_record_gets_an_entry_in_the_admins_recent_actions(
+    admin_site_client, admin_user, make_record, chen
+):
+    olivia, liam = make_record(name="Olivia Smith"), make_record(name="Liam Garcia")
+    already = make_record(name="Emma Tanaka", owner=chen)
+
+    confirm_action(admin_site_client, [olivia, liam, already], chen)
+
+    batch_id = AuditEntry.objects.get(record_id=olivia.id).batch_id
+    entries = LogEntry.objects.order_by("object_repr")
+    assert [
+        (e.user_id, e.object_id, e.object_repr, e.action_flag, e.change_message) for e in entries
+    ] == [
+        (admin_user.id, str(r.id), r.name, CHANGE, f"Changed owner to Chen Wei (batch {batch_id}).")
+        for r in [liam, olivia]  # not Emma Tanaka: her owner did not change
+    ]
+    index = admin_site_client.get(reverse("admin:index")).content.decode()
+    recent = index[index.index('id="recent-actions-module"') :]
+    assert "Olivia Smith" in recent and "Liam Garcia" in recent
+
+
+def test_a_refused_selection_is_ticked_again_on_the_list(
+    admin_site_client, make_record, other_organization
+):
+    mine = make_record()
+    theirs = RecordFactory(organization=other_organization)
+
+    refused = start_action(admin_site_client, [mine, theirs])
+    page = admin_site_client.get(refused.url)
+    again = admin_site_client.get(refused.url)
+
+    assert sorted(page.context["kept_selection"]) == sorted([str(mine.id), str(theirs.id)])
+    body = page.content.decode()
+    assert '<script id="kept-selection" type="application/json">' in body
+    assert "owners/kept_selection.js" in body
+    assert again.context["kept_selection"] is None  # once only
+
+
+def test_the_message_names_the_related_records_that_follow_and_the_email(
+    admin_site_client, make_record, chen
+):
+    contacts = [make_record(name=f"Contact {n}") for n in range(2)]
+    for contact in contacts:
+        make_record(module_name="Tasks", related_to=contact)
+    make_record(module_name="Calls", related_to=contacts[0])
+    make_record(module_name="Calls", related_to=contacts[0], owner=chen)  # has the owner already
+
+    response = confirm_action(
+        admin_site_client, contacts, chen, notify=True, related_modules=["Tasks", "Calls"]
+    )
+
+    batch_id = AuditEntry.objects.get(record_id=contacts[0].id).batch_id
+    # The jobs wait for the commit: the activities are counted, not moved yet.
+    assert messages_of(response) == [
+        "Contacts: 2 changed to Chen Wei, 0 already owned by Chen Wei. 2 related Tasks and 1 "
+        "related Call follow in the background; an email to Chen Wei is queued. "
+        f"{batch_link(batch_id)}."
+    ]
+
+
+def test_once_the_jobs_ran_the_message_says_what_moved_and_that_the_email_went(
+    organization,
+    admin_user,
+    make_record,
+    chen,
+    in_process_tasks,
+    django_capture_on_commit_callbacks,
+):
+    contact = make_record(name="Olivia Smith")
+    for _ in range(3):
+        make_record(module_name="Tasks", related_to=contact)
+    contacts = module_by_name("Contacts")
+    with django_capture_on_commit_callbacks(execute=True):
+        result = change_owner(
+            organization=organization,
+            actor=admin_user,
+            module=contacts,
+            record_ids=[contact.id],
+            new_owner=chen,
+            notify=True,
+            related=RelatedSelection(modules=("Tasks",)),
+            source="admin",
+        )
+
+    message = change_owner_message(
+        module=contacts, result=result, new_owner=chen, asked=1, related_modules=["Tasks"]
+    )
+
+    assert message == (
+        "Contacts: 1 changed to Chen Wei, 0 already owned by Chen Wei. 3 related Tasks moved "
+        f"with them; an email was sent to Chen Wei. {batch_link(result.batch_id)}."
+    )
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_confirming_costs_a_fixed_number_of_queries(
+    admin_site_client, make_record, chen, count, django_assert_num_queries
+):
+    records = [make_record(name=f"Contact {n}") for n in range(count)]
+    for record in records:
+        make_record(module_name="Tasks", related_to=record)
+    ContentType.objects.get_for_model(Record)  # cached per process, as in a running server
+
+    # 1 session, 2 user; Django's changelist: 3-5 the module, owner and organization filter
+    # choices, 6 COUNT(*), 7-9 the filter choices again (ChangeList.get_queryset, for the
+    # action); the action: 10 the selected records (id, module, organization, name), 11 their
+    # organization, 12 the new owner (the form's choice); change_owner: 13 SAVEPOINT, 14 lock,
+    # 15 UPDATE, 16 audit INSERT, 17 outbox INSERT, 18 RELEASE SAVEPOINT; 19 the LogEntry rows
+    # (one INSERT); the message: 20 the jobs' status, 21 the related Tasks counted.
+    with django_assert_num_queries(21):
+        response = confirm_action(admin_site_client, records, chen, related_modules=["Tasks"])
+
+    assert response.status_code == 302
+    assert set(owners_of(records).values()) == {chen.id}

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--client-id", required=True)
         parser.add_argument("--user", required=True, help="the user's email or id")
-        parser.add_argument("--scope", required=True, help="comma-separated ZohoBigin scopes")
+        parser.add_argument(
+            "--scope", required=True, help="comma-separated ZohoBigin or ZohoCRM scopes"
+        )
 
     def handle(self, *args, client_id: str, user: str, scope: str, **options) -> None:
         client = client_by_client_id(client_id)

@@ -17,7 +17,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--user", required=True, help="the user's email or id")
-        parser.add_argument("--scope", required=True, help="e.g. ZohoBigin.change_owner.CREATE")
+        parser.add_argument(
+            "--scope",
+            required=True,
+            help="comma-separated ZohoBigin or ZohoCRM scopes, e.g. ZohoBigin.change_owner.CREATE",
+        )
         parser.add_argument(
             "--expires-in",
             type=int,

@@ -7,10 +7,12 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
+    extend_schema_field,
 )
 from rest_framework import serializers
 
 from crm.http import openapi as docs
+from crm.http.boundary_docs import IdField
 from crm.http.errors import INVALID_BODY, INVALID_MODULE, INVALID_REQUEST_METHOD, NO_PERMISSION
 from crm.sandbox import demo
 
@@ -18,27 +20,46 @@ from . import request as rules
 
 
 class OwnerRefSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="The new owner's user id (a JSON string or integer).")
+    id = IdField(help_text="The new owner's user id.")
 
 
 class RelatedModuleSerializer(serializers.Serializer):
     api_name = serializers.CharField(required=False, help_text="Tasks, Events or Calls.")
-    id = serializers.CharField(required=False, help_text="One related record to move.")
+    id = IdField(required=False, help_text="One related record to move.")
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "boolean"},
+            {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"},
+        ]
+    }
+)
+class NotifyField(serializers.Field):
+    """`notify`: a boolean, or "true"/"false" in any case (the Deluge sample sends a string)."""
 
 
 class ChangeOwnerSingleBodySerializer(serializers.Serializer):
     owner = OwnerRefSerializer()
-    notify = serializers.BooleanField(
-        required=False, default=False, help_text='Email the new owner; "true"/"false" accepted.'
+    notify = NotifyField(
+        required=False,
+        allow_null=True,
+        default=False,
+        help_text='Email the new owner; "true"/"false" accepted; null means absent.',
     )
     related_modules = RelatedModuleSerializer(
-        many=True, required=False, max_length=rules.MAX_RELATED
+        many=True,
+        required=False,
+        allow_null=True,
+        max_length=rules.MAX_RELATED,
+        help_text="null means absent.",
     )
 
 
 class ChangeOwnerBulkBodySerializer(ChangeOwnerSingleBodySerializer):
     ids = serializers.ListField(
-        child=serializers.CharField(),
+        child=IdField(),
         min_length=1,
         max_length=rules.MAX_IDS,
         help_text="Record ids: strings of 1 to 19 digits or integers; duplicates count once.",
@@ -68,7 +89,8 @@ BATCH_HEADER = OpenApiParameter(
     "X-Owner-Batch-Id",
     str,
     OpenApiParameter.HEADER,
-    response=True,
+    # Sent where the request reached the records: not on an error of the whole request.
+    response=[200, 202, 400],
     description="The batch id stored on every audit row the request caused.",
 )
 

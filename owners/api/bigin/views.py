@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from crm.api import params
 from crm.http import openapi as crm_docs
+from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.ids import parse_id
 from crm.modules import ModuleInfo
@@ -26,9 +27,14 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
 
     required_scopes = CHANGE_OWNER_SCOPES
     lookup_url_kwarg = "record_id"
+    dialect: Dialect = BIGIN
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        params.reject_unserved_path(kwargs["module"])
+        super().initial(request, *args, **kwargs)
 
     def _module(self) -> ModuleInfo:
-        module = params.path_module(self.kwargs["module"])
+        module = params.path_module(self.kwargs["module"], self.dialect)
         if not self.request.user.profile.can_change_owner:
             raise NO_PERMISSION(permissions=["Change_Owner"])
         return module

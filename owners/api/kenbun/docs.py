@@ -6,13 +6,15 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
+from crm.http.boundary_docs import IdField, closed
 from crm.sandbox import demo
 
 from .request import MAX_LEAD_IDS, PER_PAGE
 
 
+@closed
 class AssignOwnerRequest(serializers.Serializer):
-    owner_id = serializers.CharField(
+    owner_id = IdField(
         required=False,
         allow_null=True,
         help_text="An active user of the caller's organization; null or absent unassigns.",
@@ -25,9 +27,10 @@ class AssignOwnerRequest(serializers.Serializer):
     )
 
 
+@closed
 class BulkAssignOwnerRequest(AssignOwnerRequest):
     lead_ids = serializers.ListField(
-        child=serializers.CharField(),
+        child=IdField(),
         min_length=1,
         max_length=MAX_LEAD_IDS,
         help_text="Ids of leads of the caller's organization. Any other id answers 404 "
@@ -78,6 +81,37 @@ def error(description: str, message: str) -> OpenApiResponse:
 AUTH_ERROR = error(
     "Missing, unknown or expired token, or scope mismatch", "invalid or expired token"
 )
+
+
+class LeadDetailResponse(serializers.Serializer):
+    lead_id = serializers.CharField()
+    org_id = serializers.CharField(help_text="The organization (Kenbun's OU).")
+    name = serializers.CharField()
+    score = serializers.IntegerField(allow_null=True, help_text="Always null here.")
+    last_event_at = serializers.DateTimeField(allow_null=True, help_text="Always null here.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    owner_id = serializers.CharField(allow_null=True)
+    owner_name = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField(help_text="The lead's fields.")
+
+
+class EventPref(serializers.Serializer):
+    event_type = serializers.ChoiceField(choices=["owner.assigned"])
+    muted = serializers.BooleanField()
+
+
+class NotificationPrefs(serializers.Serializer):
+    notifications_enabled = serializers.BooleanField(
+        help_text="The assignment-alert email: on or off."
+    )
+    slack_user_id = serializers.CharField(allow_null=True, help_text="Always null here.")
+    prefs = EventPref(many=True)
+
+
+class NotificationPrefsRequest(serializers.Serializer):
+    notifications_enabled = serializers.BooleanField(required=False)
+    prefs = EventPref(many=True, required=False)
 
 
 # Ids of the demo sandbox, so Swagger UI's "Try it out" works as shown after `make run`.

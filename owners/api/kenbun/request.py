@@ -24,6 +24,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from crm.http import boundary
 from crm.http import errors as bigin_errors
 from crm.ids import parse_id
 from crm.models import Organization, User
@@ -72,6 +73,12 @@ LEAD_ID_INVALID = KenbunErrorKind(400, "lead_ids[{index}] is not a valid lead id
 UNKNOWN_PARAMETER = KenbunErrorKind(400, "unknown query parameter: {name}")
 OWNER_FILTER_INVALID = KenbunErrorKind(400, "owner_id must be a numeric id or null")
 PAGE_INVALID = KenbunErrorKind(400, f"page must be an integer from 1 to {MAX_PAGE}")
+PREFS_EMPTY = KenbunErrorKind(400, "request body must set notifications_enabled or prefs")
+PREFS_ENABLED_INVALID = KenbunErrorKind(400, "notifications_enabled must be a boolean")
+PREFS_NOT_ARRAY = KenbunErrorKind(400, "prefs must be an array")
+PREFS_EVENT_INVALID = KenbunErrorKind(400, "prefs[{index}].event_type must be {event_type}")
+PREFS_MUTED_INVALID = KenbunErrorKind(400, "prefs[{index}].muted must be a boolean")
+PREFS_DISAGREE = KenbunErrorKind(400, "notifications_enabled and prefs disagree")
 NOT_AUTHENTICATED = KenbunErrorKind(401, "authentication required")
 TOKEN_INVALID = KenbunErrorKind(401, "invalid or expired token")
 SCOPE_MISMATCH = KenbunErrorKind(401, f"the token lacks the scope {CHANGE_OWNER_SCOPE}")
@@ -113,6 +120,13 @@ def kenbun_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
         else:
             kind = next((kind for exc_type, kind in _FROM_DRF if isinstance(exc, exc_type)), None)
         if kind is None:
+            # A client mistake the shared boundary knows (body too large, too many fields, a
+            # value out of range, a limit reached, any other DRF 4xx): its status, our shape.
+            problem = boundary.problem_for_exception(exc)
+            if problem is not None:
+                return Response(
+                    problem.body(boundary.KENBUN), status=problem.status, headers=problem.headers
+                )
             logger.exception(
                 "Unexpected failure in %s", context.get("view").__class__.__name__, exc_info=exc
             )
@@ -236,3 +250,43 @@ def parse_leads_query(params: Mapping[str, str]) -> LeadsQuery:
         page = int(raw_page)
     owner_name = params.get("owner_name", "").strip() or None
     return LeadsQuery(owner_id=owner_id, unassigned=unassigned, owner_name=owner_name, page=page)
+
+
+# --- the caller's notification preference -------------------------------------------------------
+
+# Kenbun's preferences list event types; this service sends one alert, on owner assignment.
+ASSIGNMENT_EVENT = "owner.assigned"
+
+
+def parse_notification_prefs(body: Any) -> bool:
+    """The assignment-alert preference a `PUT /me/notification-prefs` body sets: Kenbun's master
+    toggle `notifications_enabled`, or `prefs` entries muting or unmuting `owner.assigned`."""
+    body = _object(body, ("notifications_enabled", "prefs"))
+    if "notifications_enabled" not in body and "prefs" not in body:
+        raise PREFS_EMPTY()
+    wanted = set()
+    if "notifications_enabled" in body:
+        if not isinstance(body["notifications_enabled"], bool):
+            raise PREFS_ENABLED_INVALID()
+        wanted.add(body["notifications_enabled"])
+    if "prefs" in body:
+        prefs = body["prefs"]
+        if not isinstance(prefs, list):
+            raise PREFS_NOT_ARRAY()
+        for index, pref in enumerate(prefs):
+            if not isinstance(pref, dict) or pref.get("event_type") != ASSIGNMENT_EVENT:
+                raise PREFS_EVENT_INVALID(index=index, event_type=ASSIGNMENT_EVENT)
+            if not isinstance(pref.get("muted"), bool):
+                raise PREFS_MUTED_INVALID(index=index)
+            wanted.add(not pref["muted"])
+    if len(wanted) != 1:
+        raise PREFS_DISAGREE()
+    return wanted.pop()
+
+
+def render_notification_prefs(enabled: bool) -> dict[str, Any]:
+    return {
+        "notifications_enabled": enabled,
+        "slack_user_id": None,  # no Slack here: the alert is an email
+        "prefs": [{"event_type": ASSIGNMENT_EVENT, "muted": not enabled}],
+    }

@@ -5,6 +5,7 @@ Leads are the Contacts module; the organization of the caller's token is Kenbun'
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -14,9 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.http.openapi import integer_or_empty
 from crm.ids import parse_id
+from crm.models import Record, User
 from crm.modules import module_by_name
-from owners.selectors import leads_page
+from owners.selectors import lead_by_id, leads_page
 from owners.services import ChangeOwnerResult, NewOwnerNotActive, RecordsNotFound, change_owner
 
 from . import docs
@@ -30,6 +33,12 @@ from .request import (
 )
 
 LEADS = module_by_name("Contacts")
+# What Python's str.strip() takes off a query value, as a regular-expression class (JavaScript's
+# \s differs: it lacks \x1c-\x1f and \x85, and has \ufeff).
+_SPACES = (
+    "[\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 TAGS = ["Kenbun lead owner"]
 
 
@@ -142,12 +151,21 @@ class LeadsView(KenbunView):
         tags=TAGS,
         parameters=[
             OpenApiParameter(
-                "owner_id", str, description="An owner's id, or `null` for unassigned leads."
+                "owner_id",
+                {
+                    "type": "string",
+                    "pattern": f"^{_SPACES}*([0-9]{{1,19}}|[Nn][Uu][Ll][Ll])?{_SPACES}*$",
+                },
+                description="An owner's id, or `null` for unassigned leads (empty: no filter).",
             ),
             OpenApiParameter(
                 "owner_name", str, description="The owner's full name (case-insensitive)."
             ),
-            OpenApiParameter("page", int, description=f"1-based; {PER_PAGE} leads a page."),
+            OpenApiParameter(
+                "page",
+                integer_or_empty(1, kenbun_request.MAX_PAGE, 1),
+                description=f"1-based; {PER_PAGE} leads a page.",
+            ),
         ],
         responses={
             200: docs.LeadsResponse,
@@ -173,6 +191,91 @@ class LeadsView(KenbunView):
             "total": page.total,
         }
         return Response(body)
+
+
+def _kenbun_time(value) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def render_lead(lead: Record) -> dict[str, Any]:
+    owner = lead.owner
+    return {
+        "lead_id": str(lead.id),
+        "org_id": str(lead.organization_id),
+        "name": lead.name,
+        "score": None,  # no lead scoring or event tracking here
+        "last_event_at": None,
+        "created_at": _kenbun_time(lead.created_time),
+        "updated_at": _kenbun_time(lead.modified_time),
+        "owner_id": str(owner.id) if owner else None,
+        "owner_name": owner.full_name if owner else None,
+        "metadata": lead.fields,
+    }
+
+
+class LeadDetailView(KenbunView):
+    @extend_schema(
+        operation_id="kenbun_lead_detail",
+        summary="One lead with its owner",
+        description="Kenbun's lead detail (`/leads/{lead_id}`, or `/lead/{lead_id}` as Kenbun's "
+        "docs spell it). `score` and `last_event_at` are null: the service tracks no events. "
+        "`metadata` holds the lead's fields.",
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter("lead_id", str, OpenApiParameter.PATH, examples=docs.LEAD_ID_EXAMPLES)
+        ],
+        responses={
+            200: docs.LeadDetailResponse,
+            401: docs.AUTH_ERROR,
+            404: docs.error("Not a lead of the organization", "lead not found"),
+        },
+    )
+    def get(self, request: Request, lead_id: str) -> Response:
+        parsed_id = parse_id(lead_id)
+        lead = (
+            None
+            if parsed_id is None
+            else lead_by_id(organization=request.user.organization, lead_id=parsed_id)
+        )
+        if lead is None:
+            raise LEAD_NOT_FOUND()
+        return Response(render_lead(lead))
+
+
+@extend_schema(exclude=True)
+class DocsPathLeadDetailView(LeadDetailView):
+    """`/lead/{lead_id}`, as Kenbun's docs spell the path; documented once, as /leads/{lead_id}."""
+
+
+class NotificationPrefsView(KenbunView):
+    """The caller's own assignment-alert preference, as Kenbun's notification preferences."""
+
+    @extend_schema(
+        operation_id="kenbun_notification_prefs_read",
+        summary="Read your assignment-alert preference",
+        tags=TAGS,
+        responses={200: docs.NotificationPrefs, 401: docs.AUTH_ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(kenbun_request.render_notification_prefs(request.user.assignment_alert))
+
+    @extend_schema(
+        operation_id="kenbun_notification_prefs_change",
+        summary="Turn your assignment-alert email on or off",
+        description="`notifications_enabled` (Kenbun's master toggle) or a `prefs` entry for "
+        "`owner.assigned` with `muted`. Only the caller's own preference changes.",
+        tags=TAGS,
+        request=docs.NotificationPrefsRequest,
+        responses={
+            200: docs.NotificationPrefs,
+            400: docs.error("Bad body", "notifications_enabled must be a boolean"),
+            401: docs.AUTH_ERROR,
+        },
+    )
+    def put(self, request: Request) -> Response:
+        enabled = kenbun_request.parse_notification_prefs(request.data)
+        User.objects.filter(pk=request.user.pk).update(assignment_alert=enabled)
+        return Response(kenbun_request.render_notification_prefs(enabled))
 
 
 @csrf_exempt

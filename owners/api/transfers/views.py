@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from crm.api import params
 from crm.http import openapi as crm_docs
+from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.modules import ModuleInfo
 from crm.representations import bigin_time
@@ -97,12 +98,17 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
 
     write_scopes: tuple[str, ...] = ("ZohoBigin.change_owner.CREATE",)
     read_scopes: tuple[str, ...] = ("ZohoBigin.change_owner.READ",)
+    dialect: Dialect = BIGIN
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        params.reject_unserved_path(kwargs["module"])
+        super().initial(request, *args, **kwargs)
 
     def get_required_scopes(self, request: Request) -> tuple[str, ...]:
         return _scopes(request, write=self.write_scopes, read=self.read_scopes)
 
     def _module(self) -> ModuleInfo:
-        module = params.path_module(self.kwargs["module"])
+        module = params.path_module(self.kwargs["module"], self.dialect)
         if not self.request.user.profile.can_change_owner:
             raise NO_PERMISSION(permissions=["Change_Owner"])
         return module

@@ -302,3 +302,43 @@ def test_transfer_job_responses_match_their_docs(
         "202", "200", "200",
     ]  # fmt: skip
     assert jobs.get(f"{url}?job_id={job_id}").json()["data"][0]["Status"] == "COMPLETED"
+
+
+def test_metadata_responses_match_their_docs(documented, auth_client, admin_user, make_record):
+    make_record(module_name="Contacts", fields={"Last_Name": "Smith", "Score": 3})
+    client = auth_client(admin_user, "ZohoBigin.org.READ", "ZohoBigin.settings.ALL")
+    for response, operation in [
+        (client.get("/bigin/v2/org"), "GET /bigin/v2/org"),
+        (client.get("/bigin/v2/settings/fields?module=Contacts"), "GET /bigin/v2/settings/fields"),
+        (client.get("/bigin/v2/settings/fields?module=Tasks"), "GET /bigin/v2/settings/fields"),
+        (client.get("/bigin/v2/settings/fields"), "GET /bigin/v2/settings/fields"),
+        (client.get("/bigin/v2/settings/fields?module=x"), "GET /bigin/v2/settings/fields"),
+        (
+            client.get("/bigin/v2/settings/layouts?module=Tasks"),
+            "GET /bigin/v2/settings/layouts",
+        ),
+    ]:
+        documented(response, operation)
+    assert [entry.rsplit(" ", 1)[1] for entry in documented.seen] == [
+        "200", "200", "200", "400", "400", "200",
+    ]  # fmt: skip
+
+
+def test_kenbun_lead_and_prefs_responses_match_their_docs(
+    documented, api_client, make_record, admin_user
+):
+    lead = make_record(module_name="Contacts", fields={"Last_Name": "Smith"})
+    token = issue_access_token(user=admin_user, scopes=[CHANGE_OWNER_SCOPE])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    prefs = "/me/notification-prefs"
+    for response, operation in [
+        (api_client.get(f"/leads/{lead.id}"), "GET /leads/{lead_id}"),
+        (api_client.get("/leads/1"), "GET /leads/{lead_id}"),
+        (api_client.get(prefs), f"GET {prefs}"),
+        (api_client.put(prefs, {"notifications_enabled": False}, format="json"), f"PUT {prefs}"),
+        (api_client.put(prefs, {"notifications_enabled": 1}, format="json"), f"PUT {prefs}"),
+    ]:
+        documented(response, operation)
+    assert [entry.rsplit(" ", 1)[1] for entry in documented.seen] == [
+        "200", "404", "200", "200", "400",
+    ]  # fmt: skip

@@ -25,6 +25,7 @@ DEMO_SCOPES = [
     "ZohoBigin.modules.ALL",
     "ZohoBigin.users.READ",
     "ZohoBigin.settings.ALL",
+    "ZohoBigin.org.READ",
 ]
 # The owner transfer job endpoints need two more scopes than `make run`'s token carries (the
 # job status and batch reads, and transfer_and_delete): a token for them is issued with

@@ -150,8 +150,8 @@ def test_issue_token_on_the_command_line_stdout_and_exit_status(tmp_path):
     [
         ("nobody@nowhere.test", "ZohoBigin.users.READ", "No user with id or email"),
         ("ADMIN", "", "at least one scope is required"),
-        ("ADMIN", "ZohoCRM.users.READ", "not a ZohoBigin scope"),
-        ("ADMIN", "ZohoBigin.users", "not a ZohoBigin scope"),
+        ("ADMIN", "ZohoDesk.users.READ", "not a ZohoBigin or ZohoCRM scope"),
+        ("ADMIN", "ZohoBigin.users", "not a ZohoBigin or ZohoCRM scope"),
     ],
 )
 def test_issue_token_refuses_bad_arguments(admin_user, user, scope, message):

@@ -658,7 +658,8 @@ def test_the_kenbun_endpoints_are_in_the_openapi_schema():
     assert set(paths["/leads/{lead_id}/owner"]) == {"post"}
     assert set(paths["/leads/bulk-assign-owner"]) == {"post"}
     bulk_op = paths["/leads/bulk-assign-owner"]["post"]
-    assert set(bulk_op["responses"]) == {"200", "400", "401", "404"}
+    # Its own, and the boundary's and the limits' (crm/http/boundary_docs.py).
+    assert set(bulk_op["responses"]) == {"200", "400", "401", "404", "413", "414", "429", "431"}
     request_schema = schema["components"]["schemas"]["BulkAssignOwnerRequest"]
     assert request_schema["properties"]["lead_ids"]["maxItems"] == 500
     error_ref = bulk_op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]

@@ -1,0 +1,356 @@
+"""Counters for the API limits: credits in a rolling window, requests in flight, guess counters.
+
+Two stores with the same behaviour: Redis (every web process and host shares one count; each
+decision is one Lua script, so it is atomic), and an in-process store for `make run` without
+Redis (exact for one process).
+
+A rolling window is kept as buckets (a hash field per bucket of `bucket_seconds`) plus a running
+total: a call expires the buckets that left the window, then checks and records, so it costs a
+few hash operations whatever the number of calls in the window. The window rolls by whole
+buckets (credits: by the minute).
+
+Requests in flight are a sorted set of request tokens scored by their start; a token older than
+`stale_seconds` (a process that died mid-request) no longer counts, so a crash never leaks a
+slot for good.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rolling window of `buckets` x `bucket_seconds`."""
+
+    bucket_seconds: int
+    buckets: int
+
+    @property
+    def seconds(self) -> int:
+        return self.bucket_seconds * self.buckets
+
+
+CREDITS_WINDOW = Window(bucket_seconds=60, buckets=24 * 60)  # 24 hours, rolling by the minute
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    used: int  # counted in the window after this decision
+    retry_after: int = 0  # seconds until the request would be allowed, when refused
+
+
+class Store(Protocol):
+    def take(
+        self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
+    ) -> Decision: ...
+
+    def used(self, key: str, *, window: Window, now: float) -> int: ...
+
+    def enter(
+        self, key: str, token: str, *, limit: int, stale_seconds: int, now: float
+    ) -> bool: ...
+
+    def leave(self, key: str, token: str) -> None: ...
+
+
+# take(key, now (s), bucket seconds, buckets, limit, cost, record): {allowed (1/0), used, retry}.
+_TAKE_FUNCTION = """
+local function take(key, now, size, window, limit, cost, record)
+  local current = math.floor(now / size)
+  local cutoff = current - window + 1
+  local state = redis.call('HMGET', key, 'total', 'oldest')
+  local total = tonumber(state[1]) or 0
+  local oldest = tonumber(state[2]) or current
+  if oldest < cutoff then
+    if cutoff - oldest >= window then
+      redis.call('DEL', key)
+      total = 0
+    else
+      for b = oldest, cutoff - 1 do
+        local n = tonumber(redis.call('HGET', key, b))
+        if n then
+          total = total - n
+          redis.call('HDEL', key, b)
+        end
+      end
+    end
+    oldest = cutoff
+    if total > 0 then redis.call('HSET', key, 'total', total, 'oldest', oldest) end
+  end
+  if total + cost > limit then
+    local need = total + cost - limit
+    local freed = 0
+    local retry = window * size
+    for b = oldest, current do
+      local n = tonumber(redis.call('HGET', key, b))
+      if n then
+        freed = freed + n
+        if freed >= need then
+          retry = (b + window) * size - now
+          break
+        end
+      end
+    end
+    if retry < 1 then retry = 1 end
+    return {0, total, math.ceil(retry)}
+  end
+  if record and cost > 0 then
+    redis.call('HINCRBY', key, current, cost)
+    total = total + cost
+    redis.call('HSET', key, 'total', total, 'oldest', oldest)
+    redis.call('EXPIRE', key, window * size + size)
+  end
+  return {1, total, 0}
+end
+"""
+
+# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, limit, cost, record (1/0).
+_TAKE = (
+    _TAKE_FUNCTION
+    + """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+            tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1')
+"""
+)
+
+# KEYS[1]: the sorted set of requests in flight. ARGV: now (ms), stale (ms), limit, token.
+_ENTER_FUNCTION = """
+local function enter(key, now, stale, limit, token)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - stale)
+  if redis.call('ZCARD', key) >= limit then return 0 end
+  redis.call('ZADD', key, now, token)
+  redis.call('PEXPIRE', key, stale)
+  return 1
+end
+"""
+_ENTER = (
+    _ENTER_FUNCTION
+    + """
+return enter(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+"""
+)
+
+# One round trip for a request's admission: a slot in flight (KEYS[1]), then its credits
+# (KEYS[2]); the slot is kept only when the credits are there.
+# ARGV: now (ms), stale (ms), in-flight limit, token, bucket seconds, buckets, credit limit, cost.
+# Returns {1, used, 0} admitted, {0, used, retry} out of credits, {-1, 0, 1} too many in flight.
+_ADMIT = (
+    _TAKE_FUNCTION
+    + _ENTER_FUNCTION
+    + """
+local now_ms = tonumber(ARGV[1])
+if enter(KEYS[1], now_ms, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]) == 0 then
+  return {-1, 0, 1}
+end
+local result = take(KEYS[2], math.floor(now_ms / 1000), tonumber(ARGV[5]), tonumber(ARGV[6]),
+                    tonumber(ARGV[7]), tonumber(ARGV[8]), true)
+if result[1] == 0 then redis.call('ZREM', KEYS[1], ARGV[4]) end
+return result
+"""
+)
+
+
+IN_FLIGHT = "in_flight"
+
+
+def admit(
+    store: Store,
+    *,
+    in_flight_key: str,
+    token: str,
+    in_flight_limit: int,
+    stale_seconds: int,
+    credits_key: str,
+    cost: int,
+    credit_limit: int,
+    window: Window,
+    now: float,
+) -> Decision | str:
+    """A request's admission: IN_FLIGHT when too many of its organization are in flight, else
+    the credits' decision (a refused request keeps no slot)."""
+    if isinstance(store, RedisStore):
+        allowed, used, retry_after = store._admit(
+            keys=[store.prefix + in_flight_key, store.prefix + credits_key],
+            args=[
+                int(now * 1000),
+                stale_seconds * 1000,
+                in_flight_limit,
+                token,
+                window.bucket_seconds,
+                window.buckets,
+                credit_limit,
+                cost,
+            ],
+        )
+        if allowed == -1:
+            return IN_FLIGHT
+        return Decision(allowed == 1, int(used), int(retry_after))
+    if not store.enter(
+        in_flight_key, token, limit=in_flight_limit, stale_seconds=stale_seconds, now=now
+    ):
+        return IN_FLIGHT
+    decision = store.take(credits_key, cost=cost, limit=credit_limit, window=window, now=now)
+    if not decision.allowed:
+        store.leave(in_flight_key, token)
+    return decision
+
+
+class RedisStore:
+    """Shared by every process that uses the same Redis database and key prefix."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self.prefix = prefix
+        self._take = self.client.register_script(_TAKE)
+        self._enter = self.client.register_script(_ENTER)
+        self._admit = self.client.register_script(_ADMIT)
+
+    def take(
+        self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
+    ) -> Decision:
+        allowed, used, retry_after = self._take(
+            keys=[self.prefix + key],
+            args=[int(now), window.bucket_seconds, window.buckets, limit, cost, int(record)],
+        )
+        return Decision(bool(allowed), int(used), int(retry_after))
+
+    def used(self, key: str, *, window: Window, now: float) -> int:
+        return self.take(key, cost=0, limit=2**62, window=window, now=now, record=False).used
+
+    def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
+        return bool(
+            self._enter(
+                keys=[self.prefix + key],
+                args=[int(now * 1000), stale_seconds * 1000, limit, token],
+            )
+        )
+
+    def leave(self, key: str, token: str) -> None:
+        self.client.zrem(self.prefix + key, token)
+
+
+@dataclass
+class _Rolling:
+    buckets: dict[int, int] = field(default_factory=dict)
+    total: int = 0
+
+
+class LocalStore:
+    """The same decisions within one process, for `make run` without Redis."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[str, _Rolling] = {}
+        self._in_flight: dict[str, dict[str, float]] = {}
+
+    def take(
+        self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
+    ) -> Decision:
+        current = int(now) // window.bucket_seconds
+        cutoff = current - window.buckets + 1
+        with self._lock:
+            state = self._windows.setdefault(key, _Rolling())
+            for bucket in [b for b in state.buckets if b < cutoff]:
+                state.total -= state.buckets.pop(bucket)
+            if state.total + cost > limit:
+                need, freed, retry = state.total + cost - limit, 0, window.seconds
+                for bucket in sorted(state.buckets):
+                    freed += state.buckets[bucket]
+                    if freed >= need:
+                        retry = (bucket + window.buckets) * window.bucket_seconds - int(now)
+                        break
+                return Decision(False, state.total, max(retry, 1))
+            if record and cost > 0:
+                state.buckets[current] = state.buckets.get(current, 0) + cost
+                state.total += cost
+            if not state.buckets:
+                del self._windows[key]
+            return Decision(True, state.total)
+
+    def used(self, key: str, *, window: Window, now: float) -> int:
+        return self.take(key, cost=0, limit=2**62, window=window, now=now, record=False).used
+
+    def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
+        with self._lock:
+            tokens = self._in_flight.setdefault(key, {})
+            for stale in [t for t, started in tokens.items() if started <= now - stale_seconds]:
+                del tokens[stale]
+            if len(tokens) >= limit:
+                return False
+            tokens[token] = now
+            return True
+
+    def leave(self, key: str, token: str) -> None:
+        with self._lock:
+            tokens = self._in_flight.get(key)
+            if tokens is not None:
+                tokens.pop(token, None)
+                if not tokens:
+                    del self._in_flight[key]
+
+
+@lru_cache(maxsize=1)
+def _store_for(url: str, prefix: str) -> Store:
+    return RedisStore(url, prefix) if url else LocalStore()
+
+
+def store() -> Store:
+    """Redis when `API_LIMITS_REDIS_URL` (default `REDIS_URL`) is set, else this process."""
+    return _store_for(settings.API_LIMITS_REDIS_URL, settings.API_LIMITS_KEY_PREFIX)
+
+
+class FailOpen:
+    """Wraps a store so that a Redis outage lets requests through (and says so in the log)
+    instead of failing every API call: the limits protect the service, they must not stop it."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def take(self, key: str, **kwargs) -> Decision:
+        try:
+            return self.inner.take(key, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("API limits: Redis unavailable, request not counted: %s", exc)
+            return Decision(True, 0)
+
+    def used(self, key: str, **kwargs) -> int | None:
+        try:
+            return self.inner.used(key, **kwargs)
+        except redis.RedisError:
+            return None
+
+    def enter(self, key: str, token: str, **kwargs) -> bool:
+        try:
+            return self.inner.enter(key, token, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("API limits: Redis unavailable, request not counted: %s", exc)
+            return True
+
+    def admit(self, **kwargs) -> Decision | str:
+        try:
+            return admit(self.inner, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("API limits: Redis unavailable, request not counted: %s", exc)
+            return Decision(True, 0)
+
+    def leave(self, key: str, token: str) -> None:
+        # On a Redis error the token goes stale by itself.
+        with contextlib.suppress(redis.RedisError):
+            self.inner.leave(key, token)
+
+
+def now() -> float:
+    return time.time()
