@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # validatorUrl None: Swagger UI would otherwise send the schema to an outside validator.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "ENUM_NAME_OVERRIDES": {"ZohoJobStatusEnum": "owners.api.transfers.docs.ZOHO_JOB_STATUSES"},
     # Every operation also documents the boundary's and the limits' answers (413, 429, ...).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

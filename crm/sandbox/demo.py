@@ -16,6 +16,7 @@ ZYLKER_ID = 4876876000000010001
 NIMBUS_ID = 4876876000000010002
 ADMIN_EMAIL = "ann.lee@zylker.test"
 EXAMPLE_NEW_OWNER = "Chen Wei"
+EXAMPLE_LEAVING_USER = "Ben Ortiz"
 
 FIRST = [
     "Olivia",
@@ -211,6 +212,7 @@ class ApiExamples:
     admin_id: str  # ADMIN_EMAIL's, whom `make run`'s token belongs to
     new_owner_id: str  # Chen Wei, active, Standard profile
     new_owner_name: str
+    leaving_user_id: str  # Ben Ortiz, active, Standard profile, owns records: offboarding examples
 
 
 @functools.cache
@@ -224,4 +226,7 @@ def api_examples() -> ApiExamples:
             user["id"] for user in zylker["users"] if user["full_name"] == EXAMPLE_NEW_OWNER
         ),
         new_owner_name=EXAMPLE_NEW_OWNER,
+        leaving_user_id=next(
+            user["id"] for user in zylker["users"] if user["full_name"] == EXAMPLE_LEAVING_USER
+        ),
     )

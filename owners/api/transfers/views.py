@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -28,6 +28,7 @@ from crm.representations import bigin_time
 from owners.models import OwnerTransfer
 from owners.transfers import engine
 
+from . import docs
 from . import request as parse
 
 # Zoho's Status values for each of ours.
@@ -116,12 +117,13 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
         operation_id="mass_change_owner_status",
         tags=["Owner transfer jobs"],
         summary="The status of a mass change owner job",
-        description="Scope: `ZohoBigin.change_owner.READ`. See docs/transfer-jobs.md.",
-        parameters=[
-            crm_docs.MODULE_PARAMETER,
-            OpenApiParameter("job_id", str, OpenApiParameter.QUERY),
-        ],
-        responses={200: OpenApiResponse(dict), 400: OpenApiResponse(dict)},
+        description=(
+            "Scope: `ZohoBigin.change_owner.READ` (or `.ALL`); a profile that may change owners."
+            " At the end `Total_Count = Updated_Count + Failed_Count + Skipped_Count`. See"
+            " docs/transfer-jobs.md."
+        ),
+        parameters=[crm_docs.MODULE_PARAMETER, docs.JOB_ID_PARAMETER],
+        responses=docs.MASS_CHANGE_STATUS_RESPONSES,
     )
     @action(detail=False, methods=["get"], url_path="actions/mass_change_owner")
     def mass_change_owner_status(self, request: Request, module: str) -> Response:
@@ -135,22 +137,20 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
         tags=["Owner transfer jobs"],
         summary="Schedule a mass change of owner, dry-run it, or cancel a job",
         description=(
-            "Scope: `ZohoBigin.change_owner.CREATE`. With `?job_id=...&action=cancel`: cancel"
-            " that job. See docs/transfer-jobs.md."
+            "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
+            " owners. `dry_run: true` (ours) counts and changes nothing. With"
+            " `?job_id=...&action=cancel` (ours, no body): cancel that job; it stops after the"
+            " chunks running now. See docs/transfer-jobs.md."
         ),
         parameters=[
             crm_docs.MODULE_PARAMETER,
-            OpenApiParameter("job_id", str, OpenApiParameter.QUERY, required=False),
-            OpenApiParameter(
-                "action", str, OpenApiParameter.QUERY, required=False, enum=["cancel"]
-            ),
+            docs.CANCEL_JOB_ID_PARAMETER,
+            docs.CANCEL_ACTION_PARAMETER,
+            docs.BATCH_HEADER,
         ],
-        request=dict,
-        responses={
-            200: OpenApiResponse(dict),
-            202: OpenApiResponse(dict),
-            400: OpenApiResponse(dict),
-        },
+        request=docs.MassChangeOwnerBodySerializer,
+        examples=docs.MASS_CHANGE_EXAMPLES,
+        responses=docs.MASS_CHANGE_RESPONSES,
     )
     @mass_change_owner_status.mapping.post
     def mass_change_owner(self, request: Request, module: str) -> Response:
@@ -235,9 +235,11 @@ class TransferAndDeleteView(APIView):
         operation_id="transfer_and_delete_status",
         tags=["Owner transfer jobs"],
         summary="The status of a transfer-and-delete job",
-        description="Scopes: `ZohoBigin.users.READ`, `ZohoBigin.users.ALL`.",
-        parameters=[OpenApiParameter("job_id", str, OpenApiParameter.QUERY)],
-        responses={200: OpenApiResponse(dict), 400: OpenApiResponse(dict)},
+        description=(
+            "Scope: `ZohoBigin.users.READ` or `ZohoBigin.users.ALL`. Administrator profile only."
+        ),
+        parameters=[docs.JOB_ID_PARAMETER],
+        responses=docs.TRANSFER_STATUS_RESPONSES,
     )
     def get(self, request: Request, user_id: str | None = None) -> Response:
         self._check_administrator(request)
@@ -256,13 +258,15 @@ class TransferAndDeleteView(APIView):
         operation_id="transfer_and_delete",
         tags=["Owner transfer jobs"],
         summary="Transfer a user's records to another user, then delete (or disable) the user",
-        description="Scopes: `ZohoBigin.users.DELETE`, `ZohoBigin.users.ALL`. Administrators only.",
-        request=dict,
-        responses={
-            200: OpenApiResponse(dict),
-            202: OpenApiResponse(dict),
-            400: OpenApiResponse(dict),
-        },
+        description=(
+            "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
+            " only. `delete: false` (ours) disables instead; `dry_run: true` (ours) counts per"
+            " module and changes nothing."
+        ),
+        parameters=[docs.BATCH_HEADER],
+        request=docs.TransferAndDeleteBodySerializer,
+        examples=docs.TRANSFER_EXAMPLES,
+        responses=docs.TRANSFER_RESPONSES,
     )
     def post(self, request: Request, user_id: str | None = None) -> Response:
         self._check_administrator(request)
@@ -301,13 +305,14 @@ class UserTransferAndDeleteView(TransferAndDeleteView):
         operation_id="user_transfer_and_delete",
         tags=["Owner transfer jobs"],
         summary="Transfer the records of the user in the path, then delete (or disable) them",
-        description="Scopes: `ZohoBigin.users.DELETE`, `ZohoBigin.users.ALL`. Administrators only.",
-        request=dict,
-        responses={
-            200: OpenApiResponse(dict),
-            202: OpenApiResponse(dict),
-            400: OpenApiResponse(dict),
-        },
+        description=(
+            "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
+            " only. The entry's `id`, if given, is ignored for the path's."
+        ),
+        parameters=[docs.LEAVING_USER_PARAMETER, docs.BATCH_HEADER],
+        request=docs.TransferAndDeleteBodySerializer,
+        examples=docs.USER_TRANSFER_EXAMPLES,
+        responses=docs.TRANSFER_RESPONSES,
     )
     def post(self, request: Request, user_id: str | None = None) -> Response:
         return super().post(request, user_id)
@@ -343,8 +348,12 @@ class OwnerBatchView(APIView):
         operation_id="owner_batch",
         tags=["Owner transfer jobs"],
         summary="What one change-owner request or job did",
-        description="Scope: `ZohoBigin.change_owner.READ`.",
-        responses={200: OpenApiResponse(dict), 204: OpenApiResponse(None)},
+        description=(
+            "Scope: `ZohoBigin.change_owner.READ` (or `.ALL`). `status` is `in_progress` until"
+            " the job and every follow-up job (related transfer, email) is done."
+        ),
+        parameters=[docs.BATCH_ID_PARAMETER],
+        responses=docs.BATCH_RESPONSES,
     )
     def get(self, request: Request, batch_id: str) -> Response:
         parsed = parse.batch_id_param(batch_id)
@@ -367,9 +376,13 @@ class OwnerBatchRevertView(APIView):
         operation_id="owner_batch_revert",
         tags=["Owner transfer jobs"],
         summary="Give every record a batch changed back to its previous owner",
-        description="Scope: `ZohoBigin.change_owner.CREATE`.",
+        description=(
+            "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
+            " owners. A record changed since the batch is skipped and counted."
+        ),
+        parameters=[docs.BATCH_ID_PARAMETER, docs.BATCH_HEADER],
         request=None,
-        responses={202: OpenApiResponse(dict), 400: OpenApiResponse(dict)},
+        responses=docs.REVERT_RESPONSES,
     )
     def post(self, request: Request, batch_id: str) -> Response:
         if not request.user.profile.can_change_owner:

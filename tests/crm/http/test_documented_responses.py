@@ -19,6 +19,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from crm.oauth.grants import issue_access_token
 from tests.owners.conftest import CHANGE_OWNER_SCOPE
+from tests.owners.transfers.outbox import drain
 
 pytestmark = pytest.mark.django_db
 
@@ -184,6 +185,123 @@ def test_kenbun_and_token_responses_match_their_docs(
     ]:
         documented(response, operation)
     assert len(documented.seen) == 6
+
+
+def test_transfer_job_responses_match_their_docs(
+    documented, auth_client, make_record, make_user, admin_user
+):
+    leaving = make_user(full_name="Lea Ving", email="lea@zylker.test")
+    new_owner = make_user(full_name="Chen Wei", email="chen@zylker.test")
+    contacts = [make_record(module_name="Contacts", owner=leaving) for _ in range(2)]
+    make_record(module_name="Tasks", owner=leaving, related_to=contacts[0])
+    jobs = auth_client(
+        admin_user, CHANGE_OWNER_SCOPE, "ZohoBigin.change_owner.READ", "ZohoBigin.users.ALL"
+    )
+    read_only = auth_client(
+        make_user(profile_name="Read Only"),
+        CHANGE_OWNER_SCOPE,
+        "ZohoBigin.change_owner.READ",
+        "ZohoBigin.users.ALL",
+    )
+    mass, status = (
+        "POST /bigin/v2/{module}/actions/mass_change_owner",
+        "GET /bigin/v2/{module}/actions/mass_change_owner",
+    )
+    transfer, transfer_status = (
+        "POST /bigin/v2/users/actions/transfer_and_delete",
+        "GET /bigin/v2/users/actions/transfer_and_delete",
+    )
+    user_transfer = "POST /bigin/v2/users/{user_id}/actions/transfer_and_delete"
+    batch, revert = (
+        "GET /bigin/v2/owner_batches/{batch_id}",
+        "POST /bigin/v2/owner_batches/{batch_id}/actions/revert",
+    )
+    url = "/bigin/v2/Contacts/actions/mass_change_owner"
+    transfer_url = "/bigin/v2/users/actions/transfer_and_delete"
+    by_leaving = {
+        "field": {"api_name": "Owner"},
+        "comparator": "equal",
+        "value": {"id": str(leaving.id)},
+    }
+    body = {"owner": {"id": str(new_owner.id)}, "criteria": by_leaving}
+    related = {**body, "related_modules": [{"api_name": "Tasks"}]}
+    offboard = {
+        "transfer_and_delete": [{"id": str(leaving.id), "transfer": {"id": str(new_owner.id)}}]
+    }
+    entry = offboard["transfer_and_delete"][0]
+
+    dry_run = jobs.post(url, {**related, "dry_run": True}, format="json")
+    scheduled = jobs.post(url, related, format="json")
+    job_id = scheduled.json()["data"][0]["details"]["job_id"]
+    to_cancel = jobs.post(url, body, format="json").json()["data"][0]["details"]["job_id"]
+    batch_id = scheduled["X-Owner-Batch-Id"]
+    responses = [
+        (dry_run, mass),
+        (scheduled, mass),
+        (jobs.get(f"{url}?job_id={job_id}"), status),
+        (jobs.post(f"{url}?job_id={to_cancel}&action=cancel"), mass),
+        (jobs.post(f"{url}?job_id={to_cancel}&action=stop"), mass),
+        (jobs.post(url, {**body, "cvid": "1"}, format="json"), mass),
+        (jobs.post(url, {"owner": body["owner"]}, format="json"), mass),
+        (read_only.post(url, body, format="json"), mass),
+        (jobs.get(url), status),
+        (jobs.get(f"{url}?job_id=1"), status),
+        (jobs.get(f"/bigin/v2/owner_batches/{batch_id}"), batch),
+        (jobs.get("/bigin/v2/owner_batches/not-a-uuid"), batch),
+        (jobs.post("/bigin/v2/owner_batches/not-a-uuid/actions/revert"), revert),
+        (read_only.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert"), revert),
+        (
+            jobs.post(
+                transfer_url,
+                {"transfer_and_delete": [{**entry, "dry_run": True}]},
+                format="json",
+            ),
+            transfer,
+        ),
+        (
+            jobs.post(
+                f"/bigin/v2/users/{leaving.id}/actions/transfer_and_delete",
+                {"transfer_and_delete": [{"transfer": entry["transfer"], "dry_run": True}]},
+                format="json",
+            ),
+            user_transfer,
+        ),
+        (
+            jobs.post(
+                transfer_url,
+                {"transfer_and_delete": [entry, entry]},
+                format="json",
+            ),
+            transfer,
+        ),
+        (read_only.post(transfer_url, offboard, format="json"), transfer),
+        (jobs.get(f"{transfer_url}?job_id=1"), transfer_status),
+    ]
+    for response, operation in responses:
+        documented(response, operation)
+    # The jobs run (drained in-process), then the batch of a finished job, its revert and the
+    # offboarding job with its status.
+    drain()
+    for response, operation in [
+        (jobs.get(f"/bigin/v2/owner_batches/{batch_id}"), batch),
+        (jobs.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert"), revert),
+        (jobs.post(f"{url}?job_id={job_id}&action=cancel"), mass),
+    ]:
+        documented(response, operation)
+    offboarding = jobs.post(transfer_url, offboard, format="json")
+    documented(offboarding, transfer)
+    offboarding_id = offboarding.json()["transfer_and_delete"][0]["details"]["job_id"]
+    documented(jobs.get(f"{transfer_url}?job_id={offboarding_id}"), transfer_status)
+    drain()
+    documented(jobs.get(f"{transfer_url}?job_id={offboarding_id}"), transfer_status)
+
+    assert [entry.rsplit(" ", 1)[1] for entry in documented.seen] == [
+        "200", "202", "200", "200", "400", "400", "400", "403", "400", "400",
+        "200", "204", "400", "403", "200", "200", "400", "403", "400",
+        "200", "202", "400",
+        "202", "200", "200",
+    ]  # fmt: skip
+    assert jobs.get(f"{url}?job_id={job_id}").json()["data"][0]["Status"] == "COMPLETED"
 
 
 def test_metadata_responses_match_their_docs(documented, auth_client, admin_user, make_record):
