@@ -40,7 +40,8 @@ def family_of(path: str) -> str | None:
     """The API family a path belongs to, or None outside the APIs (admin, docs, health)."""
     if path.startswith(("/bigin/", "/crm/")):
         return BIGIN
-    if path == "/leads" or path.startswith("/leads/"):
+    # Kenbun's routes: /leads, /leads/..., /lead/{id} (its docs' spelling), /me/notification-prefs.
+    if path == "/leads" or path.startswith(("/leads/", "/lead/", "/me/")):
         return KENBUN
     if path.startswith("/oauth/"):
         return OAUTH
