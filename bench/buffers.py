@@ -22,9 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .environment import configure_environment
 from .load import free_port
 from .report import RESULTS_DIR
-from .run import configure_environment
 
 PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 

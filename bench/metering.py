@@ -146,10 +146,10 @@ def main() -> None:
     import sys
     from pathlib import Path
 
-    from . import run
+    from . import environment
 
-    run.configure_environment()
-    run.ensure_database(os.environ["DATABASE_URL"])
+    environment.configure_environment()
+    environment.ensure_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import django
 

@@ -380,7 +380,7 @@ def publish(result: dict) -> None:
 
 
 def main() -> None:
-    from .run import configure_environment, ensure_database
+    from .environment import configure_environment, ensure_database
 
     configure_environment()
     ensure_database(os.environ["DATABASE_URL"])
