@@ -11,11 +11,14 @@ from crm.modules import module_by_name
 from crm.oauth.grants import issue_access_token
 from crm.sandbox import demo
 
+# Every endpoint of the demo, so Swagger UI's "Try it out" works with this token on each
+# (tests/crm/http/test_openapi_examples.py sends every operation with it).
 DEMO_SCOPES = [
-    "ZohoBigin.change_owner.CREATE",
+    "ZohoBigin.change_owner.ALL",
     "ZohoBigin.modules.ALL",
-    "ZohoBigin.users.READ",
+    "ZohoBigin.users.ALL",
     "ZohoBigin.settings.ALL",
+    "ZohoBigin.org.ALL",
 ]
 
 

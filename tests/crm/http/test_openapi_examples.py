@@ -11,6 +11,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from crm.management.commands.demo_banner import DEMO_SCOPES
 from crm.models import Record, User
 from crm.oauth.grants import issue_access_token
 from crm.sandbox import demo
@@ -20,17 +21,6 @@ pytestmark = pytest.mark.django_db
 
 # The token endpoints take a client's secret, which no example can know: they stay out.
 TRIED_PREFIXES = ("/bigin/v2/", "/leads")
-DEMO_SCOPES = [
-    "ZohoBigin.change_owner.CREATE",
-    "ZohoBigin.modules.ALL",
-    "ZohoBigin.users.READ",
-    "ZohoBigin.settings.ALL",
-    "ZohoBigin.org.READ",
-]
-# The owner transfer job endpoints need two more scopes than `make run`'s token carries (the
-# job status and batch reads, and transfer_and_delete): a token for them is issued with
-# `manage.py issue_token` (docs/oauth.md); docs/transfer-jobs.md lists the scopes.
-TRANSFER_SCOPES = ["ZohoBigin.change_owner.READ", "ZohoBigin.users.ALL"]
 
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:
@@ -75,7 +65,7 @@ def demo_client():
     load(demo.build())
     admin = User.objects.get(email=demo.ADMIN_EMAIL)
     client = APIClient()
-    token = issue_access_token(user=admin, scopes=DEMO_SCOPES + TRANSFER_SCOPES)
+    token = issue_access_token(user=admin, scopes=DEMO_SCOPES)  # make run's token
     client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {token}")
     return client
 
