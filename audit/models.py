@@ -17,7 +17,7 @@ class AuditEntry(models.Model):
         COMMAND = "command"
         # A sandbox file loaded again with other owners for existing records (load_sandbox).
         SANDBOX = "sandbox"
-        # Owner transfer jobs (owners/transfers/).
+        # Transfer jobs (owners/transfers/).
         MASS_CHANGE = "mass_change"
         OFFBOARDING = "offboarding"
         REVERT = "revert"

@@ -16,7 +16,7 @@ from audit.models import AuditEntry
 from crm.ids import new_id
 from crm.models import Organization, Profile, User
 from crm.modules import module_by_name
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
 from owners.selectors import transfer_module_counts
 
 SIZES = (150_000, 1_000_000)
@@ -52,7 +52,7 @@ try:
             )
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {AuditEntry._meta.db_table}")
-        job = OwnerTransfer(organization_id=organization.id, batch_id=batch_id)
+        job = TransferJob(organization_id=organization.id, batch_id=batch_id)
         timings = []
         for _ in range(RUNS):
             started = time.perf_counter()

@@ -93,7 +93,7 @@ def wipe() -> None:
         # organization goes.
         cursor.execute("SET LOCAL session_replication_role = replica")
         for statement in (
-            "DELETE FROM owners_ownerjob WHERE organization_id = ANY(%s)",
+            "DELETE FROM owners_outboxentry WHERE organization_id = ANY(%s)",
             "DELETE FROM audit_auditentry WHERE organization_id = ANY(%s)",
             "DELETE FROM crm_record WHERE organization_id = ANY(%s)",
             "DELETE FROM crm_accesstoken WHERE user_id IN"

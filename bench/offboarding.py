@@ -69,8 +69,8 @@ def _wipe() -> None:
     with connection.cursor() as cursor:
         for table in (
             "audit_auditentry",
-            "owners_ownerjob",
-            "owners_ownertransfer",
+            "owners_outboxentry",
+            "owners_transferjob",
             "crm_record",
         ):
             cursor.execute(f"DELETE FROM {table} WHERE organization_id = %s", [org.id])
@@ -205,7 +205,7 @@ def product(organization, actor, from_user, to_user, *, workers: int) -> dict:
     """Schedule the offboarding of `from_user` and time it to COMPLETED on `workers` fresh
     worker processes; their pool processes' peak RSS."""
     from config.celery import app
-    from owners.models import OwnerTransfer
+    from owners.models import TransferJob
     from owners.transfers import engine
 
     from .load import children, memory_kib
@@ -231,7 +231,7 @@ def product(organization, actor, from_user, to_user, *, workers: int) -> dict:
             time.sleep(0.05)
         elapsed = perf_counter() - start
         peaks = [memory_kib(pid)["VmHWM"] for worker in processes for pid in children(worker.pid)]
-    assert transfer.status == OwnerTransfer.Status.COMPLETED, transfer.last_error
+    assert transfer.status == TransferJob.Status.COMPLETED, transfer.last_error
     return {
         "seconds": elapsed,
         "workers": workers,
@@ -277,7 +277,7 @@ def measure() -> dict:
     return {
         "records": RECORDS,
         "tasks": RECORDS // TASK_SHARE,
-        "chunk": settings.OWNER_TRANSFER_CHUNK,
+        "chunk": settings.TRANSFER_JOB_CHUNK,
         "rounds": rounds,
         "ratio_1_worker": one["seconds"] / one["floor_seconds"],
         "ratio_2_workers": two["seconds"] / two["floor_seconds"],

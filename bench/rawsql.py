@@ -38,7 +38,7 @@ AUDIT = """
     FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS a(id, record_id, previous_owner_id)
 """
 OUTBOX = """
-    INSERT INTO owners_ownerjob (id, organization_id, kind, status, batch_id, payload, attempts,
+    INSERT INTO owners_outboxentry (id, organization_id, kind, status, batch_id, payload, attempts,
                                  run_after, last_error, created_time, result)
     VALUES (%s, %s, 'related_transfer', 'pending', %s, %s, 0, %s, '', %s, '{}'),
            (%s, %s, 'notify', 'pending', %s, %s, 0, %s, '', %s, '{}')

@@ -158,7 +158,7 @@ def table(results: dict) -> str:
             f"parents (ms; median / p95 over {job['runs']} runs)"
         )
         lines.append(
-            f"job (owners.jobs.run_job, in process) {job['median_ms']:>8.1f} /{job['p95_ms']:>7.1f}"
+            f"job (outbox.run_entry, in process)    {job['median_ms']:>8.1f} /{job['p95_ms']:>7.1f}"
         )
         lines.append(
             f"raw SQL (psycopg)                     {raw['median_ms']:>8.1f} /{raw['p95_ms']:>7.1f}"

@@ -110,7 +110,7 @@ def lines(results: dict) -> list[str]:
             "",
             f"8. Related transfer of {big['activities']:,} Tasks ({big['parents']} "
             f"parents) in the large organization (ms; median / p95 over {job['runs']} runs)",
-            f"   job (owners.jobs.run_job) {job['median_ms']:8.1f} /{job['p95_ms']:8.1f}   "
+            f"   job (owners.outbox.run_entry) {job['median_ms']:8.1f} /{job['p95_ms']:8.1f}   "
             f"raw SQL {raw['median_ms']:8.1f} /{raw['p95_ms']:8.1f}   ratio "
             f"{big['ratio']:.2f}",
         ]

@@ -44,7 +44,7 @@ def wipe() -> None:
         return
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in (
-            "DELETE FROM owners_ownerjob WHERE organization_id = ANY(%s)",
+            "DELETE FROM owners_outboxentry WHERE organization_id = ANY(%s)",
             "DELETE FROM audit_auditentry WHERE organization_id = ANY(%s)",
             "DELETE FROM crm_record WHERE organization_id = ANY(%s)",
             "DELETE FROM crm_accesstoken WHERE user_id IN"
@@ -129,6 +129,6 @@ def build(
         _activities(organization, owner_b, parents, tasks_per_parent)
         data.transfer_parents[name] = parents
     with connection.cursor() as cursor:
-        for table in ("crm_record", "crm_user", "audit_auditentry", "owners_ownerjob"):
+        for table in ("crm_record", "crm_user", "audit_auditentry", "owners_outboxentry"):
             cursor.execute(f"VACUUM ANALYZE {table}")
     return data

@@ -1,7 +1,7 @@
 """The single-record change_owner in process, with and without jobs, against yardsticks doing
 the same work.
 
-- with jobs: `change_owner(notify=True, related Tasks)` writes two outbox jobs and, after
+- with jobs: `change_owner(notify=True, related Tasks)` writes two outbox entries and, after
   commit, publishes one Celery message per job. Its yardstick (bench/rawsql.py) writes the
   same rows by hand in one transaction and then publishes the same two messages with the same
   task, so both sides pay the broker round trips.
@@ -21,11 +21,11 @@ WARMUP = 5
 
 
 def publish(job_ids: list[int]) -> None:
-    """What `owners.jobs.dispatch_jobs` does for a job due now: one message per job."""
-    from owners.tasks import run_owner_job_task
+    """What `owners.outbox.dispatch_entries` does for a job due now: one message per job."""
+    from owners.tasks import run_outbox_entry_task
 
     for job_id in job_ids:
-        run_owner_job_task.apply_async((str(job_id),), countdown=0)
+        run_outbox_entry_task.apply_async((str(job_id),), countdown=0)
 
 
 def measure(data) -> dict:

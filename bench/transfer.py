@@ -3,7 +3,7 @@ a real Celery worker's peak memory.
 
 Each run first gives the parents a new owner through `change_owner` (untimed; it writes the
 related-transfer job), then times how that job is carried out:
-- the product: `owners.jobs.run_job`, in process (what the worker's task does);
+- the product: `owners.outbox.run_entry`, in process (what the worker's task does);
 - the yardstick: the same statements by hand on a psycopg connection (claim the job, mark it
   done, lock the parents, lock the activities, one UPDATE, the audit rows from `unnest`).
 Parents alternate between two owners, so every run moves all 5,000 Tasks.
@@ -30,12 +30,12 @@ from .load import children, memory_kib, summary
 SETS = ("job", "raw", "celery")
 
 CLAIM = """
-    UPDATE owners_ownerjob SET status = 'running', claimed_at = %s, attempts = attempts + 1
+    UPDATE owners_outboxentry SET status = 'running', claimed_at = %s, attempts = attempts + 1
     WHERE id = %s AND status = 'pending' AND attempts < %s
     RETURNING payload, claimed_at, batch_id
 """
 FINISH = """
-    UPDATE owners_ownerjob SET status = 'done', finished_at = %s, last_error = ''
+    UPDATE owners_outboxentry SET status = 'done', finished_at = %s, last_error = ''
     WHERE id = %s AND status = 'running' AND claimed_at = %s
 """
 LOCK_PARENTS = """
@@ -72,7 +72,7 @@ def run_job_sql(conn: psycopg.Connection, *, job_id: int, organization_id: int) 
 
     now = datetime.now(UTC)
     with conn.transaction():
-        claimed = conn.execute(CLAIM, (now, job_id, settings.OWNER_JOB_MAX_ATTEMPTS)).fetchone()
+        claimed = conn.execute(CLAIM, (now, job_id, settings.OUTBOX_MAX_ATTEMPTS)).fetchone()
     payload, claimed_at, batch_id = claimed
     new_owner_id = int(payload["new_owner_id"])
     actor_id = int(payload["actor_id"])
@@ -112,7 +112,7 @@ def run_job_sql(conn: psycopg.Connection, *, job_id: int, organization_id: int) 
 
 def _give_parents(data, name: str, owner):
     """Move the parents of set `name` with `change_owner`; return the related-transfer job."""
-    from owners.models import OwnerJob
+    from owners.models import OutboxEntry
     from owners.services import RelatedSelection, change_owner
 
     from .seed import CONTACTS
@@ -126,12 +126,12 @@ def _give_parents(data, name: str, owner):
         related=RelatedSelection(modules=("Tasks",)),
         source="api",
     )
-    (job,) = [job for job in result.jobs if job.kind == OwnerJob.Kind.RELATED_TRANSFER]
+    (job,) = [job for job in result.jobs if job.kind == OutboxEntry.Kind.RELATED_TRANSFER]
     return job
 
 
 def measure(data, *, runs: int) -> dict:
-    from owners.jobs import run_job
+    from owners.outbox import run_entry
 
     from .seed import TASKS
 
@@ -143,7 +143,7 @@ def measure(data, *, runs: int) -> dict:
         owner = owners[n % 2]
         job = _give_parents(data, "job", owner)
         start = perf_counter()
-        run_job(job.id)
+        run_entry(job.id)
         elapsed = (perf_counter() - start) * 1000
         moved = _count_owned(data, "job", owner, TASKS.id)
         assert moved == expected, (moved, expected)
@@ -216,7 +216,7 @@ def celery_worker(data, expected: int) -> dict:
 
 
 def _run_one_transfer(data, worker: subprocess.Popen, log, expected: int) -> dict:
-    from owners.models import OwnerJob
+    from owners.models import OutboxEntry
 
     from .seed import TASKS
 
@@ -230,7 +230,7 @@ def _run_one_transfer(data, worker: subprocess.Popen, log, expected: int) -> dic
     owner = data.owner_a
     start = perf_counter()
     job = _give_parents(data, "celery", owner)
-    while OwnerJob.objects.filter(id=job.id).values_list("status", flat=True).get() != "done":
+    while OutboxEntry.objects.filter(id=job.id).values_list("status", flat=True).get() != "done":
         if time.monotonic() > deadline + 60:
             log.seek(0)
             raise RuntimeError(f"the celery worker did not finish the job:\n{log.read()}")

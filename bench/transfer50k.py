@@ -3,7 +3,7 @@
 500 Pipelines, 100 Tasks each, in a crm_record table of about 6,000,000 rows. Each run gives
 the 500 parents a new owner with `change_owner` (untimed; it writes the related-transfer job),
 then times how the job is carried out, alternately:
-- the product: `owners.jobs.run_job`, in process (what the worker's task does);
+- the product: `owners.outbox.run_entry`, in process (what the worker's task does);
 - the floor: the same statements by hand on psycopg (bench/transfer.py's `run_job_sql`: claim,
   mark done, lock parents, lock activities, one UPDATE, the audit rows from `unnest`).
 Every run moves all 50,000 Tasks, and with them their commit-time foreign-key checks.
@@ -21,8 +21,8 @@ def measure(data) -> dict:
     import psycopg
 
     from crm.models import Record
-    from owners.jobs import run_job
-    from owners.models import OwnerJob
+    from owners.models import OutboxEntry
+    from owners.outbox import run_entry
     from owners.services import RelatedSelection, change_owner
 
     from . import rawsql
@@ -43,7 +43,7 @@ def measure(data) -> dict:
             related=RelatedSelection(modules=("Tasks",)),
             source="api",
         )
-        (job,) = [job for job in result.jobs if job.kind == OwnerJob.Kind.RELATED_TRANSFER]
+        (job,) = [job for job in result.jobs if job.kind == OutboxEntry.Kind.RELATED_TRANSFER]
         return job.id
 
     def moved_to(owner) -> int:
@@ -65,7 +65,7 @@ def measure(data) -> dict:
             job_id = give_parents(owner)
             start = perf_counter()
             if side == "job":
-                run_job(job_id)
+                run_entry(job_id)
             else:
                 run_job_sql(conn, job_id=job_id, organization_id=data.organization.id)
             elapsed = (perf_counter() - start) * 1000

@@ -17,7 +17,7 @@ def disagreements(settings: Mapping[str, Any]) -> list[str]:
     problems = []
     soft = settings["CELERY_TASK_SOFT_TIME_LIMIT"]
     hard = settings["CELERY_TASK_TIME_LIMIT"]
-    lease = settings["OWNER_JOB_LEASE_SECONDS"]
+    lease = settings["OUTBOX_LEASE_SECONDS"]
     delay = settings["RELATED_OWNER_DELAY_SECONDS"]
     visibility = settings["CELERY_BROKER_TRANSPORT_OPTIONS"].get("visibility_timeout")
     if hard < 1:
@@ -33,7 +33,7 @@ def disagreements(settings: Mapping[str, Any]) -> list[str]:
         )
     if lease <= hard:
         problems.append(
-            f"OWNER_JOB_LEASE_SECONDS ({lease}) must be greater than CELERY_TASK_TIME_LIMIT "
+            f"OUTBOX_LEASE_SECONDS ({lease}) must be greater than CELERY_TASK_TIME_LIMIT "
             f"({hard}): a claim must outlive the worker the hard limit kills, or a second worker "
             "takes over a job the first one is still running."
         )
@@ -46,14 +46,14 @@ def disagreements(settings: Mapping[str, Any]) -> list[str]:
             "delivers again a message not acknowledged within it, so a longer countdown or job "
             "would be delivered over and over."
         )
-    if settings["OWNER_JOB_SWEEP_GRACE_SECONDS"] < 0:
+    if settings["OUTBOX_SWEEP_GRACE_SECONDS"] < 0:
         problems.append(
-            f"OWNER_JOB_SWEEP_GRACE_SECONDS ({settings['OWNER_JOB_SWEEP_GRACE_SECONDS']}) must "
+            f"OUTBOX_SWEEP_GRACE_SECONDS ({settings['OUTBOX_SWEEP_GRACE_SECONDS']}) must "
             "not be negative."
         )
-    if settings["OWNER_JOB_MAX_ATTEMPTS"] < 1:
+    if settings["OUTBOX_MAX_ATTEMPTS"] < 1:
         problems.append(
-            f"OWNER_JOB_MAX_ATTEMPTS ({settings['OWNER_JOB_MAX_ATTEMPTS']}) must be at least 1: "
+            f"OUTBOX_MAX_ATTEMPTS ({settings['OUTBOX_MAX_ATTEMPTS']}) must be at least 1: "
             "with 0 no job ever runs."
         )
     return problems

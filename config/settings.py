@@ -152,7 +152,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 # The request never hangs on a dead Redis: publishing happens after commit, bounded by these
 # timeouts and a short retry policy: 2 attempts x 3 s + 0.2 s = 6.2 s at most, which
-# tests/integration/test_owner_jobs.py asserts (Redis stopped, and a server that accepts and
+# tests/integration/test_outbox_delivery.py asserts (Redis stopped, and a server that accepts and
 # never answers). The job then stays pending for the sweep.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -176,21 +176,21 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = 10
 CELERY_BEAT_SCHEDULE = {
     # Expires: sweeps queued while no worker runs are dropped, not replayed in a burst.
-    "sweep-owner-jobs": {
-        "task": "owners.tasks.sweep_owner_jobs_task",
+    "sweep-outbox": {
+        "task": "owners.tasks.sweep_outbox_task",
         "schedule": 30.0,
         "options": {"expires": 25},
     },
 }
 
-# Owner jobs (owners/jobs.py): a claim is held this long before another worker may take the job
-# over; the sweep re-dispatches a pending job this long after it was due; a job is abandoned
-# (status failed) after this many claims.
-OWNER_JOB_LEASE_SECONDS = env.int("OWNER_JOB_LEASE_SECONDS", default=120)
-OWNER_JOB_SWEEP_GRACE_SECONDS = env.int("OWNER_JOB_SWEEP_GRACE_SECONDS", default=60)
-OWNER_JOB_MAX_ATTEMPTS = env.int("OWNER_JOB_MAX_ATTEMPTS", default=10)
-# Owner transfer jobs (owners/transfers/): at most this many records per chunk (one transaction).
-OWNER_TRANSFER_CHUNK = env.int("OWNER_TRANSFER_CHUNK", default=5000)
+# The outbox (owners/outbox.py): a claim is held this long before another worker may take an
+# entry over; the sweep re-dispatches a pending entry this long after it was due; an entry is
+# abandoned (status failed) after this many claims.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
+OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=60)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+# Transfer jobs (owners/transfers/): at most this many records per chunk (one transaction).
+TRANSFER_JOB_CHUNK = env.int("TRANSFER_JOB_CHUNK", default=5000)
 
 # The HTTP boundary (crm/http/boundary.py, docs/errors.md): what a request may be before any
 # view reads it. Bodies over the limit answer 413; Django's own read limit agrees with it.

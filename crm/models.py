@@ -199,7 +199,7 @@ class Record(models.Model):
     created_time = models.DateTimeField(default=timezone.now)
     modified_time = models.DateTimeField(default=timezone.now)
     # When the owner last changed (None: never, since the record was created). Written by the
-    # owner UPDATE with the time of its audit rows; the owner jobs compare it with the time of
+    # owner UPDATE with the time of its audit rows; the outbox entries compare it with the time of
     # the batch that asked for them, so a newer change of owner is never overwritten
     # (owners/statements.py, `newest_write_wins`).
     owner_changed_time = models.DateTimeField(null=True, blank=True, editable=False)

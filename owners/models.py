@@ -6,18 +6,19 @@ from django.utils import timezone
 from crm.ids import IdField
 
 
-class OwnerJob(models.Model):
-    """The outbox: work to do after a change of owner, written in the change's transaction.
+class OutboxEntry(models.Model):
+    """The outbox: follow-up work of one change of owner (its related transfer, its email) and
+    the steps of transfer jobs (plan, chunk, digest), written in the transaction that asks for it.
 
-    Celery executes a job; a periodic sweep re-dispatches any that a lost message or a dead
-    worker left behind. A worker claims a job with a conditional UPDATE, so a duplicate delivery
-    does nothing.
+    Celery executes an entry; a periodic sweep re-dispatches any that a lost message or a dead
+    worker left behind. A worker claims an entry with a conditional UPDATE, so a duplicate
+    delivery does nothing.
     """
 
     class Kind(models.TextChoices):
         RELATED_TRANSFER = "related_transfer"
         NOTIFY = "notify"
-        # The chunks of an OwnerTransfer (owners/transfers/engine.py), and its digest email.
+        # The chunks of a TransferJob (owners/transfers/engine.py), and its digest email.
         TRANSFER_PLAN = "transfer_plan"
         TRANSFER_CHUNK = "transfer_chunk"
         TRANSFER_DIGEST = "transfer_digest"
@@ -46,26 +47,28 @@ class OwnerJob(models.Model):
     created_time = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "outbox entry"
+        verbose_name_plural = "outbox"
         indexes = [
             models.Index(
                 fields=["status", "run_after"],
-                name="ownerjob_open",
+                name="outbox_open",
                 condition=models.Q(status__in=["pending", "running"]),
             ),
-            models.Index(fields=["batch_id"], name="ownerjob_batch"),
+            models.Index(fields=["batch_id"], name="outbox_batch"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.batch_id} ({self.status})"
 
 
-class OwnerTransfer(models.Model):
+class TransferJob(models.Model):
     """A job that moves many records: a mass change by criteria, a leaving user's records
     (offboarding), or the revert of a batch. Run by owners/transfers/engine.py.
 
     The job row holds what to move (modules in order, the criteria as validated JSON, the new
     owner, the related activity modules), where it is (`cursor_module`: the module being moved;
-    each of its id-range chunks is an outbox job of kind `transfer_chunk`) and the counts.
+    each of its id-range chunks is an outbox entry of kind `transfer_chunk`) and the counts.
     """
 
     class Kind(models.TextChoices):

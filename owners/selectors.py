@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo, module_by_id, module_by_name
 
-from .models import OwnerJob, OwnerTransfer
+from .models import OutboxEntry, TransferJob
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def leads_page(
 # The batch page lists this many of the changed records, then links the audit list for the rest.
 BATCH_SAMPLE_SIZE = 50
 # A job's chunks are outbox rows too, but the batch page shows the job itself, not its pieces.
-TRANSFER_PIECES = (OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK)
+TRANSFER_PIECES = (OutboxEntry.Kind.TRANSFER_PLAN, OutboxEntry.Kind.TRANSFER_CHUNK)
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,12 @@ class BatchOverview:
     organization_id: int
     first_time: datetime | None
     moves: list[OwnerMove]
-    jobs: list[OwnerJob]
+    jobs: list[OutboxEntry]
     sample: list[AuditEntry]
     users: dict[int, User]
     # The transfer job that wrote this batch, if a job did; the jobs that revert it.
-    transfer: OwnerTransfer | None
-    reverts: list[OwnerTransfer]
+    transfer: TransferJob | None
+    reverts: list[TransferJob]
 
     def user(self, user_id: int | str | None) -> User | None:
         return self.users.get(int(user_id)) if user_id else None
@@ -114,15 +114,58 @@ class BatchOverview:
     def direct_count(self) -> int:
         return self.changed_count - self.related_count
 
+    # What the API's `GET /owner_batches/{id}` answers and the admin's batch page shows: one
+    # read model for both.
+
+    @property
+    def source(self) -> str:
+        """The job's kind for a transfer job's batch; else the source of its first change."""
+        if self.transfer is not None:
+            return AuditEntry.Source(self.transfer.kind).value
+        return self.moves[0].source if self.moves else AuditEntry.Source.API.value
+
+    @property
+    def actor_id(self) -> int | None:
+        if self.transfer is not None:
+            return self.transfer.actor_id
+        first = self.moves[0] if self.moves else None
+        return first.actor.id if first is not None and first.actor is not None else None
+
+    @property
+    def created_time(self) -> datetime:
+        if self.transfer is not None:
+            return self.transfer.created_time
+        if self.first_time is not None:
+            return self.first_time
+        return min(job.created_time for job in self.jobs)
+
+    @property
+    def status(self) -> str:
+        """`in_progress` until its transfer job (if any) and every outbox entry ended; then
+        `failed` if one of them failed, else `completed`."""
+        statuses = {job.status for job in self.jobs}
+        if self.transfer is not None and self.transfer.status in (
+            TransferJob.Status.SCHEDULED,
+            TransferJob.Status.RUNNING,
+        ):
+            return "in_progress"
+        if OutboxEntry.Status.FAILED in statuses or (
+            self.transfer is not None and self.transfer.status == TransferJob.Status.FAILED
+        ):
+            return "failed"
+        if statuses & {OutboxEntry.Status.PENDING, OutboxEntry.Status.RUNNING}:
+            return "in_progress"
+        return "completed"
+
 
 def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> BatchOverview | None:
     """What one batch did, or None when it did nothing `organization_id` may see (None: every
     organization, for a superuser). Five queries whatever its size: the changes counted by
-    module, source and owners; its outbox jobs; the transfer jobs that wrote or revert it; the
+    module, source and owners; its outbox entries; the transfer jobs that wrote or revert it; the
     users named in them; the first records it changed."""
     entries = AuditEntry.objects.filter(batch_id=batch_id)
-    jobs = OwnerJob.objects.filter(batch_id=batch_id).exclude(kind__in=TRANSFER_PIECES)
-    transfers = OwnerTransfer.objects.filter(Q(batch_id=batch_id) | Q(reverted_batch_id=batch_id))
+    jobs = OutboxEntry.objects.filter(batch_id=batch_id).exclude(kind__in=TRANSFER_PIECES)
+    transfers = TransferJob.objects.filter(Q(batch_id=batch_id) | Q(reverted_batch_id=batch_id))
     if organization_id is not None:
         entries = entries.filter(organization_id=organization_id)
         jobs = jobs.filter(organization_id=organization_id)
@@ -193,7 +236,7 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
     )
 
 
-def transfer_module_counts(transfer: OwnerTransfer) -> list[tuple[ModuleInfo, int]]:
+def transfer_module_counts(transfer: TransferJob) -> list[tuple[ModuleInfo, int]]:
     """What a transfer job has moved so far, per module (its activities included): one GROUP BY
     over the job's audit rows (the audit_batch index)."""
     rows = (

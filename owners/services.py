@@ -1,9 +1,9 @@
-"""The ownership core. Nothing but this module and owners/jobs.py writes `Record.owner`.
+"""The ownership core. Nothing but this module and owners/outbox.py writes `Record.owner`.
 
 Every entry point (the Bigin and Kenbun APIs, the admin action) calls `change_owner`, which
 changes the owner of a set of records of one module in one transaction, with their audit rows and
-the outbox jobs that finish the work after commit. The one other writer is the job that makes
-related activities follow their parent (`owners.jobs.run_related_transfer`). Loading a sandbox
+the outbox entries that finish the work after commit. The one other writer is the job that makes
+related activities follow their parent (`owners.outbox.run_related_transfer`). Loading a sandbox
 (`load_sandbox`, for the load_sandbox and seed_demo commands) changes the owners of existing
 records with the same statements and audit rows. Records are created with their first owner
 (crm/sandbox/loader.py); that is not a change of owner and has no audit row.
@@ -27,9 +27,9 @@ from crm.models import Organization, User
 from crm.modules import ModuleInfo
 from crm.sandbox import loader
 
-from .models import OwnerJob
-from .statements import lock_records, record_owner_changes, update_owners
-from .tasks import dispatch_jobs
+from .models import OutboxEntry
+from .statements import NewOwnerNotActive, lock_records, record_owner_changes, update_owners
+from .tasks import dispatch_entries
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,6 @@ class RelatedSelection:
 
     def __bool__(self) -> bool:
         return bool(self.modules or self.record_ids)
-
-
-class NewOwnerNotActive(Exception):
-    """Raised by `change_owner` when the new owner was disabled or deleted after the caller
-    checked it (the status is read again, locked, in the transaction): nothing changes.
-
-    `status` is None when the new owner is not a user of the organization at all (its row went
-    away since the check, or a caller passed another organization's user)."""
-
-    def __init__(self, status: str | None) -> None:
-        super().__init__(
-            f"the new owner is {status}" if status else "the new owner is not a user here"
-        )
-        self.status = status
 
 
 class RecordsNotFound(Exception):
@@ -72,7 +58,7 @@ class ChangeOwnerResult:
     batch_id: uuid.UUID
     found_ids: frozenset[int]
     changed_ids: tuple[int, ...]
-    jobs: tuple[OwnerJob, ...] = field(default=())
+    jobs: tuple[OutboxEntry, ...] = field(default=())
 
     @property
     def unchanged_count(self) -> int:
@@ -161,10 +147,10 @@ def change_owner(
             now=now,
         )
         if jobs:
-            OwnerJob.objects.bulk_create(jobs)
+            OutboxEntry.objects.bulk_create(jobs)
             # After commit only: a worker must never see a job whose change could still roll
             # back, nor miss rows the change has not committed yet.
-            transaction.on_commit(partial(dispatch_jobs, jobs))
+            transaction.on_commit(partial(dispatch_entries, jobs))
     return ChangeOwnerResult(
         batch_id=batch_id,
         found_ids=frozenset(record_id for record_id, _ in locked),
@@ -186,7 +172,7 @@ def _outbox_jobs(
     source: str,
     batch_id: uuid.UUID,
     now,
-) -> list[OwnerJob]:
+) -> list[OutboxEntry]:
     """The after-commit work of one request, as outbox rows (ids as strings: JSON-safe)."""
     common = {
         "module": module.api_name,
@@ -197,9 +183,9 @@ def _outbox_jobs(
     jobs = []
     if related and parent_ids and new_owner_id is not None:
         jobs.append(
-            OwnerJob(
+            OutboxEntry(
                 organization_id=organization.id,
-                kind=OwnerJob.Kind.RELATED_TRANSFER,
+                kind=OutboxEntry.Kind.RELATED_TRANSFER,
                 batch_id=batch_id,
                 # The batch's time: the job moves no activity whose owner changed since.
                 created_time=now,
@@ -214,9 +200,9 @@ def _outbox_jobs(
         )
     if notify and changed_ids and new_owner_id is not None:
         jobs.append(
-            OwnerJob(
+            OutboxEntry(
                 organization_id=organization.id,
-                kind=OwnerJob.Kind.NOTIFY,
+                kind=OutboxEntry.Kind.NOTIFY,
                 batch_id=batch_id,
                 run_after=now,
                 payload={**common, "record_ids": [str(record_id) for record_id in changed_ids]},

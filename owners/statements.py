@@ -44,6 +44,21 @@ _UPDATE_OWNERS = (
 )
 
 
+class NewOwnerNotActive(Exception):
+    """Raised by every writer (`change_owner`, a transfer job's chunk) when the new owner was
+    disabled or deleted after the caller checked it (the status is read again, locked, in the
+    transaction): nothing changes.
+
+    `status` is None when the new owner is not a user of the organization at all (its row went
+    away since the check, or a caller passed another organization's user)."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__(
+            f"the new owner is {status}" if status else "the new owner is not a user here"
+        )
+        self.status = status
+
+
 # Newest write wins -----------------------------------------------------------------------------
 #
 # The rule of every job that moves records after the request that asked for it (the related
@@ -209,7 +224,7 @@ def record_owner_changes(
 
 def new_owner_status(user_id: int) -> str | None:
     """The status of the user `user_id`, read FOR SHARE on PostgreSQL: a concurrent change of
-    it waits for the caller's transaction (an owner transfer chunk), or the caller reads the
+    it waits for the caller's transaction (an transfer job chunk), or the caller reads the
     status it committed."""
     share = " FOR SHARE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:

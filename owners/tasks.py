@@ -1,5 +1,5 @@
-"""Celery entry points for owner jobs, and the sending of them: thin; the work is in
-owners/jobs.py, which never imports this module.
+"""Celery entry points for outbox entries, and the sending of them: thin; the work is in
+owners/outbox.py, which never imports this module.
 
 Arguments are job ids as strings (JSON-safe); the job row holds everything else.
 """
@@ -14,8 +14,8 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from . import jobs
-from .models import OwnerJob
+from . import outbox
+from .models import OutboxEntry
 from .transfers import runner as transfer_runner
 
 logger = logging.getLogger(__name__)
@@ -24,37 +24,39 @@ logger = logging.getLogger(__name__)
 # acks_late: the claim makes a second delivery a no-op, so a message is acknowledged only after
 # the job ran and a worker lost mid-job leaves it to be delivered again. Retries cover transient
 # errors only, with exponential backoff (2, 4, 8, 16, 32 s, jittered, at most 60 s) and a cap;
-# past it the job is pending again and the sweep retries it until OWNER_JOB_MAX_ATTEMPTS.
+# past it the job is pending again and the sweep retries it until OUTBOX_MAX_ATTEMPTS.
 @shared_task(
     bind=True,
     acks_late=True,
-    autoretry_for=jobs.TRANSIENT_ERRORS,
+    autoretry_for=outbox.TRANSIENT_ERRORS,
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
     max_retries=5,
     ignore_result=True,
 )
-def run_owner_job_task(self, job_id: str) -> None:
-    run_job(int(job_id))
+def run_outbox_entry_task(self, job_id: str) -> None:
+    run_entry(int(job_id))
 
 
-def run_job(job_id: int) -> OwnerJob | None:
-    """Claim and run one owner job of any kind (owners.jobs.run_job, with the steps of owner
+def run_entry(job_id: int) -> OutboxEntry | None:
+    """Claim and run one outbox entry of any kind (owners.outbox.run_entry, with the steps of owner
     transfer jobs); the jobs a transfer step created are sent once it has committed."""
-    return jobs.run_job(job_id, runners=dict.fromkeys(transfer_runner.KINDS, _run_transfer_step))
+    return outbox.run_entry(
+        job_id, runners=dict.fromkeys(transfer_runner.KINDS, _run_transfer_step)
+    )
 
 
-def _run_transfer_step(job: OwnerJob) -> None:
-    dispatch_jobs(transfer_runner.run_transfer_job(job))
+def _run_transfer_step(job: OutboxEntry) -> None:
+    dispatch_entries(transfer_runner.run_transfer_job(job))
 
 
 @shared_task(ignore_result=True)
-def sweep_owner_jobs_task() -> int:
+def sweep_outbox_task() -> int:
     return sweep()
 
 
-def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
+def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:
     """Publish one task message per job, due at the job's `run_after`. Returns how many were sent.
 
     Called after commit (`transaction.on_commit`) and by the sweep. It never raises: the change
@@ -66,24 +68,24 @@ def dispatch_jobs(jobs: Iterable[OwnerJob]) -> int:
     for job in jobs:
         countdown = max(0.0, (job.run_after - now).total_seconds())
         try:
-            run_owner_job_task.apply_async((str(job.id),), countdown=countdown)
+            run_outbox_entry_task.apply_async((str(job.id),), countdown=countdown)
         except Exception as exc:
             # Every job goes to the same broker: stop here instead of waiting out the broker
             # timeout once per job. No traceback: during an outage every request logs this.
-            logger.error("owner job %s not dispatched (%r); the sweep will send it", job.id, exc)
+            logger.error("outbox entry %s not dispatched (%r); the sweep will send it", job.id, exc)
             break
         sent += 1
     return sent
 
 
 def sweep() -> int:
-    """Send again the jobs left behind (`jobs.release_left_behind`); returns how many were sent."""
-    return dispatch_jobs(jobs.release_left_behind())
+    """Send again the entries left behind (`outbox.release_left_behind`); returns how many."""
+    return dispatch_entries(outbox.release_left_behind())
 
 
-def retry_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
-    """Send failed jobs again (`jobs.reset_failed_jobs`), after the caller's commit."""
-    failed = jobs.reset_failed_jobs(job_ids=job_ids)
+def retry_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:
+    """Send failed jobs again (`outbox.reset_failed_entries`), after the caller's commit."""
+    failed = outbox.reset_failed_entries(job_ids=job_ids)
     if failed:
-        transaction.on_commit(partial(dispatch_jobs, failed))
+        transaction.on_commit(partial(dispatch_entries, failed))
     return failed

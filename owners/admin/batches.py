@@ -17,18 +17,18 @@ from django.urls import reverse
 
 from crm.models import Organization
 from crm.modules import module_by_name
-from owners.models import OwnerJob, OwnerTransfer
+from owners.models import OutboxEntry, TransferJob
 from owners.selectors import BatchOverview, batch_overview, revert_preview
 from owners.transfers import engine
 
 from .access import may_change_owners
 from .history import log_scheduled
 
-# What each kind of outbox job's statuses mean to an operator.
+# What each kind of outbox entry's statuses mean to an operator.
 STATUS_WORDS = {
-    OwnerJob.Kind.NOTIFY: {"pending": "queued", "running": "sending", "done": "sent"},
-    OwnerJob.Kind.TRANSFER_DIGEST: {"pending": "queued", "running": "sending", "done": "sent"},
-    OwnerJob.Kind.RELATED_TRANSFER: {"pending": "waiting", "running": "running", "done": "done"},
+    OutboxEntry.Kind.NOTIFY: {"pending": "queued", "running": "sending", "done": "sent"},
+    OutboxEntry.Kind.TRANSFER_DIGEST: {"pending": "queued", "running": "sending", "done": "sent"},
+    OutboxEntry.Kind.RELATED_TRANSFER: {"pending": "waiting", "running": "running", "done": "done"},
 }
 
 
@@ -49,17 +49,17 @@ def organization_scope(request: HttpRequest) -> int | None:
     return None if request.user.is_superuser else request.user.organization_id
 
 
-def _job_line(job: OwnerJob, overview: BatchOverview) -> JobLine:
+def _job_line(job: OutboxEntry, overview: BatchOverview) -> JobLine:
     payload = job.payload
     module = module_by_name(payload.get("module") or "")
     label = module.plural_label if module else "records"
     owner = overview.user(payload.get("new_owner_id"))
     if owner is None and overview.transfer is not None:
         owner = overview.user(overview.transfer.new_owner_id)
-    if job.kind == OwnerJob.Kind.NOTIFY:
+    if job.kind == OutboxEntry.Kind.NOTIFY:
         count = len(payload.get("record_ids", ()))
         description = f"Email to {owner} listing {count} {label}"
-    elif job.kind == OwnerJob.Kind.TRANSFER_DIGEST:
+    elif job.kind == OutboxEntry.Kind.TRANSFER_DIGEST:
         description = f"Email to {owner} summing up the job"
     else:
         related = ", ".join(payload.get("related_modules", ())) or "Chosen activities"
@@ -69,7 +69,7 @@ def _job_line(job: OwnerJob, overview: BatchOverview) -> JobLine:
     words = STATUS_WORDS.get(job.kind, {})
     return JobLine(
         id=job.id,
-        url=reverse("admin:owners_ownerjob_change", args=[job.id]),
+        url=reverse("admin:owners_outboxentry_change", args=[job.id]),
         description=description,
         status=job.status,
         status_label=words.get(job.status, job.get_status_display().lower()),
@@ -122,9 +122,7 @@ def revert_view(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
             request,
             f"Revert of batch {str(batch_id)[:8]} scheduled: job {transfer.id}.",
         )
-        return HttpResponseRedirect(
-            reverse("admin:owners_ownertransfer_change", args=[transfer.id])
-        )
+        return HttpResponseRedirect(reverse("admin:owners_transferjob_change", args=[transfer.id]))
     lines = revert_preview(organization_id=overview.organization_id, batch_id=batch_id)
     context = _context(request, overview, f"Revert batch {str(batch_id)[:8]}")
     context.update(
@@ -134,7 +132,7 @@ def revert_view(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
             "revert_count": sum(line.count for line in lines if line.will_revert),
             "kept_count": sum(line.count for line in lines if not line.will_revert),
             "previous_reverts": [
-                t for t in overview.reverts if t.status != OwnerTransfer.Status.FAILED
+                t for t in overview.reverts if t.status != TransferJob.Status.FAILED
             ],
         }
     )

@@ -17,7 +17,7 @@ from crm.http.errors import ApiError
 from crm.ids import MAX_ID, parse_id
 from crm.models import Record, User
 from crm.modules import ModuleInfo, module_by_id, module_by_name
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from owners.services import ChangeOwnerResult
 from owners.transfers.criteria import parse_criteria
 
@@ -111,13 +111,13 @@ def change_owner_message(
     statuses = {}
     if result.jobs:
         statuses = dict(
-            OwnerJob.objects.filter(id__in=[job.id for job in result.jobs]).values_list(
+            OutboxEntry.objects.filter(id__in=[job.id for job in result.jobs]).values_list(
                 "kind", "status"
             )
         )
-    related_status = statuses.get(OwnerJob.Kind.RELATED_TRANSFER)
+    related_status = statuses.get(OutboxEntry.Kind.RELATED_TRANSFER)
     notes = []
-    if related_status == OwnerJob.Status.DONE:
+    if related_status == OutboxEntry.Status.DONE:
         moved = _count_by_module(
             AuditEntry.objects.filter(
                 organization_id=new_owner.organization_id,
@@ -137,10 +137,10 @@ def change_owner_message(
         )
         if following:
             notes.append(f"{_counted(following)} follow in the background")
-    notify_status = statuses.get(OwnerJob.Kind.NOTIFY)
-    if notify_status == OwnerJob.Status.DONE:
+    notify_status = statuses.get(OutboxEntry.Kind.NOTIFY)
+    if notify_status == OutboxEntry.Status.DONE:
         notes.append(f"an email was sent to {name}")
-    elif notify_status == OwnerJob.Status.FAILED:
+    elif notify_status == OutboxEntry.Status.FAILED:
         notes.append(f"the email to {name} failed (see the batch)")
     elif notify_status is not None:
         notes.append(f"an email to {name} is queued")

@@ -10,7 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.http import HttpRequest
 
 from crm.models import Record
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
 
 
 def log_owner_changes(
@@ -32,11 +32,11 @@ def log_owner_changes(
     )
 
 
-def log_scheduled(request: HttpRequest, transfer: OwnerTransfer, message: str) -> None:
+def log_scheduled(request: HttpRequest, transfer: TransferJob, message: str) -> None:
     """One ADDITION entry for a job the staff user scheduled (not one per record it moves)."""
     LogEntry.objects.create(
         user_id=request.user.pk,
-        content_type_id=ContentType.objects.get_for_model(OwnerTransfer).id,
+        content_type_id=ContentType.objects.get_for_model(TransferJob).id,
         object_id=str(transfer.id),
         object_repr=f"{transfer.get_kind_display()} job {transfer.id}",
         action_flag=ADDITION,

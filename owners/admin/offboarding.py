@@ -115,7 +115,7 @@ def offboard_view(request: HttpRequest) -> HttpResponse:
                 f"{transfer.total_count:,} records to {new_owner.full_name}.",
             )
             return HttpResponseRedirect(
-                reverse("admin:owners_ownertransfer_change", args=[transfer.id])
+                reverse("admin:owners_transferjob_change", args=[transfer.id])
             )
         dry_run = engine.dry_run_offboarding(
             organization=leaving.organization, leaving_user=leaving, new_owner=new_owner

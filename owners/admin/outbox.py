@@ -1,7 +1,7 @@
 """The outbox in the admin: the related-transfer and notification jobs every change of owner
 leaves behind, so an operator sees what is pending, what failed and why, and retries it.
 
-Read-only but for "Retry": the rows are the workers' (owners/jobs.py) to write.
+Read-only but for "Retry": the rows are the workers' (owners/outbox.py) to write.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.admin_scoping import OrganizationScopedAdmin, scope_to_organization
-from owners.models import OwnerJob
-from owners.tasks import retry_failed_jobs
+from owners.models import OutboxEntry
+from owners.tasks import retry_failed_entries
 
 from .access import may_change_owners
 
@@ -35,8 +35,8 @@ def short_time(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-@admin.register(OwnerJob)
-class OwnerJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+@admin.register(OutboxEntry)
+class OutboxEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -89,22 +89,22 @@ class OwnerJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         # No navigation sidebar: every column fits at 1400 px.
         extra_context = {**(extra_context or {}), "is_nav_sidebar_enabled": False}
         if request.method == "GET":  # not for an action's POST, which redirects
-            visible = scope_to_organization(OwnerJob.objects.all(), "organization", request)
+            visible = scope_to_organization(OutboxEntry.objects.all(), "organization", request)
             extra_context["status_counts"] = status_counts(visible)
         return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: OwnerJob | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: OutboxEntry | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: OwnerJob | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: OutboxEntry | None = None) -> bool:
         return False
 
     # Operators look at the outbox as they look at the audit log: any active staff user, their
     # organization's jobs only.
-    def has_view_permission(self, request: HttpRequest, obj: OwnerJob | None = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: OutboxEntry | None = None) -> bool:
         return request.user.is_active and request.user.is_staff
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -114,7 +114,7 @@ class OwnerJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return may_change_owners(request.user)
 
     @admin.display(description="Batch", ordering="batch_id")
-    def batch_link(self, job: OwnerJob) -> str:
+    def batch_link(self, job: OutboxEntry) -> str:
         url = reverse("owners_admin:batch", args=[job.batch_id])
         return format_html(
             '<a class="batch-link" href="{}" title="{}">{}</a>',
@@ -124,22 +124,22 @@ class OwnerJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         )
 
     @admin.display(description="Created (UTC)", ordering="created_time")
-    def created(self, job: OwnerJob) -> str:
+    def created(self, job: OutboxEntry) -> str:
         return short_time(job.created_time)
 
     @admin.display(description="Finished (UTC)", ordering="finished_at")
-    def finished(self, job: OwnerJob) -> str:
+    def finished(self, job: OutboxEntry) -> str:
         return short_time(job.finished_at)
 
     @admin.display(description="Last error")
-    def error(self, job: OwnerJob) -> str:
+    def error(self, job: OutboxEntry) -> str:
         return truncatechars(job.last_error, 80) or "-"
 
     @admin.action(description="Retry the selected failed jobs", permissions=["retry"])
-    def retry_action(self, request: HttpRequest, queryset: QuerySet[OwnerJob]) -> None:
+    def retry_action(self, request: HttpRequest, queryset: QuerySet[OutboxEntry]) -> None:
         # The queryset is the changelist's, already limited to the user's organization.
         selected = queryset.count()
-        retried = len(retry_failed_jobs(job_ids=queryset.values_list("id", flat=True)))
+        retried = len(retry_failed_entries(job_ids=queryset.values_list("id", flat=True)))
         message = f"{retried} failed job{pluralize(retried)} sent to the workers again."
         if selected > retried:
             left = selected - retried

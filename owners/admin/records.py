@@ -201,7 +201,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     def change_owner_action(self, request: HttpRequest, queryset: QuerySet[Record]):
         """Step one renders the intermediate page; its form posts back here with "apply".
 
-        A selection of at most OWNER_TRANSFER_CHUNK records is changed here, in one transaction
+        A selection of at most TRANSFER_JOB_CHUNK records is changed here, in one transaction
         per module. "Select all" over more is a mass-change job per module, scheduled from the
         list's filters (no ids travel: see `_change_owner_job`).
 
@@ -224,7 +224,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             queryset = queryset.filter(pk__in=record_ids)
         elif (
             request.POST.get("select_across") == "1"
-            and queryset.count() > settings.OWNER_TRANSFER_CHUNK
+            and queryset.count() > settings.TRANSFER_JOB_CHUNK
         ):
             return self._change_owner_job(request, queryset)
         rows = list(queryset.values_list("id", "module_id", "organization_id", "name"))
@@ -352,7 +352,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     '{}: <a href="{}">job {}</a> gives the {} records selected to {} in the '
                     'background (<a href="{}">batch {}</a>).',
                     module.api_name,
-                    reverse("admin:owners_ownertransfer_change", args=[transfer.id]),
+                    reverse("admin:owners_transferjob_change", args=[transfer.id]),
                     transfer.id,
                     f"{count:,}",
                     new_owner.full_name,
@@ -363,7 +363,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             )
         if len(transfers) == 1:
             return HttpResponseRedirect(
-                reverse("admin:owners_ownertransfer_change", args=[transfers[0].id])
+                reverse("admin:owners_transferjob_change", args=[transfers[0].id])
             )
         return None
 
@@ -384,7 +384,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "per_module": per_module,
             "record_count": sum(count for _, count in per_module),
             "criteria": describe_criteria(criteria, organization_id=organization.id),
-            "one_transaction": settings.OWNER_TRANSFER_CHUNK,
+            "one_transaction": settings.TRANSFER_JOB_CHUNK,
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "change_owner_action",

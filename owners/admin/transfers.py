@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from crm.admin_scoping import OrganizationScopedAdmin, scope_to_organization
 from crm.models import User
 from crm.modules import module_by_id
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
 from owners.selectors import transfer_module_counts
 from owners.transfers import engine
 from owners.transfers.criteria import owner_ids_in
@@ -37,22 +37,22 @@ MODULES_EVERY_POLLS = 5
 
 def status_label(status: str, *, cancelled: bool) -> str:
     if cancelled:
-        finished = status in (OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED)
+        finished = status in (TransferJob.Status.COMPLETED, TransferJob.Status.FAILED)
         return "Cancelled" if finished else "Cancelling"
-    return OwnerTransfer.Status(status).label
+    return TransferJob.Status(status).label
 
 
-def describe(transfer: OwnerTransfer) -> str:
+def describe(transfer: TransferJob) -> str:
     """The job in a sentence, for its page (one query for the owners its criteria name)."""
     new_owner = transfer.new_owner.full_name if transfer.new_owner else "(nobody)"
-    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
+    if transfer.kind == TransferJob.Kind.OFFBOARDING:
         then = "deleted" if transfer.delete_user else "disabled"
         leaving = transfer.from_user.full_name
         return (
             f"Every record of {leaving}, in every module, and the activities related to them, "
             f"to {new_owner}; then {leaving} {then}."
         )
-    if transfer.kind == OwnerTransfer.Kind.REVERT:
+    if transfer.kind == TransferJob.Kind.REVERT:
         return f"Every record batch {transfer.reverted_batch_id} changed, back to its owner."
     modules = ", ".join(module_by_id(module_id).plural_label for module_id in transfer.module_ids)
     related = ", ".join(transfer.related_modules)
@@ -95,7 +95,7 @@ def _describe(criteria: dict | None, names: dict[int, str]) -> str:
     return f"{field} {comparator.replace('_', ' ')} {value}"
 
 
-def progress_payload(transfer: OwnerTransfer, progress, modules) -> dict:
+def progress_payload(transfer: TransferJob, progress, modules) -> dict:
     """What the job page's script renders; also the first render, server-side. `modules` is
     None when the poll did not ask for them."""
     done = progress.updated_count + progress.skipped_count + progress.failed_count
@@ -126,8 +126,8 @@ def progress_payload(transfer: OwnerTransfer, progress, modules) -> dict:
     }
 
 
-@admin.register(OwnerTransfer)
-class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+@admin.register(TransferJob)
+class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -177,7 +177,7 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "may_offboard": may_offboard(request.user),
         }
         if request.method == "GET":  # not for an action's POST, which redirects
-            visible = scope_to_organization(OwnerTransfer.objects.all(), "organization", request)
+            visible = scope_to_organization(TransferJob.objects.all(), "organization", request)
             extra_context["status_counts"] = status_counts(visible)
         return super().changelist_view(request, extra_context)
 
@@ -201,11 +201,11 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return may_change_owners(request.user)
 
     @admin.display(description="Status", ordering="status")
-    def status_display(self, transfer: OwnerTransfer) -> str:
+    def status_display(self, transfer: TransferJob) -> str:
         return status_label(transfer.status, cancelled=transfer.cancelled)
 
     @admin.display(description="Progress")
-    def progress_display(self, transfer: OwnerTransfer) -> str:
+    def progress_display(self, transfer: TransferJob) -> str:
         done = transfer.updated_count + transfer.skipped_count + transfer.failed_count
         total = max(transfer.total_count, 1)
         return format_html(
@@ -217,27 +217,27 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         )
 
     @admin.display(description="From", ordering="from_user__full_name")
-    def from_name(self, transfer: OwnerTransfer) -> str:
+    def from_name(self, transfer: TransferJob) -> str:
         return transfer.from_user.full_name if transfer.from_user else "-"
 
     @admin.display(description="To", ordering="new_owner__full_name")
-    def to_name(self, transfer: OwnerTransfer) -> str:
+    def to_name(self, transfer: TransferJob) -> str:
         return transfer.new_owner.full_name if transfer.new_owner else "(previous owners)"
 
     @admin.display(description="By", ordering="actor__full_name")
-    def actor_name(self, transfer: OwnerTransfer) -> str:
+    def actor_name(self, transfer: TransferJob) -> str:
         return transfer.actor.full_name if transfer.actor else "-"
 
     @admin.display(description="Created (UTC)", ordering="created_time")
-    def created(self, transfer: OwnerTransfer) -> str:
+    def created(self, transfer: TransferJob) -> str:
         return short_time(transfer.created_time)
 
     @admin.display(description="Last error")
-    def error(self, transfer: OwnerTransfer) -> str:
+    def error(self, transfer: TransferJob) -> str:
         return truncatechars(transfer.last_error, 60) or "-"
 
     @admin.display(description="Batch")
-    def batch_link(self, transfer: OwnerTransfer) -> str:
+    def batch_link(self, transfer: TransferJob) -> str:
         url = reverse("owners_admin:batch", args=[transfer.batch_id])
         return format_html(
             '<a class="batch-link" href="{}" title="{}">{}</a>',
@@ -248,7 +248,7 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
     # The job page -------------------------------------------------------------------------
 
-    def _scoped_transfer(self, request: HttpRequest, object_id: str) -> OwnerTransfer:
+    def _scoped_transfer(self, request: HttpRequest, object_id: str) -> TransferJob:
         return get_object_or_404(
             self.get_queryset(request).select_related(
                 "organization", "new_owner", "from_user", "actor"
@@ -278,7 +278,7 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "modules_every": MODULES_EVERY_POLLS,
         }
         request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/owners/ownertransfer/job.html", context)
+        return TemplateResponse(request, "admin/owners/transferjob/job.html", context)
 
     def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         transfer = self._scoped_transfer(request, object_id)
@@ -302,16 +302,14 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "changed (revert its batch to undo it).",
             messages.SUCCESS,
         )
-        return HttpResponseRedirect(
-            reverse("admin:owners_ownertransfer_change", args=[transfer.id])
-        )
+        return HttpResponseRedirect(reverse("admin:owners_transferjob_change", args=[transfer.id]))
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         transfer = self._scoped_transfer(request, object_id)
         if not self.has_control_permission(request):
             return HttpResponse(status=403)
         retried = engine.retry_transfer(organization=transfer.organization, transfer_id=transfer.id)
-        if retried is not None and retried.status == OwnerTransfer.Status.RUNNING:
+        if retried is not None and retried.status == TransferJob.Status.RUNNING:
             self.message_user(
                 request, f"Job {transfer.id}: failed chunks sent again.", messages.SUCCESS
             )
@@ -319,17 +317,15 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             self.message_user(
                 request, f"Job {transfer.id} has not failed: nothing to retry.", messages.WARNING
             )
-        return HttpResponseRedirect(
-            reverse("admin:owners_ownertransfer_change", args=[transfer.id])
-        )
+        return HttpResponseRedirect(reverse("admin:owners_transferjob_change", args=[transfer.id]))
 
     # The list's actions ---------------------------------------------------------------------
 
     @admin.action(description="Cancel the selected running jobs", permissions=["control"])
-    def cancel_action(self, request: HttpRequest, queryset: QuerySet[OwnerTransfer]) -> None:
+    def cancel_action(self, request: HttpRequest, queryset: QuerySet[TransferJob]) -> None:
         running = list(
             queryset.filter(
-                status__in=[OwnerTransfer.Status.SCHEDULED, OwnerTransfer.Status.RUNNING],
+                status__in=[TransferJob.Status.SCHEDULED, TransferJob.Status.RUNNING],
                 cancelled=False,
             ).select_related("organization")
         )
@@ -343,9 +339,9 @@ class OwnerTransferAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         )
 
     @admin.action(description="Retry the selected failed jobs", permissions=["control"])
-    def retry_action(self, request: HttpRequest, queryset: QuerySet[OwnerTransfer]) -> None:
+    def retry_action(self, request: HttpRequest, queryset: QuerySet[TransferJob]) -> None:
         failed = list(
-            queryset.filter(status=OwnerTransfer.Status.FAILED).select_related("organization")
+            queryset.filter(status=TransferJob.Status.FAILED).select_related("organization")
         )
         for transfer in failed:
             engine.retry_transfer(organization=transfer.organization, transfer_id=transfer.id)

@@ -1,20 +1,19 @@
-"""The owner transfer engine: every job that moves many records (a mass change by criteria, a
+"""The transfer job engine: every job that moves many records (a mass change by criteria, a
 leaving user's records, the revert of a batch) runs here. Public functions, for the APIs, the
 command and the admin:
 
     schedule_mass_change, schedule_offboarding, schedule_revert,
-    schedule_transfer_records                                     -> OwnerTransfer
+    schedule_transfer_records                                     -> TransferJob
     dry_run_mass_change, dry_run_offboarding,
     dry_run_transfer_records                                      -> DryRun
-    cancel_transfer, retry_transfer                               -> OwnerTransfer | None
-    transfer_progress                                             -> TransferProgress | None
-    batch_summary                                                 -> BatchSummary | None
+    cancel_transfer, retry_transfer                               -> TransferJob | None
+    transfer_progress, progress_of                                -> TransferProgress | None
 
-How a job runs (owners/transfers/runner.py). The job row (`OwnerTransfer`) lists its modules in
-order. For the module at its cursor, a `transfer_plan` outbox job splits the matching records
-into id ranges of at most `OWNER_TRANSFER_CHUNK` records (one window-function query: the id of
-every Nth matching record) and writes one `transfer_chunk` outbox job per range. Chunks are
-ordinary owner jobs (owners/jobs.py): claimed with a conditional UPDATE, retried on transient
+How a job runs (owners/transfers/runner.py). The job row (`TransferJob`) lists its modules in
+order. For the module at its cursor, a `transfer_plan` outbox entry splits the matching records
+into id ranges of at most `TRANSFER_JOB_CHUNK` records (one window-function query: the id of
+every Nth matching record) and writes one `transfer_chunk` outbox entry per range. Chunks are
+ordinary outbox entries (owners/outbox.py): claimed with a conditional UPDATE, retried on transient
 errors, re-sent by the sweep when a message or a worker is lost, so several workers run the
 chunks of one job at once and a dead worker's chunk is run again from scratch. Each chunk is
 one transaction:
@@ -49,10 +48,9 @@ from audit.models import AuditEntry
 from crm.models import AccessToken, Organization, Record, RefreshToken, User
 from crm.modules import ACTIVITY_MODULES, ModuleInfo, module_by_name
 
-from ..models import OwnerJob, OwnerTransfer
-from ..tasks import dispatch_jobs
+from ..models import OutboxEntry, TransferJob
+from ..tasks import dispatch_entries
 from .selection import (
-    SOURCES,
     offboarding_modules,
     records_to_move,
     related_names,
@@ -98,18 +96,6 @@ class TransferProgress:
     module_ids: list[int]
 
 
-@dataclass(frozen=True)
-class BatchSummary:
-    batch_id: uuid.UUID
-    source: str
-    actor_id: int | None
-    created_time: datetime
-    changed_count: int
-    jobs: list[dict[str, Any]]
-    status: str  # in_progress | completed | failed
-    transfer: TransferProgress | None = None
-
-
 # ----------------------------------------------------------------------------------------------
 # Scheduling
 
@@ -123,13 +109,13 @@ def schedule_mass_change(
     new_owner: User,
     related_modules: Sequence[str] = (),
     notify: bool = False,
-) -> OwnerTransfer:
+) -> TransferJob:
     """Schedule giving `new_owner` every record of `module` that matches `criteria` (the normal
     form from `criteria.parse_criteria`), with their `related_modules` activities."""
     related = [] if module.is_activity else related_names(related_modules)
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        kind=TransferJob.Kind.MASS_CHANGE,
         batch_id=uuid.uuid4(),
         actor=actor,
         new_owner=new_owner,
@@ -149,13 +135,13 @@ def schedule_transfer_records(
     new_owner: User,
     module: ModuleInfo | None = None,
     criteria: dict[str, Any] | None = None,
-) -> OwnerTransfer:
+) -> TransferJob:
     """Schedule giving `new_owner` the records `from_user` owns (of `module`, or of every module,
     parents first), that also match `criteria` when given, with their related activities. The
     user stays as they are (`manage.py transfer_records`)."""
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        kind=TransferJob.Kind.MASS_CHANGE,
         batch_id=uuid.uuid4(),
         actor=actor,
         new_owner=new_owner,
@@ -175,9 +161,9 @@ def dry_run_transfer_records(
     criteria: dict[str, Any] | None = None,
 ) -> DryRun:
     """What `schedule_transfer_records` would move now, per module."""
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        kind=TransferJob.Kind.MASS_CHANGE,
         new_owner=new_owner,
         criteria=_owned_by(from_user, criteria),
     )
@@ -208,16 +194,16 @@ def schedule_offboarding(
     new_owner: User,
     delete_user: bool = True,
     notify: bool = False,
-) -> OwnerTransfer:
+) -> TransferJob:
     """Schedule giving `new_owner` every record of every module `leaving_user` owns, and all the
     activities related to them; at the end the leaving user is deleted (or left disabled).
 
     At once, in the scheduling transaction, the leaving user is disabled and their tokens are
     revoked: they can neither call the API nor be given records while the job runs.
     """
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.OFFBOARDING,
+        kind=TransferJob.Kind.OFFBOARDING,
         batch_id=uuid.uuid4(),
         actor=actor,
         new_owner=new_owner,
@@ -234,14 +220,14 @@ def schedule_offboarding(
 
 def schedule_revert(
     *, organization: Organization, actor: User | None, batch_id: uuid.UUID
-) -> OwnerTransfer:
+) -> TransferJob:
     """Schedule giving back every record `batch_id` changed to its previous owner, when it still
     has the owner the batch gave it. Raises NothingToRevert for a batch with no audit row."""
     if not AuditEntry.objects.filter(organization_id=organization.id, batch_id=batch_id).exists():
         raise NothingToRevert(batch_id)
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.REVERT,
+        kind=TransferJob.Kind.REVERT,
         batch_id=uuid.uuid4(),
         actor=actor,
         reverted_batch_id=batch_id,
@@ -250,7 +236,7 @@ def schedule_revert(
     return _schedule(transfer)
 
 
-def _schedule(transfer: OwnerTransfer, *, leaving_user: User | None = None) -> OwnerTransfer:
+def _schedule(transfer: TransferJob, *, leaving_user: User | None = None) -> TransferJob:
     now = timezone.now()
     transfer.created_time = now
     with transaction.atomic(durable=True):
@@ -259,15 +245,15 @@ def _schedule(transfer: OwnerTransfer, *, leaving_user: User | None = None) -> O
         transfer.total_count = _estimate_total(transfer)
         transfer.save(force_insert=True)
         # Built once the job row is saved: its id is known by then, however ids are drawn.
-        plan = OwnerJob(
+        plan = OutboxEntry(
             organization_id=transfer.organization_id,
-            kind=OwnerJob.Kind.TRANSFER_PLAN,
+            kind=OutboxEntry.Kind.TRANSFER_PLAN,
             batch_id=transfer.batch_id,
             run_after=now,
             payload={"transfer_id": str(transfer.id), "module_index": 0},
         )
         plan.save(force_insert=True)
-        transaction.on_commit(partial(dispatch_jobs, [plan]))
+        transaction.on_commit(partial(dispatch_entries, [plan]))
     return transfer
 
 
@@ -280,9 +266,9 @@ def _disable_and_revoke(user: User, now: datetime) -> None:
     user.status = User.Status.DISABLED
 
 
-def _estimate_total(transfer: OwnerTransfer) -> int:
+def _estimate_total(transfer: TransferJob) -> int:
     """How many records match now: the job's Total_Count until its chunks know better."""
-    if transfer.kind == OwnerTransfer.Kind.REVERT:
+    if transfer.kind == TransferJob.Kind.REVERT:
         return (
             AuditEntry.objects.filter(
                 organization_id=transfer.organization_id, batch_id=transfer.reverted_batch_id
@@ -308,9 +294,9 @@ def dry_run_mass_change(
 ) -> DryRun:
     """What `schedule_mass_change` would move now: the count, the related activities per module
     and the first ids. Three queries plus one per related module."""
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.MASS_CHANGE,
+        kind=TransferJob.Kind.MASS_CHANGE,
         new_owner=new_owner,
         module_ids=[module.id],
         criteria=criteria,
@@ -335,9 +321,9 @@ def dry_run_offboarding(
 ) -> DryRun:
     """The leaving user's records per module, and the activities related to them that another
     user owns (which move too)."""
-    transfer = OwnerTransfer(
+    transfer = TransferJob(
         organization=organization,
-        kind=OwnerTransfer.Kind.OFFBOARDING,
+        kind=TransferJob.Kind.OFFBOARDING,
         new_owner=new_owner,
         from_user=leaving_user,
     )
@@ -367,48 +353,48 @@ def dry_run_offboarding(
 # Control and progress
 
 
-def cancel_transfer(*, organization: Organization, transfer_id: int) -> OwnerTransfer | None:
+def cancel_transfer(*, organization: Organization, transfer_id: int) -> TransferJob | None:
     """Stop a job after the chunks running now: the chunks not started yet do nothing. What it
     changed stays changed (revert its batch to undo it). None for an unknown job."""
-    updated = OwnerTransfer.objects.filter(
+    updated = TransferJob.objects.filter(
         id=transfer_id,
         organization_id=organization.id,
-        status__in=[OwnerTransfer.Status.SCHEDULED, OwnerTransfer.Status.RUNNING],
+        status__in=[TransferJob.Status.SCHEDULED, TransferJob.Status.RUNNING],
     ).update(cancelled=True)
     transfer = _transfer(organization, transfer_id)
     if updated and transfer is not None:
         # The planned chunks finish the job (each does nothing, then counts itself done); a job
         # still waiting for its plan is finished by it.
-        logger.info("owner transfer %s cancelled", transfer_id)
+        logger.info("transfer job %s cancelled", transfer_id)
     return transfer
 
 
-def retry_transfer(*, organization: Organization, transfer_id: int) -> OwnerTransfer | None:
+def retry_transfer(*, organization: Organization, transfer_id: int) -> TransferJob | None:
     """Run again the chunks of a FAILED job that failed (they re-check every record, so what
     moved since is skipped). None for an unknown job."""
     transfer = _transfer(organization, transfer_id)
-    if transfer is None or transfer.status != OwnerTransfer.Status.FAILED:
+    if transfer is None or transfer.status != TransferJob.Status.FAILED:
         return transfer
     now = timezone.now()
     with transaction.atomic(durable=True):
         failed = list(
-            OwnerJob.objects.select_for_update().filter(
+            OutboxEntry.objects.select_for_update().filter(
                 batch_id=transfer.batch_id,
-                kind__in=[OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK],
-                status=OwnerJob.Status.FAILED,
+                kind__in=[OutboxEntry.Kind.TRANSFER_PLAN, OutboxEntry.Kind.TRANSFER_CHUNK],
+                status=OutboxEntry.Status.FAILED,
             )
         )
-        retried_chunks = sum(1 for job in failed if job.kind == OwnerJob.Kind.TRANSFER_CHUNK)
+        retried_chunks = sum(1 for job in failed if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK)
         retried_records = sum(
             int(job.payload.get("planned", 0))
             for job in failed
-            if job.kind == OwnerJob.Kind.TRANSFER_CHUNK
+            if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK
         )
-        OwnerJob.objects.filter(id__in=[job.id for job in failed]).update(
-            status=OwnerJob.Status.PENDING, attempts=0, claimed_at=None, run_after=now
+        OutboxEntry.objects.filter(id__in=[job.id for job in failed]).update(
+            status=OutboxEntry.Status.PENDING, attempts=0, claimed_at=None, run_after=now
         )
-        OwnerTransfer.objects.filter(id=transfer.id).update(
-            status=OwnerTransfer.Status.RUNNING,
+        TransferJob.objects.filter(id=transfer.id).update(
+            status=TransferJob.Status.RUNNING,
             finished_time=None,
             chunks_done=F("chunks_done") - retried_chunks,
             failed_count=F("failed_count") - retried_records,
@@ -416,7 +402,7 @@ def retry_transfer(*, organization: Organization, transfer_id: int) -> OwnerTran
         )
         for job in failed:
             job.run_after = now
-        transaction.on_commit(partial(dispatch_jobs, failed))
+        transaction.on_commit(partial(dispatch_entries, failed))
     return _transfer(organization, transfer_id)
 
 
@@ -427,12 +413,12 @@ def transfer_progress(
     transfer = _transfer(organization, transfer_id)
     if transfer is None or (kind is not None and transfer.kind != kind):
         return None
-    return _progress(transfer)
+    return progress_of(transfer)
 
 
-def _progress(transfer: OwnerTransfer) -> TransferProgress:
+def progress_of(transfer: TransferJob) -> TransferProgress:
     done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
-    finished = transfer.status in (OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED)
+    finished = transfer.status in (TransferJob.Status.COMPLETED, TransferJob.Status.FAILED)
     return TransferProgress(
         job_id=transfer.id,
         kind=transfer.kind,
@@ -450,77 +436,19 @@ def _progress(transfer: OwnerTransfer) -> TransferProgress:
     )
 
 
-def _transfer(organization: Organization, transfer_id: int) -> OwnerTransfer | None:
-    return OwnerTransfer.objects.filter(id=transfer_id, organization_id=organization.id).first()
-
-
-def batch_summary(*, organization: Organization, batch_id: uuid.UUID) -> BatchSummary | None:
-    """What one batch did: a change-owner request (with its related transfer and email) or a
-    job. None when the organization has no such batch."""
-    transfer = OwnerTransfer.objects.filter(
-        organization_id=organization.id, batch_id=batch_id
-    ).first()
-    audit = AuditEntry.objects.filter(organization_id=organization.id, batch_id=batch_id)
-    first = (
-        audit.order_by("created_time", "id").values("source", "actor_id", "created_time").first()
-    )
-    outbox = OwnerJob.objects.filter(organization_id=organization.id, batch_id=batch_id)
-    if transfer is None and first is None and not outbox.exists():
-        return None
-    jobs = [
-        {
-            "kind": job["kind"],
-            "status": job["status"],
-            "attempts": job["attempts"],
-            "last_error": job["last_error"] or None,
-        }
-        for job in outbox.exclude(
-            kind__in=[OwnerJob.Kind.TRANSFER_PLAN, OwnerJob.Kind.TRANSFER_CHUNK]
-        )
-        .order_by("created_time", "id")
-        .values("kind", "status", "attempts", "last_error")
-    ]
-    progress = _progress(transfer) if transfer is not None else None
-    if transfer is not None:
-        source = SOURCES[transfer.kind]
-        actor_id, created_time = transfer.actor_id, transfer.created_time
-    elif first is not None:
-        source, actor_id, created_time = first["source"], first["actor_id"], first["created_time"]
-    else:
-        source, actor_id, created_time = "api", None, min(j.created_time for j in outbox)
-    statuses = {job["status"] for job in jobs}
-    if progress is not None and not progress.finished:
-        status = "in_progress"
-    elif OwnerJob.Status.FAILED in statuses or (
-        progress is not None and progress.status == OwnerTransfer.Status.FAILED
-    ):
-        status = "failed"
-    elif statuses & {OwnerJob.Status.PENDING, OwnerJob.Status.RUNNING}:
-        status = "in_progress"
-    else:
-        status = "completed"
-    return BatchSummary(
-        batch_id=batch_id,
-        source=source,
-        actor_id=actor_id,
-        created_time=created_time,
-        changed_count=audit.count(),
-        jobs=jobs,
-        status=status,
-        transfer=progress,
-    )
+def _transfer(organization: Organization, transfer_id: int) -> TransferJob | None:
+    return TransferJob.objects.filter(id=transfer_id, organization_id=organization.id).first()
 
 
 __all__ = [
-    "BatchSummary",
     "DryRun",
     "NothingToRevert",
     "TransferProgress",
-    "batch_summary",
     "cancel_transfer",
     "dry_run_mass_change",
     "dry_run_offboarding",
     "dry_run_transfer_records",
+    "progress_of",
     "retry_transfer",
     "schedule_mass_change",
     "schedule_offboarding",

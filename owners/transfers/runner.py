@@ -1,4 +1,4 @@
-"""Running owner transfer jobs: the plan, chunk and digest outbox jobs that owners.tasks.run_job
+"""Running transfer jobs: the plan, chunk and digest outbox entries that owners.tasks.run_entry
 hands over (see engine.py for the life of a job)."""
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_id, module_by_name
 
-from ..jobs import TRANSIENT_ERRORS
-from ..jobs import _finish as finish_claimed_job
-from ..models import OwnerJob, OwnerTransfer
-from ..statements import new_owner_status, record_owner_changes, update_owners
+from ..models import OutboxEntry, TransferJob
+from ..outbox import TRANSIENT_ERRORS, finish_claimed
+from ..statements import NewOwnerNotActive, new_owner_status, record_owner_changes, update_owners
 from .selection import SOURCES, job_condition, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)
@@ -37,44 +36,44 @@ _TEST_PAUSE_IN_CHUNK = float(os.environ.get("OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_
 
 
 KINDS = (
-    OwnerJob.Kind.TRANSFER_PLAN,
-    OwnerJob.Kind.TRANSFER_CHUNK,
-    OwnerJob.Kind.TRANSFER_DIGEST,
+    OutboxEntry.Kind.TRANSFER_PLAN,
+    OutboxEntry.Kind.TRANSFER_CHUNK,
+    OutboxEntry.Kind.TRANSFER_DIGEST,
 )
 
 
-def run_transfer_job(job: OwnerJob) -> list[OwnerJob]:
-    """Run one step of a transfer job; returns the outbox jobs it created and committed, for the
+def run_transfer_job(job: OutboxEntry) -> list[OutboxEntry]:
+    """Run one step of a transfer job; returns the outbox entries it created and committed, for the
     caller to send (owners.tasks). A step that fails for good counts its records as failed;
     what that creates is sent by the sweep."""
-    created: list[OwnerJob] = []
+    created: list[OutboxEntry] = []
     transfer_id = int(job.payload["transfer_id"])
     try:
-        if job.kind == OwnerJob.Kind.TRANSFER_PLAN:
+        if job.kind == OutboxEntry.Kind.TRANSFER_PLAN:
             _run_plan(job, transfer_id, created)
-        elif job.kind == OwnerJob.Kind.TRANSFER_CHUNK:
+        elif job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
             _run_chunk(job, transfer_id, created)
         else:
             _run_digest(job, transfer_id)
     except Exception as exc:
-        if not isinstance(exc, TRANSIENT_ERRORS) and job.kind != OwnerJob.Kind.TRANSFER_DIGEST:
+        if not isinstance(exc, TRANSIENT_ERRORS) and job.kind != OutboxEntry.Kind.TRANSFER_DIGEST:
             _record_failure(job, transfer_id, exc)
         raise
     return created
 
 
-def _run_plan(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
-    """Split the module at the cursor into chunks, each an outbox job, or finish the job."""
+def _run_plan(job: OutboxEntry, transfer_id: int, created: list[OutboxEntry]) -> None:
+    """Split the module at the cursor into chunks, each an outbox entry, or finish the job."""
     module_index = int(job.payload["module_index"])
     with transaction.atomic(durable=True):
-        if not finish_claimed_job(job):
+        if not finish_claimed(job):
             return
-        transfer = OwnerTransfer.objects.select_for_update().get(id=transfer_id)
+        transfer = TransferJob.objects.select_for_update().get(id=transfer_id)
         now = timezone.now()
         if transfer.started_time is None:
             transfer.started_time = now
-            transfer.status = OwnerTransfer.Status.RUNNING
-        chunks: list[OwnerJob] = []
+            transfer.status = TransferJob.Status.RUNNING
+        chunks: list[OutboxEntry] = []
         # Modules with nothing to move are passed over in the same transaction.
         while not transfer.cancelled and module_index < len(transfer.module_ids):
             chunks = _plan_module(transfer, transfer.module_ids[module_index], now)
@@ -84,17 +83,17 @@ def _run_plan(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
         transfer.cursor_module = module_index
         if chunks:
             transfer.chunks_planned += len(chunks)
-            OwnerJob.objects.bulk_create(chunks)
+            OutboxEntry.objects.bulk_create(chunks)
             transaction.on_commit(partial(created.extend, chunks))
         else:
             _complete(transfer, now, created)
         transfer.save()
 
 
-def _plan_module(transfer: OwnerTransfer, module_id: int, now: datetime) -> list[OwnerJob]:
-    """One query: the id of every Nth matching record (N = OWNER_TRANSFER_CHUNK) and the last
+def _plan_module(transfer: TransferJob, module_id: int, now: datetime) -> list[OutboxEntry]:
+    """One query: the id of every Nth matching record (N = TRANSFER_JOB_CHUNK) and the last
     one, so chunk k covers the ids in (boundary k-1, boundary k]. Memory: one row per chunk."""
-    if transfer.kind == OwnerTransfer.Kind.REVERT:
+    if transfer.kind == TransferJob.Kind.REVERT:
         ids = AuditEntry.objects.filter(
             organization_id=transfer.organization_id, batch_id=transfer.reverted_batch_id
         ).values("record_id")
@@ -102,7 +101,7 @@ def _plan_module(transfer: OwnerTransfer, module_id: int, now: datetime) -> list
     else:
         ids = records_to_move(transfer, module_id).values("id")
         id_column = "id"
-    size = settings.OWNER_TRANSFER_CHUNK
+    size = settings.TRANSFER_JOB_CHUNK
     sql, params = ids.order_by().query.sql_with_params()
     boundaries_sql = (
         f"SELECT {id_column}, n FROM (SELECT {id_column}, ROW_NUMBER() OVER (ORDER BY"
@@ -119,9 +118,9 @@ def _plan_module(transfer: OwnerTransfer, module_id: int, now: datetime) -> list
             # A revert batch may audit one record twice; a range never ends inside a record.
             continue
         chunks.append(
-            OwnerJob(
+            OutboxEntry(
                 organization_id=transfer.organization_id,
-                kind=OwnerJob.Kind.TRANSFER_CHUNK,
+                kind=OutboxEntry.Kind.TRANSFER_CHUNK,
                 batch_id=transfer.batch_id,
                 run_after=now,
                 payload={
@@ -144,29 +143,29 @@ class _ChunkOutcome:
     related: int = 0
     # Activities the job moves in their own module too, that moved with their parent.
     extra_updated: int = 0
-    follow_up: OwnerJob | None = None
+    follow_up: OutboxEntry | None = None
 
 
-def _run_chunk(job: OwnerJob, transfer_id: int, created: list[OwnerJob]) -> None:
+def _run_chunk(job: OutboxEntry, transfer_id: int, created: list[OutboxEntry]) -> None:
     payload = job.payload
     with transaction.atomic(durable=True):
         # First, so a duplicate or late delivery of this chunk does nothing at all.
-        if not finish_claimed_job(job):
+        if not finish_claimed(job):
             return
-        transfer = OwnerTransfer.objects.get(id=transfer_id)
+        transfer = TransferJob.objects.get(id=transfer_id)
         outcome = _ChunkOutcome()
         if not transfer.cancelled:
-            if transfer.kind == OwnerTransfer.Kind.REVERT:
+            if transfer.kind == TransferJob.Kind.REVERT:
                 outcome = _revert_chunk(transfer, payload)
             else:
                 outcome = _move_chunk(transfer, payload)
         _count_chunk(transfer_id, job, outcome, created)
 
 
-def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
+def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome:
     module_id = int(payload["module_id"])
     after, up_to, planned = int(payload["after"]), int(payload["up_to"]), int(payload["planned"])
-    size = settings.OWNER_TRANSFER_CHUNK
+    size = settings.TRANSFER_JOB_CHUNK
     org_id, new_owner_id = transfer.organization_id, transfer.new_owner_id
     # The new owner's status, FOR SHARE: disabling them waits for this chunk, or this chunk sees
     # it and the job stops (the error fails the chunk and the job).
@@ -186,7 +185,7 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
     outcome = _ChunkOutcome()
     if len(locked) > size:
         # More records match in this range than when it was planned: the rest is a chunk of its
-        # own, so no transaction holds more than OWNER_TRANSFER_CHUNK records.
+        # own, so no transaction holds more than TRANSFER_JOB_CHUNK records.
         locked = locked[:size]
         outcome.follow_up = _chunk_job(transfer, module_id, locked[-1][0], up_to, 0)
     changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
@@ -228,7 +227,7 @@ def _move_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutco
 
 
 def _give(
-    transfer: OwnerTransfer,
+    transfer: TransferJob,
     changes: list[tuple[int, int, int | None]],
     new_owner_id: int | None,
     now: datetime,
@@ -254,7 +253,7 @@ def _give(
     )
 
 
-def _revert_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOutcome:
+def _revert_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome:
     """Give each record of the range back its owner from before the batch, if it still has the
     owner the batch gave it. One UPDATE and one audit INSERT per distinct previous owner."""
     after, up_to, planned = int(payload["after"]), int(payload["up_to"]), int(payload["planned"])
@@ -295,11 +294,11 @@ def _revert_chunk(transfer: OwnerTransfer, payload: dict[str, Any]) -> _ChunkOut
 
 
 def _chunk_job(
-    transfer: OwnerTransfer, module_id: int, after: int, up_to: int, planned: int
-) -> OwnerJob:
-    return OwnerJob(
+    transfer: TransferJob, module_id: int, after: int, up_to: int, planned: int
+) -> OutboxEntry:
+    return OutboxEntry(
         organization_id=transfer.organization_id,
-        kind=OwnerJob.Kind.TRANSFER_CHUNK,
+        kind=OutboxEntry.Kind.TRANSFER_CHUNK,
         batch_id=transfer.batch_id,
         run_after=timezone.now(),
         payload={
@@ -313,14 +312,14 @@ def _chunk_job(
 
 
 def _count_chunk(
-    transfer_id: int, job: OwnerJob, outcome: _ChunkOutcome, created: list[OwnerJob]
+    transfer_id: int, job: OutboxEntry, outcome: _ChunkOutcome, created: list[OutboxEntry]
 ) -> None:
     """Add a chunk's counts to its job; the module's last chunk plans the next module.
 
     The job row is locked last, just before commit, so parallel chunks wait on it only for the
     few statements left in their transactions.
     """
-    transfer = OwnerTransfer.objects.select_for_update().get(id=transfer_id)
+    transfer = TransferJob.objects.select_for_update().get(id=transfer_id)
     transfer.updated_count += outcome.moved + outcome.extra_updated
     transfer.skipped_count += outcome.skipped
     transfer.related_count += outcome.related
@@ -332,7 +331,7 @@ def _count_chunk(
     if transfer.chunks_done == transfer.chunks_planned:
         new_jobs.append(_next_plan_job(transfer))
     if new_jobs:
-        OwnerJob.objects.bulk_create(new_jobs)
+        OutboxEntry.objects.bulk_create(new_jobs)
         transaction.on_commit(partial(created.extend, new_jobs))
     transfer.save(
         update_fields=[
@@ -345,17 +344,17 @@ def _count_chunk(
     )
 
 
-def _next_plan_job(transfer: OwnerTransfer) -> OwnerJob:
-    return OwnerJob(
+def _next_plan_job(transfer: TransferJob) -> OutboxEntry:
+    return OutboxEntry(
         organization_id=transfer.organization_id,
-        kind=OwnerJob.Kind.TRANSFER_PLAN,
+        kind=OutboxEntry.Kind.TRANSFER_PLAN,
         batch_id=transfer.batch_id,
         run_after=timezone.now(),
         payload={"transfer_id": str(transfer.id), "module_index": transfer.cursor_module + 1},
     )
 
 
-def _complete(transfer: OwnerTransfer, now: datetime, created: list[OwnerJob]) -> None:
+def _complete(transfer: TransferJob, now: datetime, created: list[OutboxEntry]) -> None:
     """The end of a job (in the transaction of its last plan): final counts, the leaving user
     deleted, the digest email queued."""
     done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
@@ -368,22 +367,18 @@ def _complete(transfer: OwnerTransfer, now: datetime, created: list[OwnerJob]) -
             # Records that came to match after scheduling and were moved: counted in.
             transfer.total_count = done
     transfer.status = (
-        OwnerTransfer.Status.FAILED if transfer.failed_count else OwnerTransfer.Status.COMPLETED
+        TransferJob.Status.FAILED if transfer.failed_count else TransferJob.Status.COMPLETED
     )
     transfer.finished_time = now
     finished_cleanly = not transfer.cancelled and not transfer.failed_count
-    if (
-        transfer.kind == OwnerTransfer.Kind.OFFBOARDING
-        and transfer.delete_user
-        and finished_cleanly
-    ):
+    if transfer.kind == TransferJob.Kind.OFFBOARDING and transfer.delete_user and finished_cleanly:
         User.objects.filter(id=transfer.from_user_id).update(
             status=User.Status.DELETED, modified_time=now
         )
     if transfer.notify and transfer.updated_count and transfer.new_owner_id:
-        digest = OwnerJob(
+        digest = OutboxEntry(
             organization_id=transfer.organization_id,
-            kind=OwnerJob.Kind.TRANSFER_DIGEST,
+            kind=OutboxEntry.Kind.TRANSFER_DIGEST,
             batch_id=transfer.batch_id,
             run_after=now,
             payload={"transfer_id": str(transfer.id)},
@@ -392,39 +387,33 @@ def _complete(transfer: OwnerTransfer, now: datetime, created: list[OwnerJob]) -
         transaction.on_commit(partial(created.append, digest))
 
 
-def _record_failure(job: OwnerJob, transfer_id: int, exc: BaseException) -> None:
+def _record_failure(job: OutboxEntry, transfer_id: int, exc: BaseException) -> None:
     """A chunk failed for good: its records count as failed, and the job goes on (it ends
-    FAILED). The chunk job itself is marked failed by owners.jobs; `retry_transfer` runs it
+    FAILED). The chunk job itself is marked failed by owners.outbox; `retry_transfer` runs it
     again."""
     with transaction.atomic():
-        transfer = OwnerTransfer.objects.select_for_update().filter(id=transfer_id).first()
+        transfer = TransferJob.objects.select_for_update().filter(id=transfer_id).first()
         if transfer is None:
             return
         transfer.last_error = repr(exc)[:2000]
-        if job.kind == OwnerJob.Kind.TRANSFER_CHUNK:
+        if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
             transfer.failed_count += int(job.payload.get("planned", 0))
             transfer.chunks_done += 1
             if transfer.chunks_done == transfer.chunks_planned:
                 # Sent by the sweep (this step's caller is handling the failure).
                 _next_plan_job(transfer).save(force_insert=True)
         else:
-            transfer.status = OwnerTransfer.Status.FAILED
+            transfer.status = TransferJob.Status.FAILED
             transfer.finished_time = timezone.now()
         transfer.save()
-
-
-class NewOwnerNotActive(Exception):
-    def __init__(self, status: str | None) -> None:
-        super().__init__(f"the new owner is {status}")
-        self.status = status
 
 
 # ----------------------------------------------------------------------------------------------
 # The digest: one email per job
 
 
-def _run_digest(job: OwnerJob, transfer_id: int) -> None:
-    transfer = OwnerTransfer.objects.select_related("new_owner", "actor").get(id=transfer_id)
+def _run_digest(job: OutboxEntry, transfer_id: int) -> None:
+    transfer = TransferJob.objects.select_related("new_owner", "actor").get(id=transfer_id)
     owner = transfer.new_owner
     if owner is not None and owner.email:
         per_module = (
@@ -455,9 +444,9 @@ def _run_digest(job: OwnerJob, transfer_id: int) -> None:
                 ]
             ),
             to=[owner.email],
-            headers={"Message-ID": f"<owner-transfer-{transfer.id}@{_mail_domain()}>"},
+            headers={"Message-ID": f"<transfer-job-{transfer.id}@{_mail_domain()}>"},
         ).send()
-    if not finish_claimed_job(job):
+    if not finish_claimed(job):
         logger.warning("transfer digest %s: claim lost while sending", job.id)
 
 

@@ -1,4 +1,4 @@
-"""Which records an owner transfer job moves: one SQL condition per module, evaluated again by
+"""Which records an transfer job moves: one SQL condition per module, evaluated again by
 every chunk when it runs (so a record moves only if it still matches then)."""
 
 from __future__ import annotations
@@ -12,25 +12,25 @@ from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import MODULES, ModuleInfo, module_by_name
 
-from ..models import OwnerTransfer
+from ..models import TransferJob
 from .criteria import criteria_condition
 
 # The audit source of each kind of job.
 SOURCES = {
-    OwnerTransfer.Kind.MASS_CHANGE: AuditEntry.Source.MASS_CHANGE,
-    OwnerTransfer.Kind.OFFBOARDING: AuditEntry.Source.OFFBOARDING,
-    OwnerTransfer.Kind.REVERT: AuditEntry.Source.REVERT,
+    TransferJob.Kind.MASS_CHANGE: AuditEntry.Source.MASS_CHANGE,
+    TransferJob.Kind.OFFBOARDING: AuditEntry.Source.OFFBOARDING,
+    TransferJob.Kind.REVERT: AuditEntry.Source.REVERT,
 }
 
 
-def job_condition(transfer: OwnerTransfer) -> Q:
+def job_condition(transfer: TransferJob) -> Q:
     """What makes a record of one of the job's modules one it moves."""
-    if transfer.kind == OwnerTransfer.Kind.OFFBOARDING:
+    if transfer.kind == TransferJob.Kind.OFFBOARDING:
         return Q(owner_id=transfer.from_user_id)
     return criteria_condition(transfer.criteria) & ~Q(owner_id=transfer.new_owner_id)
 
 
-def records_to_move(transfer: OwnerTransfer, module_id: int) -> QuerySet:
+def records_to_move(transfer: TransferJob, module_id: int) -> QuerySet:
     """The records of `module_id` the job moves, as of now."""
     return Record.objects.filter(
         job_condition(transfer), organization_id=transfer.organization_id, module_id=module_id

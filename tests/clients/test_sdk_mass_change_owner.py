@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Record
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
 from tests.integration.conftest import wait_until
 
 from .test_sdks import only
@@ -46,11 +46,11 @@ def test_mass_change_owner_and_its_status(
         "success",
     )
     job_id = entry["details"]["job_id"]
-    transfer = OwnerTransfer.objects.get(id=job_id)
+    transfer = TransferJob.objects.get(id=job_id)
 
     start_worker(redis_server.url, queue_name)
     wait_until(
-        lambda: OwnerTransfer.objects.get(pk=transfer.pk).status == "completed",
+        lambda: TransferJob.objects.get(pk=transfer.pk).status == "completed",
         what="the worker to complete the job",
     )
     status = {"op": "mass_change_owner_status", "module": "Contacts", "job_id": job_id}

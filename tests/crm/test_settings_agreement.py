@@ -11,11 +11,11 @@ from tests.crm.test_settings import start  # noqa: F401 - the fixture
 DEFAULTS = {
     "CELERY_TASK_SOFT_TIME_LIMIT": 50,
     "CELERY_TASK_TIME_LIMIT": 60,
-    "OWNER_JOB_LEASE_SECONDS": 120,
+    "OUTBOX_LEASE_SECONDS": 120,
     "RELATED_OWNER_DELAY_SECONDS": 5,
     "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 3600},
-    "OWNER_JOB_SWEEP_GRACE_SECONDS": 60,
-    "OWNER_JOB_MAX_ATTEMPTS": 10,
+    "OUTBOX_SWEEP_GRACE_SECONDS": 60,
+    "OUTBOX_MAX_ATTEMPTS": 10,
 }
 
 
@@ -28,8 +28,8 @@ def test_the_running_settings_and_the_defaults_agree():
     ("changes", "expected"),
     [
         (
-            {"OWNER_JOB_LEASE_SECONDS": 60},
-            "OWNER_JOB_LEASE_SECONDS (60) must be greater than CELERY_TASK_TIME_LIMIT (60): a "
+            {"OUTBOX_LEASE_SECONDS": 60},
+            "OUTBOX_LEASE_SECONDS (60) must be greater than CELERY_TASK_TIME_LIMIT (60): a "
             "claim must outlive the worker the hard limit kills, or a second worker takes over a "
             "job the first one is still running.",
         ),
@@ -56,12 +56,12 @@ def test_the_running_settings_and_the_defaults_agree():
             "RELATED_OWNER_DELAY_SECONDS (-1) must not be negative.",
         ),
         (
-            {"OWNER_JOB_SWEEP_GRACE_SECONDS": -5},
-            "OWNER_JOB_SWEEP_GRACE_SECONDS (-5) must not be negative.",
+            {"OUTBOX_SWEEP_GRACE_SECONDS": -5},
+            "OUTBOX_SWEEP_GRACE_SECONDS (-5) must not be negative.",
         ),
         (
-            {"OWNER_JOB_MAX_ATTEMPTS": 0},
-            "OWNER_JOB_MAX_ATTEMPTS (0) must be at least 1: with 0 no job ever runs.",
+            {"OUTBOX_MAX_ATTEMPTS": 0},
+            "OUTBOX_MAX_ATTEMPTS (0) must be at least 1: with 0 no job ever runs.",
         ),
     ],
 )
@@ -74,10 +74,10 @@ def test_a_soft_limit_of_0_means_none_and_is_allowed():
 
 
 def test_every_broken_rule_is_reported_at_once():
-    found = disagreements({**DEFAULTS, "OWNER_JOB_LEASE_SECONDS": 10, "OWNER_JOB_MAX_ATTEMPTS": 0})
+    found = disagreements({**DEFAULTS, "OUTBOX_LEASE_SECONDS": 10, "OUTBOX_MAX_ATTEMPTS": 0})
     assert [rule.split(" ", 1)[0] for rule in found] == [
-        "OWNER_JOB_LEASE_SECONDS",
-        "OWNER_JOB_MAX_ATTEMPTS",
+        "OUTBOX_LEASE_SECONDS",
+        "OUTBOX_MAX_ATTEMPTS",
     ]
 
 
@@ -85,7 +85,7 @@ def test_a_process_with_disagreeing_settings_refuses_to_start_and_says_why(start
     result = start(
         "import django; django.setup()",
         DJANGO_SECRET_KEY="s3cret",
-        OWNER_JOB_LEASE_SECONDS="30",
+        OUTBOX_LEASE_SECONDS="30",
         CELERY_TASK_TIME_LIMIT="45",
         CELERY_TASK_SOFT_TIME_LIMIT="40",
     )
@@ -93,7 +93,7 @@ def test_a_process_with_disagreeing_settings_refuses_to_start_and_says_why(start
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-2:] == [
         "django.core.exceptions.ImproperlyConfigured: Settings that must agree do not:",
-        "- OWNER_JOB_LEASE_SECONDS (30) must be greater than CELERY_TASK_TIME_LIMIT (45): a "
+        "- OUTBOX_LEASE_SECONDS (30) must be greater than CELERY_TASK_TIME_LIMIT (45): a "
         "claim must outlive the worker the hard limit kills, or a second worker takes over a "
         "job the first one is still running.",
     ]
@@ -104,8 +104,8 @@ def test_a_celery_worker_with_disagreeing_settings_refuses_to_start(start):  # n
     result = start(
         "from config.celery import app; app.conf.task_time_limit",
         DJANGO_SECRET_KEY="s3cret",
-        OWNER_JOB_MAX_ATTEMPTS="0",
+        OUTBOX_MAX_ATTEMPTS="0",
     )
 
     assert result.returncode != 0
-    assert "OWNER_JOB_MAX_ATTEMPTS (0) must be at least 1" in result.stderr
+    assert "OUTBOX_MAX_ATTEMPTS (0) must be at least 1" in result.stderr

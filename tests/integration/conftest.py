@@ -228,7 +228,7 @@ def start_worker(transactional_db, tmp_path) -> Iterator[Callable[..., Worker]]:
 
 @pytest.fixture
 def queue_name() -> str:
-    return f"owner-jobs-{uuid.uuid4().hex[:12]}"
+    return f"outbox-{uuid.uuid4().hex[:12]}"
 
 
 @contextmanager

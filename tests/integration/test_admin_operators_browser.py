@@ -1,6 +1,6 @@
 """The operators' admin pages in Debian's Chromium (Playwright): the audit list at 1400 px, the
 batch page, the change-owner message, the selection kept after a refusal, Recent actions, the
-landing page and retrying a failed outbox job with a real worker. Screenshots: test-artifacts/.
+landing page and retrying a failed outbox entry with a real worker. Screenshots: test-artifacts/.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from audit.models import AuditEntry
 from crm.modules import module_by_name
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from owners.services import RelatedSelection, change_owner
 from tests.conftest import ADMIN_PASSWORD
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
@@ -195,10 +195,10 @@ def test_an_operator_retries_a_failed_outbox_job_and_a_real_worker_runs_it(
     start_worker(redis_server.url, queue_name, EMAIL_URL=f"filemail:///{mail_dir}")
     record = RecordFactory(organization=zylker, owner=ben, name="Olivia Smith")
     # As the sweep leaves a job it gave up on.
-    failed = OwnerJob.objects.create(
+    failed = OutboxEntry.objects.create(
         organization=zylker,
-        kind=OwnerJob.Kind.NOTIFY,
-        status=OwnerJob.Status.FAILED,
+        kind=OutboxEntry.Kind.NOTIFY,
+        status=OutboxEntry.Status.FAILED,
         batch_id="5e0f3b1c-0000-4000-8000-000000000001",
         payload={
             "module": "Contacts",
@@ -215,7 +215,7 @@ def test_an_operator_retries_a_failed_outbox_job_and_a_real_worker_runs_it(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = log_in(browser, live_server.url, ann)
-        page.goto(f"{live_server.url}/admin/owners/ownerjob/")
+        page.goto(f"{live_server.url}/admin/owners/outboxentry/")
         page.locator("#status-counts").get_by_role("link", name=re.compile("^Failed")).click()
         expect(result_rows(page)).to_have_count(1)
         expect(result_rows(page)).to_contain_text("gave up after 10 attempts")
@@ -228,7 +228,7 @@ def test_an_operator_retries_a_failed_outbox_job_and_a_real_worker_runs_it(
             "1 failed job sent to the workers again."
         )
 
-        page.goto(f"{live_server.url}/admin/owners/ownerjob/")
+        page.goto(f"{live_server.url}/admin/owners/outboxentry/")
         done = page.locator("#status-counts .status-done")
 
         def worker_ran_it() -> bool:
@@ -240,5 +240,5 @@ def test_an_operator_retries_a_failed_outbox_job_and_a_real_worker_runs_it(
         screenshot(page, "outbox-retried")
         browser.close()
 
-    assert OwnerJob.objects.get(id=failed.id).status == OwnerJob.Status.DONE
+    assert OutboxEntry.objects.get(id=failed.id).status == OutboxEntry.Status.DONE
     assert any("Olivia Smith" in file.read_text() for file in Path(mail_dir).iterdir())

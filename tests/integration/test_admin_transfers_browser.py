@@ -17,7 +17,7 @@ from audit.models import AuditEntry
 from crm.ids import new_id
 from crm.models import Organization, Record, User
 from crm.modules import module_by_name
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
 from owners.services import change_owner
 from owners.tasks import sweep
 from owners.transfers import engine
@@ -135,13 +135,13 @@ def test_offboarding_a_user_with_20000_records_from_the_form_to_a_finished_bar(
 ):
     total = bulk_records(zylker, ben, 10_000, with_tasks=True)
     # 1,000-record chunks, each held 0.4 s: the job takes several seconds, the page polls each.
-    worker(OWNER_TRANSFER_CHUNK="1000", OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.4")
+    worker(TRANSFER_JOB_CHUNK="1000", OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.4")
 
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = log_in(browser, live_server.url, ann)
         page.context.add_init_script(RECORD_BAR_VALUES)
-        page.goto(f"{live_server.url}/admin/owners/ownertransfer/")
+        page.goto(f"{live_server.url}/admin/owners/transferjob/")
         page.click("#offboard-link")
         page.select_option("#id_leaving_user", label="Ben Ortiz <ben@zylker.test> (Zylker)")
         page.select_option("#id_new_owner", label="Chen Wei <chen@zylker.test> (Zylker)")
@@ -183,7 +183,7 @@ def test_offboarding_a_user_with_20000_records_from_the_form_to_a_finished_bar(
     assert values == sorted(values) and values[-1] == total, values
     assert Record.objects.filter(owner=chen).count() == total
     assert User.objects.get(id=ben.id).status == User.Status.DISABLED
-    transfer = OwnerTransfer.objects.get()
+    transfer = TransferJob.objects.get()
     assert AuditEntry.objects.filter(batch_id=transfer.batch_id).count() == total
 
 
@@ -191,7 +191,7 @@ def test_an_operator_cancels_a_running_job_from_its_page(
     live_server, worker, zylker, ann, ben, chen
 ):
     total = bulk_records(zylker, ben, 5_000)
-    worker(OWNER_TRANSFER_CHUNK="250", OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.5")
+    worker(TRANSFER_JOB_CHUNK="250", OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.5")
     transfer = engine.schedule_mass_change(
         organization=zylker,
         actor=ann,
@@ -205,7 +205,7 @@ def test_an_operator_cancels_a_running_job_from_its_page(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = log_in(browser, live_server.url, ann)
-        page.goto(f"{live_server.url}/admin/owners/ownertransfer/{transfer.id}/change/")
+        page.goto(f"{live_server.url}/admin/owners/transferjob/{transfer.id}/change/")
         page.wait_for_function(
             "() => Number(document.querySelector('#transfer-progress progress')"
             ".getAttribute('value')) > 0",
@@ -221,7 +221,7 @@ def test_an_operator_cancels_a_running_job_from_its_page(
 
     transfer.refresh_from_db()
     moved = Record.objects.filter(owner=chen).count()
-    assert transfer.cancelled and transfer.status == OwnerTransfer.Status.COMPLETED
+    assert transfer.cancelled and transfer.status == TransferJob.Status.COMPLETED
     assert 0 < moved < total
     assert transfer.updated_count == moved
 
@@ -318,7 +318,7 @@ def test_an_operator_retries_a_failed_transfer_job(
     live_server, worker, settings, zylker, ann, ben, chen
 ):
     total = bulk_records(zylker, ben, 2_000)
-    worker(OWNER_TRANSFER_CHUNK="500")
+    worker(TRANSFER_JOB_CHUNK="500")
     # The new owner is disabled when the chunks run: every chunk fails, the job fails.
     User.objects.filter(id=chen.id).update(status=User.Status.DISABLED)
     transfer = engine.schedule_mass_change(
@@ -332,11 +332,11 @@ def test_an_operator_retries_a_failed_transfer_job(
     )
     # The step after a failed last chunk is left for the sweep (Celery beat's, every 30 s):
     # this test sweeps as it waits, with no grace period.
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
 
     def job_failed() -> bool:
         sweep()
-        return OwnerTransfer.objects.get(id=transfer.id).status == OwnerTransfer.Status.FAILED
+        return TransferJob.objects.get(id=transfer.id).status == TransferJob.Status.FAILED
 
     wait_until(job_failed, what="the job to fail", timeout=120)
     User.objects.filter(id=chen.id).update(status=User.Status.ACTIVE)  # the cause, fixed
@@ -344,7 +344,7 @@ def test_an_operator_retries_a_failed_transfer_job(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = log_in(browser, live_server.url, ann)
-        page.goto(f"{live_server.url}/admin/owners/ownertransfer/?status__exact=failed")
+        page.goto(f"{live_server.url}/admin/owners/transferjob/?status__exact=failed")
         expect(result_rows(page)).to_have_count(1)
         expect(result_rows(page)).to_contain_text("NewOwnerNotActive")
         screenshot(page, "transfer-jobs-failed")
@@ -354,7 +354,7 @@ def test_an_operator_retries_a_failed_transfer_job(
         expect(page.locator(".messagelist .success")).to_have_text(
             "1 failed job sent to the workers again."
         )
-        page.goto(f"{live_server.url}/admin/owners/ownertransfer/{transfer.id}/change/")
+        page.goto(f"{live_server.url}/admin/owners/transferjob/{transfer.id}/change/")
         expect(page.locator("#batch-link")).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(page.locator("#progress-status")).to_have_text("Completed")
         expect(page.locator("#count-failed_count")).to_have_text("0")

@@ -1,4 +1,4 @@
-"""Owner transfer jobs end to end: PostgreSQL, a real redis-server and real `celery -A config
+"""Transfer jobs end to end: PostgreSQL, a real redis-server and real `celery -A config
 worker` processes: the status a client polls, a worker SIGKILLed inside a chunk of a 50,000-record
 job, and single-record change_owner requests racing a job on the same records."""
 
@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import module_by_name
 from owners import tasks
-from owners.models import OwnerJob, OwnerTransfer
+from owners.models import OutboxEntry, TransferJob
 from tests.owners.bigin import post_single
 
 from .conftest import wait_until
@@ -66,12 +66,12 @@ def by_owner(user) -> dict:
     return {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(user.id)}}
 
 
-def schedule(client, new_owner, leaving) -> OwnerTransfer:
+def schedule(client, new_owner, leaving) -> TransferJob:
     response = client.post(
         MASS, {"owner": {"id": str(new_owner.id)}, "criteria": by_owner(leaving)}, format="json"
     )
     assert response.status_code == 202, response.content
-    return OwnerTransfer.objects.get(id=response.json()["data"][0]["details"]["job_id"])
+    return TransferJob.objects.get(id=response.json()["data"][0]["details"]["job_id"])
 
 
 def status(client, transfer) -> dict:
@@ -89,7 +89,7 @@ def test_status_goes_scheduled_running_completed_on_a_real_worker(
     new_owner,
     leaving,
 ):
-    settings.OWNER_TRANSFER_CHUNK = 100
+    settings.TRANSFER_JOB_CHUNK = 100
     bulk_contacts(organization, leaving, 1_000)
     publish_to(redis_server.url, queue_name)
     transfer = schedule(client, new_owner, leaving)
@@ -98,7 +98,7 @@ def test_status_goes_scheduled_running_completed_on_a_real_worker(
     start_worker(
         redis_server.url,
         queue_name,
-        OWNER_TRANSFER_CHUNK="100",
+        TRANSFER_JOB_CHUNK="100",
         OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.3",
     )
     running = wait_until(
@@ -135,7 +135,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
     new_owner,
     leaving,
 ):
-    settings.OWNER_JOB_LEASE_SECONDS = 2
+    settings.OUTBOX_LEASE_SECONDS = 2
     ids = bulk_contacts(organization, leaving, 50_000)
     publish_to(redis_server.url, queue_name)
     # This worker pauses inside every chunk's transaction, after its UPDATE and audit INSERT.
@@ -146,7 +146,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
 
     def a_chunk_committed_and_another_claimed():
         transfer.refresh_from_db()
-        claimed = OwnerJob.objects.filter(
+        claimed = OutboxEntry.objects.filter(
             batch_id=transfer.batch_id, kind="transfer_chunk", status="running"
         ).exists()
         return transfer.chunks_done >= 2 and claimed
@@ -162,7 +162,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
     start_worker(redis_server.url, queue_name)
     wait_until(lambda: tasks.sweep() >= 1, what="the sweep to re-dispatch the dead chunk")
     wait_until(
-        lambda: OwnerTransfer.objects.get(id=transfer.id).status == "completed",
+        lambda: TransferJob.objects.get(id=transfer.id).status == "completed",
         what="the job to complete",
         timeout=120,
     )
@@ -174,7 +174,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
     assert audit.count() == 50_000
     assert audit.values("record_id").distinct().count() == 50_000
     assert not audit.values("record_id").annotate(n=Count("id")).filter(n__gt=1).exists()
-    killed = OwnerJob.objects.filter(batch_id=transfer.batch_id, attempts=2)
+    killed = OutboxEntry.objects.filter(batch_id=transfer.batch_id, attempts=2)
     assert killed.count() == 1
 
 
@@ -192,20 +192,18 @@ def test_single_record_changes_racing_a_job_all_succeed_and_the_audit_tells_the_
     leaving,
     make_user,
 ):
-    settings.OWNER_TRANSFER_CHUNK = 500
+    settings.TRANSFER_JOB_CHUNK = 500
     third = make_user(full_name="Third Person", email="third@zylker.test")
     ids = bulk_contacts(organization, leaving, 10_000)
     publish_to(redis_server.url, queue_name)
     start_worker(
         redis_server.url,
         queue_name,
-        OWNER_TRANSFER_CHUNK="500",
+        TRANSFER_JOB_CHUNK="500",
         OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.05",
     )
     transfer = schedule(client, new_owner, leaving)
-    wait_until(
-        lambda: OwnerTransfer.objects.get(id=transfer.id).status == "running", what="the job"
-    )
+    wait_until(lambda: TransferJob.objects.get(id=transfer.id).status == "running", what="the job")
     failures: list[tuple[int, int]] = []
     during_job = []
 
@@ -218,9 +216,7 @@ def test_single_record_changes_racing_a_job_all_succeed_and_the_audit_tells_the_
             response = post_single(request_client, record_id, {"owner": {"id": str(target.id)}})
             if response.status_code != 200:
                 failures.append((record_id, response.status_code))
-            during_job.append(
-                OwnerTransfer.objects.filter(id=transfer.id, status="running").exists()
-            )
+            during_job.append(TransferJob.objects.filter(id=transfer.id, status="running").exists())
         connection.close()
 
     threads = [threading.Thread(target=fire, args=(seed,)) for seed in range(4)]
@@ -229,7 +225,7 @@ def test_single_record_changes_racing_a_job_all_succeed_and_the_audit_tells_the_
     for thread in threads:
         thread.join()
     wait_until(
-        lambda: OwnerTransfer.objects.get(id=transfer.id).status == "completed",
+        lambda: TransferJob.objects.get(id=transfer.id).status == "completed",
         what="the job to complete",
         timeout=120,
     )

@@ -18,7 +18,7 @@ from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
 from owners.admin.change_owner import change_owner_message
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from owners.services import RelatedSelection, change_owner
 from tests.conftest import ADMIN_PASSWORD
 from tests.factories import RecordFactory, UserFactory
@@ -156,10 +156,14 @@ def test_confirm_changes_owners_through_the_service_and_reports_per_module(
         "Pipelines: 1 changed to Chen Wei, 0 already owned by Chen Wei. An email to Chen Wei is "
         f"queued. {batch_link(pipelines_batch)}.",
     ]
-    related = OwnerJob.objects.get(batch_id=contacts_batch, kind=OwnerJob.Kind.RELATED_TRANSFER)
+    related = OutboxEntry.objects.get(
+        batch_id=contacts_batch, kind=OutboxEntry.Kind.RELATED_TRANSFER
+    )
     assert related.payload["related_modules"] == ["Tasks", "Calls"]
     assert related.payload["source"] == "admin"
-    assert OwnerJob.objects.filter(batch_id=contacts_batch, kind=OwnerJob.Kind.NOTIFY).exists()
+    assert OutboxEntry.objects.filter(
+        batch_id=contacts_batch, kind=OutboxEntry.Kind.NOTIFY
+    ).exists()
 
 
 def test_the_action_refuses_records_of_several_organizations_and_changes_nothing(
@@ -184,7 +188,7 @@ def test_the_action_refuses_records_of_several_organizations_and_changes_nothing
     assert messages_of(confirm) == expected
     assert owners_of([mine, theirs]) == before
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 def test_the_action_refuses_a_disabled_owner_and_changes_nothing(
@@ -205,7 +209,7 @@ def test_the_action_refuses_a_disabled_owner_and_changes_nothing(
     assert "cannot own records. Nothing was changed." in response.content.decode()
     assert owners_of(records) == before
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 def test_the_action_refuses_a_user_of_another_organization(

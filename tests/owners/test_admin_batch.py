@@ -66,7 +66,7 @@ def test_the_batch_page_shows_what_changed_the_related_transfer_and_the_email(
     batch_id = changed_batch(count)
 
     # 1 session, 2 user, 3 the batch's audit rows counted by module, source and owners, 4 its
-    # outbox jobs, 5 the transfer jobs that wrote or revert it, 6 the users they name, 7 the
+    # outbox entries, 5 the transfer jobs that wrote or revert it, 6 the users they name, 7 the
     # first 50 audit rows with their module and users.
     with django_assert_num_queries(7):
         response = admin_site_client.get(batch_url(batch_id))

@@ -1,4 +1,4 @@
-"""The outbox jobs in the admin: list, counts, last error, retry, scoping."""
+"""The outbox entries in the admin: list, counts, last error, retry, scoping."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from tests.factories import RecordFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:owners_ownerjob_changelist")
+CHANGELIST = reverse("admin:owners_outboxentry_changelist")
 
 
 def messages_of(response) -> list[str]:
@@ -27,7 +27,7 @@ def messages_of(response) -> list[str]:
 def make_job(organization, admin_user):
     """`make_job(status=..., **fields)`: a notification job for one new Contact."""
 
-    def make(*, status=OwnerJob.Status.DONE, organization=organization, **fields):
+    def make(*, status=OutboxEntry.Status.DONE, organization=organization, **fields):
         record = RecordFactory(organization=organization)
         fields.setdefault(
             "payload",
@@ -41,8 +41,8 @@ def make_job(organization, admin_user):
         )
         fields.setdefault("batch_id", uuid.uuid4())
         fields.setdefault("run_after", timezone.now())
-        return OwnerJob.objects.create(
-            organization=organization, kind=OwnerJob.Kind.NOTIFY, status=status, **fields
+        return OutboxEntry.objects.create(
+            organization=organization, kind=OutboxEntry.Kind.NOTIFY, status=status, **fields
         )
 
     return make
@@ -53,8 +53,8 @@ def test_the_outbox_list_shows_counts_by_status_and_the_last_error_in_fixed_quer
     admin_site_client, make_job, count, django_assert_num_queries
 ):
     for n in range(count):
-        make_job(status=[OwnerJob.Status.DONE, OwnerJob.Status.PENDING][n % 2])
-    failed = make_job(status=OwnerJob.Status.FAILED, last_error="SMTPRecipientsRefused({})")
+        make_job(status=[OutboxEntry.Status.DONE, OutboxEntry.Status.PENDING][n % 2])
+    failed = make_job(status=OutboxEntry.Status.FAILED, last_error="SMTPRecipientsRefused({})")
 
     # 1 session, 2 user, 3 COUNT(*) of the filtered jobs, 4 the page of jobs, 5 the jobs
     # counted by status (one GROUP BY).
@@ -84,8 +84,8 @@ def test_retry_sends_the_failed_jobs_again_after_commit_and_leaves_the_others(
     django_capture_on_commit_callbacks,
     django_assert_num_queries,
 ):
-    failed = make_job(status=OwnerJob.Status.FAILED, attempts=10, last_error="gave up")
-    done = make_job(status=OwnerJob.Status.DONE)
+    failed = make_job(status=OutboxEntry.Status.FAILED, attempts=10, last_error="gave up")
+    done = make_job(status=OutboxEntry.Status.DONE)
 
     with (
         django_capture_on_commit_callbacks(execute=False) as callbacks,
@@ -119,11 +119,11 @@ def test_staff_of_one_organization_neither_see_nor_retry_another_organizations_j
     staff = UserFactory(organization=other_organization, is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="change_record"))
     client.force_login(staff)
-    theirs = make_job(status=OwnerJob.Status.FAILED)  # Zylker's
-    ours = make_job(status=OwnerJob.Status.FAILED, organization=other_organization)
+    theirs = make_job(status=OutboxEntry.Status.FAILED)  # Zylker's
+    ours = make_job(status=OutboxEntry.Status.FAILED, organization=other_organization)
 
     page = client.get(CHANGELIST)
-    detail = client.get(reverse("admin:owners_ownerjob_change", args=[theirs.id]))
+    detail = client.get(reverse("admin:owners_outboxentry_change", args=[theirs.id]))
     retry = client.post(
         CHANGELIST,
         {"action": "retry_action", "index": 0, "_selected_action": [theirs.id, ours.id]},
@@ -139,14 +139,14 @@ def test_staff_of_one_organization_neither_see_nor_retry_another_organizations_j
 
 
 def test_outbox_jobs_are_not_added_changed_or_deleted_here(admin_site_client, make_job):
-    job = make_job(status=OwnerJob.Status.FAILED)
+    job = make_job(status=OutboxEntry.Status.FAILED)
 
-    add = admin_site_client.get(reverse("admin:owners_ownerjob_add"))
+    add = admin_site_client.get(reverse("admin:owners_outboxentry_add"))
     edit = admin_site_client.post(
-        reverse("admin:owners_ownerjob_change", args=[job.id]), {"status": "done"}
+        reverse("admin:owners_outboxentry_change", args=[job.id]), {"status": "done"}
     )
     delete = admin_site_client.post(
-        reverse("admin:owners_ownerjob_delete", args=[job.id]), {"post": "yes"}
+        reverse("admin:owners_outboxentry_delete", args=[job.id]), {"post": "yes"}
     )
 
     assert [add.status_code, edit.status_code, delete.status_code] == [403, 403, 403]

@@ -18,7 +18,7 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
 from owners.services import change_owner
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 CONTACTS = module_by_name("Contacts")
 TASKS = module_by_name("Tasks")
-TRANSFERS = reverse("admin:owners_ownertransfer_changelist")
+TRANSFERS = reverse("admin:owners_transferjob_changelist")
 RECORDS = reverse("admin:crm_record_changelist")
 OFFBOARD = reverse("owners_admin:offboard")
 
@@ -40,7 +40,7 @@ def messages_of(response) -> list[str]:
 
 
 def job_url(transfer, view="change") -> str:
-    return reverse(f"admin:owners_ownertransfer_{view}", args=[transfer.id])
+    return reverse(f"admin:owners_transferjob_{view}", args=[transfer.id])
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def bens_records(organization, ben):
 
 @pytest.fixture
 def offboarding(organization, admin_user, ben, chen):
-    def schedule() -> OwnerTransfer:
+    def schedule() -> TransferJob:
         return engine.schedule_offboarding(
             organization=organization, actor=admin_user, leaving_user=ben, new_owner=chen
         )
@@ -105,10 +105,10 @@ def test_the_transfer_list_counts_jobs_by_status_in_fixed_queries(
     admin_site_client, organization, admin_user, chen, count, django_assert_num_queries
 ):
     for n in range(count):
-        OwnerTransfer.objects.create(
+        TransferJob.objects.create(
             organization=organization,
-            kind=OwnerTransfer.Kind.MASS_CHANGE,
-            status=[OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED][n % 2],
+            kind=TransferJob.Kind.MASS_CHANGE,
+            status=[TransferJob.Status.COMPLETED, TransferJob.Status.FAILED][n % 2],
             batch_id=f"00000000-0000-4000-8000-{n:012}",
             actor=admin_user,
             new_owner=chen,
@@ -141,7 +141,7 @@ def test_the_transfer_list_counts_jobs_by_status_in_fixed_queries(
 def test_the_job_page_and_its_json_show_the_progress_in_fixed_queries(
     settings, admin_site_client, bens_records, offboarding, count, django_assert_num_queries
 ):
-    settings.OWNER_TRANSFER_CHUNK = 5
+    settings.TRANSFER_JOB_CHUNK = 5
     bens_records(count)
     transfer = offboarding()
     drain()
@@ -189,7 +189,7 @@ def test_the_job_page_and_its_json_show_the_progress_in_fixed_queries(
 def test_cancel_stops_a_running_job_after_its_current_chunks(
     settings, admin_site_client, bens_records, offboarding, django_assert_num_queries
 ):
-    settings.OWNER_TRANSFER_CHUNK = 2
+    settings.TRANSFER_JOB_CHUNK = 2
     bens_records(10)
     transfer = offboarding()
 
@@ -221,7 +221,7 @@ def test_retry_runs_the_failed_chunks_of_a_failed_job_again(
     chen,
     django_assert_num_queries,
 ):
-    settings.OWNER_TRANSFER_CHUNK = 4
+    settings.TRANSFER_JOB_CHUNK = 4
     bens_records(6)
     transfer = offboarding()
     User.objects.filter(id=chen.id).update(status=User.Status.DISABLED)
@@ -251,9 +251,9 @@ def test_the_list_actions_cancel_running_jobs_and_retry_failed_ones(
     admin_site_client, organization, admin_user, chen, django_assert_num_queries
 ):
     running, failed, done = (
-        OwnerTransfer.objects.create(
+        TransferJob.objects.create(
             organization=organization,
-            kind=OwnerTransfer.Kind.MASS_CHANGE,
+            kind=TransferJob.Kind.MASS_CHANGE,
             status=status,
             batch_id=f"00000000-0000-4000-8000-00000000000{n}",
             new_owner=chen,
@@ -278,9 +278,9 @@ def test_the_list_actions_cancel_running_jobs_and_retry_failed_ones(
 
     assert messages_of(cancel) == ["1 job cancelled: each stops after the chunks running now."]
     assert messages_of(retry)[-1] == "1 failed job sent to the workers again."
-    assert OwnerTransfer.objects.get(id=running.id).cancelled
-    assert OwnerTransfer.objects.get(id=failed.id).status == "running"
-    assert not OwnerTransfer.objects.get(id=done.id).cancelled
+    assert TransferJob.objects.get(id=running.id).cancelled
+    assert TransferJob.objects.get(id=failed.id).status == "running"
+    assert not TransferJob.objects.get(id=done.id).cancelled
 
 
 def test_staff_of_another_organization_neither_see_nor_control_its_jobs(
@@ -352,14 +352,14 @@ def test_offboarding_shows_the_dry_run_then_schedules_the_job(
     assert f'<th class="number" id="dry-run-total">{2 * count}</th>' in (preview.content.decode())
     assert Record.objects.filter(owner=ben).count() == 2 * count  # nothing moved yet
 
-    ContentType.objects.get_for_model(OwnerTransfer)  # cached per process, as in a server
+    ContentType.objects.get_for_model(TransferJob)  # cached per process, as in a server
     # 1 session, 2 user, 3 the leaving user, 4 the new owner; the engine: 5 SAVEPOINT, 6 the
     # leaving user disabled, 7-8 their access and refresh tokens revoked, 9-15 the estimate
     # (one COUNT per module), 16 INSERT job, 17 INSERT plan, 18 RELEASE; 19 the LogEntry.
     with django_assert_num_queries(19):
         confirm = admin_site_client.post(OFFBOARD, {**choice, "confirm": "1"})
 
-    transfer = OwnerTransfer.objects.get()
+    transfer = TransferJob.objects.get()
     assert confirm.status_code == 302
     assert confirm.url == job_url(transfer)
     assert (transfer.kind, transfer.from_user_id, transfer.new_owner_id) == (
@@ -401,7 +401,7 @@ def test_offboarding_refuses_bad_choices_and_other_organizations_users(
     ]
     assert "leaving_user" in forged.context["form"].errors  # Ben is not theirs to choose
     assert ben not in choices and chen not in choices
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
     assert User.objects.get(id=ben.id).status == User.Status.ACTIVE
 
 
@@ -419,7 +419,7 @@ def test_only_a_superuser_offboards_a_staff_account(organization, chen):
     assert response.context["form"].non_field_errors() == [
         "Only a superuser offboards a staff account."
     ]
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
     assert User.objects.get(id=colleague.id).status == User.Status.ACTIVE
 
 
@@ -445,9 +445,9 @@ def test_select_all_over_more_than_a_chunk_schedules_a_job_per_module_from_the_f
     count,
     django_assert_num_queries,
 ):
-    settings.OWNER_TRANSFER_CHUNK = 10
+    settings.TRANSFER_JOB_CHUNK = 10
     bens_records(count)
-    ContentType.objects.get_for_model(OwnerTransfer)  # cached per process, as in a server
+    ContentType.objects.get_for_model(TransferJob)  # cached per process, as in a server
     url = f"{RECORDS}?owner__id__exact={ben.id}"
     select_all = {"action": "change_owner_action", "index": 0, "select_across": "1"}
 
@@ -484,7 +484,7 @@ def test_select_all_over_more_than_a_chunk_schedules_a_job_per_module_from_the_f
             },
         )
 
-    transfers = list(OwnerTransfer.objects.order_by("module_ids"))
+    transfers = list(TransferJob.objects.order_by("module_ids"))
     assert [t.module_ids for t in transfers] == [[CONTACTS.id], [TASKS.id]]
     owner_is_ben = parse_criteria(
         {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}}
@@ -506,7 +506,7 @@ def test_select_all_over_more_than_a_chunk_schedules_a_job_per_module_from_the_f
 def test_select_all_refuses_a_search_by_name_as_a_job(
     settings, admin_site_client, bens_records, ben, chen
 ):
-    settings.OWNER_TRANSFER_CHUNK = 3
+    settings.TRANSFER_JOB_CHUNK = 3
     bens_records(5)
 
     response = admin_site_client.post(
@@ -523,13 +523,13 @@ def test_select_all_refuses_a_search_by_name_as_a_job(
         "A job selects records by module and owner, not by a search by name: clear the search, "
         "or select fewer records. Nothing was changed."
     ]
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
 
 
 def test_select_all_of_a_staff_user_schedules_only_their_organizations_records(
     settings, outsider_client, other_organization, bens_records
 ):
-    settings.OWNER_TRANSFER_CHUNK = 1
+    settings.TRANSFER_JOB_CHUNK = 1
     bens_records(3)  # Zylker's
     theirs = [RecordFactory(organization=other_organization) for _ in range(2)]
     new_owner = UserFactory(organization=other_organization)
@@ -548,7 +548,7 @@ def test_select_all_of_a_staff_user_schedules_only_their_organizations_records(
     )
     drain()
 
-    assert [t.organization_id for t in OwnerTransfer.objects.all()] == [other_organization.id]
+    assert [t.organization_id for t in TransferJob.objects.all()] == [other_organization.id]
     assert set(Record.objects.filter(owner=new_owner).values_list("id", flat=True)) == {
         r.id for r in theirs
     }
@@ -587,13 +587,13 @@ def test_the_revert_page_says_what_will_and_will_not_go_back_then_schedules_it(
         (False, 1),
         (True, 1),
     ]
-    ContentType.objects.get_for_model(OwnerTransfer)  # cached per process, as in a server
+    ContentType.objects.get_for_model(TransferJob)  # cached per process, as in a server
     # 1 session, 2 user, 3-7 the batch overview (scoping), 8 its organization; the engine: 9 the
     # batch's audit rows exist, 10 SAVEPOINT, 11 the estimate (distinct records), 12 INSERT
     # job, 13 INSERT plan, 14 RELEASE; 15 the LogEntry.
     with django_assert_num_queries(15):
         response = admin_site_client.post(url)
-    revert = OwnerTransfer.objects.get(kind="revert")
+    revert = TransferJob.objects.get(kind="revert")
     assert response.status_code == 302 and response.url == job_url(revert)
     drain()
     assert dict(
@@ -624,5 +624,5 @@ def test_another_organizations_staff_cannot_see_or_revert_a_batch(
 
     assert outsider_client.get(url).status_code == 404
     assert outsider_client.post(url).status_code == 404
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
     assert AuditEntry.objects.filter(source="revert").count() == 0

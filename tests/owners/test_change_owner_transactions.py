@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
 from owners import services
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from owners.services import NewOwnerNotActive, RelatedSelection, change_owner
 from tests.factories import RecordFactory, UserFactory
 
@@ -46,7 +46,7 @@ def test_a_failure_after_the_update_leaves_everything_as_before(
     assert response.json() == error("INTERNAL_ERROR", {}, "Internal Server Error")
     assert dict(Record.objects.values_list("id", "owner_id")) == owners_before
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 @pytest.mark.postgres
@@ -86,7 +86,7 @@ def test_overlapping_requests_in_opposite_orders_never_deadlock(organization, ad
         thread.join()
 
     assert errors == []
-    assert OwnerJob.objects.count() == 2 * rounds
+    assert OutboxEntry.objects.count() == 2 * rounds
     final = dict(Record.objects.filter(id__in=ids).values_list("id", "owner_id"))
     for record_id in ids:
         history = list(
@@ -122,7 +122,7 @@ def test_an_owner_disabled_after_the_callers_check_gets_nothing(
     assert raised.value.status == "disabled"
     assert set(Record.objects.values_list("owner_id", flat=True)) == {admin_user.id}
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 
 from audit.models import AuditEntry
 from crm.models import Record
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from tests.factories import RecordFactory
 
 from .bigin import post_bulk, success
@@ -70,7 +70,7 @@ def test_a_no_op_request_succeeds_and_writes_only_the_outbox_rows_it_needs(
     assert Record.objects.values().get(id=record.id) == before  # modified time untouched too
     assert not AuditEntry.objects.exists()
     # Nothing changed, so no email; the related records still follow (api-spec.md).
-    assert list(OwnerJob.objects.values_list("kind", flat=True)) == ["related_transfer"]
+    assert list(OutboxEntry.objects.values_list("kind", flat=True)) == ["related_transfer"]
 
 
 def test_outbox_rows_carry_the_requests_choices(admin_client, admin_user, make_record, new_owner):
@@ -83,7 +83,7 @@ def test_outbox_rows_carry_the_requests_choices(admin_client, admin_user, make_r
     }
     response = post_bulk(admin_client, body)
 
-    jobs = {job.kind: job for job in OwnerJob.objects.all()}
+    jobs = {job.kind: job for job in OutboxEntry.objects.all()}
     batch_id = response["X-Owner-Batch-Id"]
     assert {str(job.batch_id) for job in jobs.values()} == {batch_id}
     assert {job.status for job in jobs.values()} == {"pending"}

@@ -15,9 +15,9 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import module_by_name
-from owners import jobs
+from owners import outbox
 from owners import tasks as owner_tasks
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from owners.services import RelatedSelection, change_owner
 from owners.statements import lock_records, update_owners
 
@@ -53,7 +53,7 @@ def latest_owner_in_history(record) -> int | None:
     )
 
 
-def move_contact_with_tasks(organization, actor, contact, new_owner) -> OwnerJob:
+def move_contact_with_tasks(organization, actor, contact, new_owner) -> OutboxEntry:
     """Contact -> new owner with its Tasks following; returns the pending related transfer (no
     commit in these tests, so nothing is dispatched until the test runs it)."""
     result = change_owner(
@@ -81,12 +81,12 @@ def test_a_task_given_to_someone_else_within_the_delay_keeps_that_owner(
     )
     assert response.status_code == 200
 
-    claimed = jobs.claim_job(job.id)
+    claimed = outbox.claim_entry(job.id)
     # 1 SAVEPOINT; 2 lock the parents; 3 lock the activities (the skipped one too);
     # 4 UPDATE the job to done with its result; 5 UPDATE the moved activity; 6 its audit row;
     # 7 RELEASE SAVEPOINT: the same statements as without a skipped activity.
     with django_assert_num_queries(7):
-        moved = jobs.run_related_transfer(claimed)
+        moved = outbox.run_related_transfer(claimed)
 
     assert moved == [other_task.id]
     assert owners_of(contact, task, other_task) == [bob.id, cara.id, bob.id]
@@ -105,7 +105,7 @@ def test_a_task_given_to_someone_else_within_the_delay_keeps_that_owner(
 def test_a_job_the_sweep_replays_after_an_outage_keeps_the_newer_direct_change(
     in_process_tasks, admin_user, organization, make_record, bob, cara, settings
 ):
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 60
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 60
     contact = make_record(module_name="Contacts")
     task, other_task = (make_record(module_name="Tasks", related_to=contact) for _ in range(2))
     # Redis is down: the job is written but its message never leaves (nothing commits here).
@@ -149,7 +149,7 @@ def test_a_change_made_before_the_batch_is_overwritten_the_batch_is_newer(
         )
     job = move_contact_with_tasks(organization, admin_user, contact, bob)
 
-    assert jobs.run_related_transfer(jobs.claim_job(job.id)) == [task.id]
+    assert outbox.run_related_transfer(outbox.claim_entry(job.id)) == [task.id]
 
     assert owners_of(task) == [bob.id]
     job.refresh_from_db()
@@ -168,16 +168,16 @@ def test_a_change_committed_while_the_job_waits_for_the_lock_is_seen(
     contact = make_record(module_name="Contacts")
     task = make_record(module_name="Tasks", related_to=contact)
     job = move_contact_with_tasks(organization, admin_user, contact, bob)
-    claimed = jobs.claim_job(job.id)
+    claimed = outbox.claim_entry(job.id)
     outcome: dict[str, object] = {}
 
-    def run_job() -> None:
+    def run_entry() -> None:
         try:
-            outcome["moved"] = jobs.run_related_transfer(claimed)
+            outcome["moved"] = outbox.run_related_transfer(claimed)
         finally:
             connection.close()
 
-    worker = threading.Thread(target=run_job)
+    worker = threading.Thread(target=run_entry)
     with transaction.atomic():
         # The Task's own change of owner, as change_owner writes it, still uncommitted.
         lock_records(organization.id, TASKS.id, [task.id], new_owner_id=cara.id)
@@ -230,7 +230,7 @@ def test_the_result_counts_every_skipped_activity_and_lists_the_first_100(
         source="api",
     )
 
-    assert jobs.run_related_transfer(jobs.claim_job(job.id)) == []
+    assert outbox.run_related_transfer(outbox.claim_entry(job.id)) == []
 
     job.refresh_from_db()
     assert job.result == {

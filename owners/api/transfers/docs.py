@@ -1,4 +1,4 @@
-"""OpenAPI description of the owner transfer job endpoints (the views build plain dicts: these
+"""OpenAPI description of the transfer job endpoints (the views build plain dicts: these
 serializers describe them, and tests/crm/http/test_documented_responses.py holds the two
 together). Examples name ids of the demo sandbox and are dry runs, so Swagger UI's "Try it out"
 changes nothing. The shapes are docs/transfer-jobs.md's."""

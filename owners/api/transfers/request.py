@@ -1,4 +1,4 @@
-"""Parsing and validating the bodies and parameters of the owner transfer job endpoints (mass
+"""Parsing and validating the bodies and parameters of the transfer job endpoints (mass
 change owner, transfer and delete, owner batches), once, at the edge. Each failure is a row of
 an error table, as in owners/api/bigin/request.py."""
 

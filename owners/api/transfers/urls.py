@@ -1,4 +1,4 @@
-"""The fixed-name /bigin/v2 routes of the owner transfer jobs. Included before the module router
+"""The fixed-name /bigin/v2 routes of the transfer jobs. Included before the module router
 (config/api_router.py), so `users` and `owner_batches` are never taken for a module; the
 module-scoped `mass_change_owner` action is on the router."""
 

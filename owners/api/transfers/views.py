@@ -1,4 +1,4 @@
-"""The owner transfer job endpoints: thin. Parse, call the engine (owners/transfers/engine.py),
+"""The transfer job endpoints: thin. Parse, call the engine (owners/transfers/engine.py),
 render.
 
     POST/GET /bigin/v2/{module}/actions/mass_change_owner          (Zoho CRM's shape)
@@ -25,7 +25,8 @@ from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.modules import ModuleInfo
 from crm.representations import bigin_time
-from owners.models import OwnerTransfer
+from owners.models import TransferJob
+from owners.selectors import BatchOverview, batch_overview
 from owners.transfers import engine
 
 from . import docs
@@ -33,16 +34,16 @@ from . import request as parse
 
 # Zoho's Status values for each of ours.
 MASS_CHANGE_STATUS = {
-    OwnerTransfer.Status.SCHEDULED: "SCHEDULED",
-    OwnerTransfer.Status.RUNNING: "RUNNING",
-    OwnerTransfer.Status.COMPLETED: "COMPLETED",
-    OwnerTransfer.Status.FAILED: "FAILED",
+    TransferJob.Status.SCHEDULED: "SCHEDULED",
+    TransferJob.Status.RUNNING: "RUNNING",
+    TransferJob.Status.COMPLETED: "COMPLETED",
+    TransferJob.Status.FAILED: "FAILED",
 }
 TRANSFER_AND_DELETE_STATUS = {
-    OwnerTransfer.Status.SCHEDULED: "in_progress",
-    OwnerTransfer.Status.RUNNING: "in_progress",
-    OwnerTransfer.Status.COMPLETED: "completed",
-    OwnerTransfer.Status.FAILED: "failed",
+    TransferJob.Status.SCHEDULED: "in_progress",
+    TransferJob.Status.RUNNING: "in_progress",
+    TransferJob.Status.COMPLETED: "completed",
+    TransferJob.Status.FAILED: "failed",
 }
 ADMINISTRATOR = "Administrator"
 
@@ -64,7 +65,7 @@ def counts(progress: engine.TransferProgress) -> dict[str, Any]:
     }
 
 
-def scheduled(transfer: OwnerTransfer, message: str) -> dict[str, Any]:
+def scheduled(transfer: TransferJob, message: str) -> dict[str, Any]:
     return {
         "code": "SCHEDULED",
         "details": {"job_id": str(transfer.id)},
@@ -89,7 +90,7 @@ def dry_run_entry(result: engine.DryRun, *, per_module: bool = False) -> dict[st
     }
 
 
-def _batch_header(transfer: OwnerTransfer) -> dict[str, str]:
+def _batch_header(transfer: TransferJob) -> dict[str, str]:
     return {"X-Owner-Batch-Id": str(transfer.batch_id)}
 
 
@@ -115,8 +116,8 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="mass_change_owner_status",
-        tags=["Owner transfer jobs"],
-        summary="The status of a mass change owner job",
+        tags=["Transfer jobs"],
+        summary="The status of a mass change outbox entry",
         description=(
             "Scope: `ZohoBigin.change_owner.READ` (or `.ALL`); a profile that may change owners."
             " At the end `Total_Count = Updated_Count + Failed_Count + Skipped_Count`. See"
@@ -134,7 +135,7 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="mass_change_owner",
-        tags=["Owner transfer jobs"],
+        tags=["Transfer jobs"],
         summary="Schedule a mass change of owner, dry-run it, or cancel a job",
         description=(
             "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
@@ -188,7 +189,7 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
         progress = engine.transfer_progress(
             organization=request.user.organization,
             transfer_id=job_id,
-            kind=OwnerTransfer.Kind.MASS_CHANGE,
+            kind=TransferJob.Kind.MASS_CHANGE,
         )
         if progress is None or progress.module_ids != [module.id]:
             raise parse.INVALID_JOB(param_name="job_id")
@@ -233,7 +234,7 @@ class TransferAndDeleteView(APIView):
 
     @extend_schema(
         operation_id="transfer_and_delete_status",
-        tags=["Owner transfer jobs"],
+        tags=["Transfer jobs"],
         summary="The status of a transfer-and-delete job",
         description=(
             "Scope: `ZohoBigin.users.READ` or `ZohoBigin.users.ALL`. Administrator profile only."
@@ -247,7 +248,7 @@ class TransferAndDeleteView(APIView):
         progress = engine.transfer_progress(
             organization=request.user.organization,
             transfer_id=job_id,
-            kind=OwnerTransfer.Kind.OFFBOARDING,
+            kind=TransferJob.Kind.OFFBOARDING,
         )
         if progress is None:
             raise parse.INVALID_JOB(param_name="job_id")
@@ -256,7 +257,7 @@ class TransferAndDeleteView(APIView):
 
     @extend_schema(
         operation_id="transfer_and_delete",
-        tags=["Owner transfer jobs"],
+        tags=["Transfer jobs"],
         summary="Transfer a user's records to another user, then delete (or disable) the user",
         description=(
             "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
@@ -303,7 +304,7 @@ class UserTransferAndDeleteView(TransferAndDeleteView):
 
     @extend_schema(
         operation_id="user_transfer_and_delete",
-        tags=["Owner transfer jobs"],
+        tags=["Transfer jobs"],
         summary="Transfer the records of the user in the path, then delete (or disable) them",
         description=(
             "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
@@ -318,22 +319,31 @@ class UserTransferAndDeleteView(TransferAndDeleteView):
         return super().post(request, user_id)
 
 
-def render_batch(summary: engine.BatchSummary) -> dict[str, Any]:
+def render_batch(overview: BatchOverview) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "batch_id": str(summary.batch_id),
-        "source": summary.source,
-        "actor": {"id": str(summary.actor_id)} if summary.actor_id else None,
-        "created_time": bigin_time(summary.created_time),
-        "changed_count": summary.changed_count,
-        "jobs": summary.jobs,
-        "status": summary.status,
+        "batch_id": str(overview.batch_id),
+        "source": overview.source,
+        "actor": {"id": str(overview.actor_id)} if overview.actor_id else None,
+        "created_time": bigin_time(overview.created_time),
+        "changed_count": overview.changed_count,
+        "jobs": [
+            {
+                "kind": job.kind,
+                "status": job.status,
+                "attempts": job.attempts,
+                "last_error": job.last_error or None,
+            }
+            for job in overview.jobs
+        ],
+        "status": overview.status,
     }
-    if summary.transfer is not None:
+    if overview.transfer is not None:
+        progress = engine.progress_of(overview.transfer)
         body["job"] = {
-            "job_id": str(summary.transfer.job_id),
-            "kind": summary.transfer.kind,
-            "Status": MASS_CHANGE_STATUS[summary.transfer.status],
-            **counts(summary.transfer),
+            "job_id": str(progress.job_id),
+            "kind": progress.kind,
+            "Status": MASS_CHANGE_STATUS[progress.status],
+            **counts(progress),
         }
     return body
 
@@ -346,7 +356,7 @@ class OwnerBatchView(APIView):
 
     @extend_schema(
         operation_id="owner_batch",
-        tags=["Owner transfer jobs"],
+        tags=["Transfer jobs"],
         summary="What one change-owner request or job did",
         description=(
             "Scope: `ZohoBigin.change_owner.READ` (or `.ALL`). `status` is `in_progress` until"
@@ -357,14 +367,14 @@ class OwnerBatchView(APIView):
     )
     def get(self, request: Request, batch_id: str) -> Response:
         parsed = parse.batch_id_param(batch_id)
-        summary = (
-            engine.batch_summary(organization=request.user.organization, batch_id=parsed)
+        overview = (
+            batch_overview(organization_id=request.user.organization_id, batch_id=parsed)
             if parsed is not None
             else None
         )
-        if summary is None:
+        if overview is None:
             return Response(status=204)
-        return Response(render_batch(summary))
+        return Response(render_batch(overview))
 
 
 class OwnerBatchRevertView(APIView):
@@ -374,7 +384,7 @@ class OwnerBatchRevertView(APIView):
 
     @extend_schema(
         operation_id="owner_batch_revert",
-        tags=["Owner transfer jobs"],
+        tags=["Transfer jobs"],
         summary="Give every record a batch changed back to its previous owner",
         description=(
             "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"

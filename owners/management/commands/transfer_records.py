@@ -1,5 +1,5 @@
 """`python manage.py transfer_records --from EMAIL --to EMAIL [--module M] [--criteria JSON]
-[--dry-run]`: give one user's records to another as an owner transfer job, and follow it with a
+[--dry-run]`: give one user's records to another as an transfer job, and follow it with a
 live progress bar until it finishes. `--job ID` follows (and, if it failed, resumes) a job.
 
 Ctrl-C stops following, not the job: the workers go on, and the command says how to follow it.
@@ -21,11 +21,11 @@ from crm.ids import parse_id
 from crm.management.commands._lookup import user_by_email_or_id
 from crm.models import User
 from crm.modules import module_by_name
-from owners.models import OwnerJob, OwnerTransfer
+from owners.models import OutboxEntry, TransferJob
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
 
-FINISHED = (OwnerTransfer.Status.COMPLETED, OwnerTransfer.Status.FAILED)
+FINISHED = (TransferJob.Status.COMPLETED, TransferJob.Status.FAILED)
 
 
 class Command(BaseCommand):
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 return
         self._follow(transfer, options["poll"])
 
-    def _schedule(self, options) -> OwnerTransfer | None:
+    def _schedule(self, options) -> TransferJob | None:
         if not options["from_user"] or not options["to_user"]:
             raise CommandError("--from and --to are required (or --job ID).")
         from_user = user_by_email_or_id(options["from_user"])
@@ -104,25 +104,25 @@ class Command(BaseCommand):
         except ApiError as error:
             raise CommandError(f"--criteria: {error.kind.code} {error.details}") from None
 
-    def _resume(self, raw: str) -> OwnerTransfer:
+    def _resume(self, raw: str) -> TransferJob:
         job_id = parse_id(raw)
-        transfer = OwnerTransfer.objects.filter(id=job_id).first() if job_id else None
+        transfer = TransferJob.objects.filter(id=job_id).first() if job_id else None
         if transfer is None:
             raise CommandError(f"No job {raw!r}.")
-        if transfer.status == OwnerTransfer.Status.FAILED:
+        if transfer.status == TransferJob.Status.FAILED:
             engine.retry_transfer(organization=transfer.organization, transfer_id=transfer.id)
             self.stdout.write(f"Job {transfer.id} failed before: its failed chunks run again.")
         elif settings.CELERY_TASK_ALWAYS_EAGER:
             # No broker and no workers: this process runs what is left.
             from owners import tasks
 
-            for job in OwnerJob.objects.filter(
-                batch_id=transfer.batch_id, status=OwnerJob.Status.PENDING
+            for job in OutboxEntry.objects.filter(
+                batch_id=transfer.batch_id, status=OutboxEntry.Status.PENDING
             ).order_by("created_time"):
-                tasks.run_job(job.id)
+                tasks.run_entry(job.id)
         return transfer
 
-    def _follow(self, transfer: OwnerTransfer, poll: float) -> None:
+    def _follow(self, transfer: TransferJob, poll: float) -> None:
         bar = tqdm(
             total=transfer.total_count,
             unit="records",
@@ -164,5 +164,5 @@ class Command(BaseCommand):
             f" {transfer.related_count:,} related activities; batch {transfer.batch_id}"
             f" (revert: POST /bigin/v2/owner_batches/{transfer.batch_id}/actions/revert)."
         )
-        if transfer.status == OwnerTransfer.Status.FAILED:
+        if transfer.status == TransferJob.Status.FAILED:
             raise CommandError(f"Job {transfer.id} failed: {transfer.last_error}")

@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import AuditEntry
 from crm.models import Record, User
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from tests.factories import RecordFactory, UserFactory
 from tests.owners.bigin import error, invalid, post_bulk, post_single, success
 
@@ -340,7 +340,7 @@ def test_notify_accepts_booleans_and_their_strings(admin_client, contacts, new_o
     body = {"ids": [str(contacts[0].id)], "owner": {"id": str(new_owner.id)}, "notify": notify}
     response = post_bulk(admin_client, body)
     assert response.status_code == 200
-    assert OwnerJob.objects.filter(kind=OwnerJob.Kind.NOTIFY).count() == jobs
+    assert OutboxEntry.objects.filter(kind=OutboxEntry.Kind.NOTIFY).count() == jobs
 
 
 @pytest.mark.parametrize("notify", ["yes", 1, [], {}])
@@ -360,7 +360,7 @@ def test_notify_of_another_type_is_refused(admin_client, contacts, new_owner, no
 
 
 def related_job_payload():
-    return OwnerJob.objects.get(kind=OwnerJob.Kind.RELATED_TRANSFER).payload
+    return OutboxEntry.objects.get(kind=OutboxEntry.Kind.RELATED_TRANSFER).payload
 
 
 @pytest.mark.parametrize(
@@ -484,7 +484,7 @@ def test_bad_related_modules_answer_the_exact_error(
     assert response.status_code == 400
     assert response.json() == expected
     assert owners_of(contacts[:1]) == [contacts[0].owner_id]
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 # --- module and permission ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from crm.models import Record, User
 from crm.modules import module_by_name
 from crm.oauth.grants import issue_access_token
 from owners import services
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from tests.factories import RecordFactory, UserFactory
 from tests.owners.conftest import CHANGE_OWNER_SCOPE
 
@@ -111,7 +111,7 @@ def test_assigning_the_current_owner_is_a_success_that_writes_nothing(kenbun, le
     assert response.json() == {"status": "ok", "message": "owner assigned"}
     assert Record.objects.values().get(id=lead.id) == before
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 @pytest.mark.parametrize("lead_id", ["123", "abc", "0", "99999999999999999999"])
@@ -339,7 +339,7 @@ def test_bulk_with_ids_that_are_not_leads_of_the_organization_answers_404_and_ch
     assert response.json() == error(f"leads not found: 123, {foreign.id}, {pipeline.id}")
     assert owner_of(mine) == mine.owner_id
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 BAD_BULK_BODIES = [
@@ -395,7 +395,7 @@ def test_bulk_is_one_transaction_a_failure_midway_changes_no_lead(
     assert response.json() == error("internal server error")
     assert dict(Record.objects.values_list("id", "owner_id")) == owners_before
     assert not AuditEntry.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 # --- audit, notification, query budget ---------------------------------------------------------
@@ -457,7 +457,7 @@ def test_the_notify_job_is_written_when_the_new_owners_alert_is_on(
     response = bulk(kenbun, {"lead_ids": [r.id for r in leads], "owner_id": str(new_owner.id)})
 
     assert response.json() == {"status": "ok", "affected": 2}
-    job = OwnerJob.objects.get()
+    job = OutboxEntry.objects.get()
     assert (job.kind, job.status) == ("notify", "pending")
     assert str(job.batch_id) == str(AuditEntry.objects.values_list("batch_id", flat=True)[0])
     assert job.payload == {
@@ -477,7 +477,7 @@ def test_no_notify_job_when_the_new_owners_alert_is_off(kenbun, lead, new_owner)
     assert response.json() == {"status": "ok", "message": "owner assigned"}
     assert owner_of(lead) == new_owner.id
     assert AuditEntry.objects.count() == 1
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 @pytest.mark.parametrize("alert", [True, False])
@@ -502,7 +502,7 @@ def test_no_notify_job_for_an_unassignment_or_a_no_op(kenbun, lead, admin_user):
 
     assert no_op.json() == {"status": "ok", "message": "owner assigned"}
     assert unassigned.json() == {"status": "ok", "message": "owner unassigned"}
-    assert not OwnerJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 # PostgreSQL: Django splits bulk INSERTs on SQLite by its 999-parameter limit.

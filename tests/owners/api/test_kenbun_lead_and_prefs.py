@@ -162,7 +162,7 @@ def test_preference_body_read_as_json_whatever_the_content_type(kenbun, admin_us
 
 
 def test_the_assignment_alert_follows_the_preference(kenbun, admin_user, new_owner, make_record):
-    from owners.models import OwnerJob
+    from owners.models import OutboxEntry
 
     bearer(new_owner, CHANGE_OWNER_SCOPE).put(
         "/me/notification-prefs", {"notifications_enabled": False}, "json"
@@ -172,7 +172,7 @@ def test_the_assignment_alert_follows_the_preference(kenbun, admin_user, new_own
     response = kenbun.post(f"/leads/{lead.id}/owner", {"owner_id": str(new_owner.id)}, "json")
 
     assert response.status_code == 200
-    assert not OwnerJob.objects.filter(kind="notify").exists()
+    assert not OutboxEntry.objects.filter(kind="notify").exists()
 
 
 @pytest.mark.parametrize("path", ["/me/other", "/lead/1/owner", "/leads/1/x"])

@@ -1,4 +1,4 @@
-"""The owner transfer job endpoints with exact bodies: mass change owner (schedule, status, dry
+"""The transfer job endpoints with exact bodies: mass change owner (schedule, status, dry
 run, cancel, every validation error), transfer and delete, owner batches and revert. Jobs run by
 draining the outbox in-process; tests/integration runs them on a real worker."""
 
@@ -9,7 +9,7 @@ import pytest
 from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.representations import bigin_time
-from owners.models import OwnerJob, OwnerTransfer
+from owners.models import OutboxEntry, TransferJob
 from tests.owners.bigin import error, post_bulk
 from tests.owners.transfers.outbox import drain
 
@@ -62,7 +62,7 @@ def test_mass_change_schedules_then_reports_scheduled_and_completed(
         format="json",
     )
     assert response.status_code == 202
-    transfer = OwnerTransfer.objects.get()
+    transfer = TransferJob.objects.get()
     assert response.json() == {
         "data": [
             {
@@ -119,8 +119,8 @@ def test_mass_change_dry_run_counts_and_schedules_nothing(client, new_owner, lea
             ]
         },
     )
-    assert not OwnerTransfer.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not TransferJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
 
 
 def test_cancel_before_it_runs_completes_with_nothing_moved(client, new_owner, leaving, owned):
@@ -202,7 +202,7 @@ def test_another_organizations_job_answers_like_an_unknown_one(
         status_of(client, job_id, module="Accounts"),
     ):
         assert (response.status_code, response.json()) == (400, unknown)
-    assert not OwnerTransfer.objects.get().cancelled
+    assert not TransferJob.objects.get().cancelled
 
 
 def test_scopes_and_permission(auth_client, admin_user, make_user, new_owner, leaving):
@@ -347,7 +347,7 @@ def test_mass_change_validation_errors_schedule_nothing(
 ):
     response = client.post(MASS, make_body(new_owner, leaving), format="json")
     assert (response.status_code, response.json()) == (status, expected)
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -399,7 +399,7 @@ def test_transfer_and_delete_moves_everything_and_deletes_the_user(
     leaving_client = auth_client(leaving, "ZohoBigin.users.READ")
     response = client.post(TRANSFER, transfer_body(leaving, new_owner), format="json")
     assert response.status_code == 202
-    transfer = OwnerTransfer.objects.get()
+    transfer = TransferJob.objects.get()
     assert response.json() == {
         "transfer_and_delete": [
             {
@@ -467,7 +467,7 @@ def test_transfer_and_delete_dry_run_counts_per_module(client, new_owner, leavin
     assert details["related_count"] == {"Tasks": 0, "Events": 0, "Calls": 0}
     leaving.refresh_from_db()
     assert leaving.status == User.Status.ACTIVE
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
 
 
 def test_transfer_and_delete_of_a_deleted_user(client, new_owner, leaving):
@@ -485,7 +485,7 @@ def test_transfer_and_delete_of_a_deleted_user(client, new_owner, leaving):
             "the user is already deleted",
         ),
     )
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
 
 
 def test_mass_change_leaves_out_records_the_new_owner_has(client, new_owner, leaving, make_record):
@@ -639,7 +639,7 @@ def test_owner_batch_of_a_request_shows_its_jobs_and_revert_undoes_it(
     }
     response = client.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert")
     assert response.status_code == 202
-    revert = OwnerTransfer.objects.get(kind="revert")
+    revert = TransferJob.objects.get(kind="revert")
     assert response.json() == {
         "data": [
             {

@@ -1,4 +1,4 @@
-"""The owner transfer engine (owners/transfers/engine.py) on the test database: planning into
+"""The transfer job engine (owners/transfers/engine.py) on the test database: planning into
 chunks, each chunk's re-check, related activities, counts, cancel, retry, revert, offboarding.
 
 Jobs run here by draining the outbox in-process (`drain`); tests/integration runs them on real
@@ -13,7 +13,8 @@ from django.core import mail
 from audit.models import AuditEntry
 from crm.models import AccessToken, Record, User
 from crm.modules import module_by_name
-from owners.models import OwnerJob, OwnerTransfer
+from owners.models import OutboxEntry, TransferJob
+from owners.selectors import batch_overview
 from owners.services import change_owner
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
@@ -52,7 +53,7 @@ def owned(organization, leaving, make_record):
 def test_mass_change_moves_matching_records_in_chunks_with_their_tasks(
     settings, organization, admin_user, new_owner, leaving, owned
 ):
-    settings.OWNER_TRANSFER_CHUNK = 2
+    settings.TRANSFER_JOB_CHUNK = 2
     contacts, _ = owned
     criteria = parse_criteria(
         {
@@ -71,7 +72,7 @@ def test_mass_change_moves_matching_records_in_chunks_with_their_tasks(
         new_owner=new_owner,
         related_modules=["Tasks"],
     )
-    assert transfer.status == OwnerTransfer.Status.SCHEDULED
+    assert transfer.status == TransferJob.Status.SCHEDULED
     assert transfer.total_count == 5
     drain()
     transfer.refresh_from_db()
@@ -105,7 +106,7 @@ def test_mass_change_moves_matching_records_in_chunks_with_their_tasks(
 def test_a_record_that_no_longer_matches_when_its_chunk_runs_is_skipped(
     settings, organization, admin_user, new_owner, leaving, owned, make_user
 ):
-    settings.OWNER_TRANSFER_CHUNK = 3
+    settings.TRANSFER_JOB_CHUNK = 3
     contacts, _ = owned
     third = make_user(full_name="Third Person", email="third@zylker.test")
     transfer = engine.schedule_mass_change(
@@ -116,7 +117,7 @@ def test_a_record_that_no_longer_matches_when_its_chunk_runs_is_skipped(
         new_owner=new_owner,
     )
     # Planned: the plan job runs alone, then someone moves one contact on.
-    plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
+    plan = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
     run_one(plan.id)
     change_owner(
         organization=organization,
@@ -150,15 +151,15 @@ def test_dry_run_counts_and_writes_nothing(organization, new_owner, leaving, own
     assert result.total_count == 3
     assert result.related_count == {"Tasks": 3, "Calls": 0}
     assert result.sample_ids == ca
-    assert not OwnerTransfer.objects.exists()
-    assert not OwnerJob.objects.exists()
+    assert not TransferJob.objects.exists()
+    assert not OutboxEntry.objects.exists()
     assert not AuditEntry.objects.exists()
 
 
 def test_cancel_stops_the_chunks_not_started(
     settings, organization, admin_user, new_owner, leaving, owned
 ):
-    settings.OWNER_TRANSFER_CHUNK = 2
+    settings.TRANSFER_JOB_CHUNK = 2
     transfer = engine.schedule_mass_change(
         organization=organization,
         actor=admin_user,
@@ -166,10 +167,10 @@ def test_cancel_stops_the_chunks_not_started(
         criteria=parse_criteria(owner_is(leaving.id)),
         new_owner=new_owner,
     )
-    plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
+    plan = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
     run_one(plan.id)
     first_chunk = (
-        OwnerJob.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
+        OutboxEntry.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
         .order_by("id")
         .first()
     )
@@ -198,8 +199,8 @@ def test_another_organizations_job_is_unknown(
         engine.transfer_progress(organization=other_organization, transfer_id=transfer.id) is None
     )
     assert engine.cancel_transfer(organization=other_organization, transfer_id=transfer.id) is None
-    assert engine.batch_summary(organization=other_organization, batch_id=transfer.batch_id) is None
-    assert not OwnerTransfer.objects.get(id=transfer.id).cancelled
+    assert batch_overview(organization_id=other_organization.id, batch_id=transfer.batch_id) is None
+    assert not TransferJob.objects.get(id=transfer.id).cancelled
 
 
 def test_offboarding_moves_every_module_deletes_the_user_and_kills_tokens_at_once(
@@ -213,7 +214,7 @@ def test_offboarding_moves_every_module_deletes_the_user_and_kills_tokens_at_onc
     make_user,
     token_for,
 ):
-    settings.OWNER_TRANSFER_CHUNK = 4
+    settings.TRANSFER_JOB_CHUNK = 4
     other = make_user(full_name="Other Rep", email="other@zylker.test")
     # An account of the leaving user with a call owned by someone else (it moves with it), and
     # a task of the leaving user whose parent someone else owns (it moves in the Tasks pass).
@@ -251,7 +252,7 @@ def test_offboarding_moves_every_module_deletes_the_user_and_kills_tokens_at_onc
 def test_revert_restores_records_still_as_the_batch_left_them_and_twice_is_a_no_op(
     settings, organization, admin_user, new_owner, leaving, owned, make_user
 ):
-    settings.OWNER_TRANSFER_CHUNK = 3
+    settings.TRANSFER_JOB_CHUNK = 3
     contacts, tasks = owned
     third = make_user(full_name="Third Person", email="third@zylker.test")
     transfer = engine.schedule_mass_change(
@@ -311,7 +312,7 @@ def test_revert_restores_records_still_as_the_batch_left_them_and_twice_is_a_no_
 def test_a_new_owner_disabled_mid_job_fails_the_rest_and_retry_resumes(
     settings, organization, admin_user, new_owner, leaving, owned
 ):
-    settings.OWNER_TRANSFER_CHUNK = 3
+    settings.TRANSFER_JOB_CHUNK = 3
     transfer = engine.schedule_mass_change(
         organization=organization,
         actor=admin_user,
@@ -319,10 +320,10 @@ def test_a_new_owner_disabled_mid_job_fails_the_rest_and_retry_resumes(
         criteria=parse_criteria(owner_is(leaving.id)),
         new_owner=new_owner,
     )
-    plan = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
+    plan = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
     run_one(plan.id)
     chunks = list(
-        OwnerJob.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk").order_by("id")
+        OutboxEntry.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk").order_by("id")
     )
     run_one(chunks[0].id)
     User.objects.filter(id=new_owner.id).update(status=User.Status.DISABLED)
@@ -340,7 +341,7 @@ def test_a_new_owner_disabled_mid_job_fails_the_rest_and_retry_resumes(
 def test_notify_sends_one_digest_per_job(
     settings, organization, admin_user, new_owner, leaving, owned
 ):
-    settings.OWNER_TRANSFER_CHUNK = 2
+    settings.TRANSFER_JOB_CHUNK = 2
     transfer = engine.schedule_mass_change(
         organization=organization,
         actor=admin_user,
@@ -356,11 +357,11 @@ def test_notify_sends_one_digest_per_job(
     assert message.to == [new_owner.email]
     assert message.subject == "14 records assigned to you"
     assert "- Contacts: 7" in message.body and "- Tasks: 7" in message.body
-    summary = engine.batch_summary(organization=organization, batch_id=transfer.batch_id)
-    assert summary.status == "completed"
-    assert summary.changed_count == 14
-    assert summary.jobs == [
-        {"kind": "transfer_digest", "status": "done", "attempts": 1, "last_error": None}
+    overview = batch_overview(organization_id=organization.id, batch_id=transfer.batch_id)
+    assert overview.status == "completed"
+    assert overview.changed_count == 14
+    assert [(job.kind, job.status, job.attempts, job.last_error) for job in overview.jobs] == [
+        ("transfer_digest", "done", 1, "")
     ]
 
 
@@ -391,7 +392,7 @@ def test_a_chunk_costs_the_same_queries_for_1_and_60_records(
     make_record,
     contacts,
 ):
-    settings.OWNER_TRANSFER_CHUNK = 100
+    settings.TRANSFER_JOB_CHUNK = 100
     for _ in range(contacts):
         parent = make_record(module_name="Contacts", owner=leaving)
         make_record(module_name="Tasks", owner=leaving, related_to=parent)
@@ -403,8 +404,8 @@ def test_a_chunk_costs_the_same_queries_for_1_and_60_records(
         new_owner=new_owner,
         related_modules=["Tasks"],
     )
-    run_one(OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_plan").id)
-    chunk = OwnerJob.objects.get(batch_id=transfer.batch_id, kind="transfer_chunk")
+    run_one(OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan").id)
+    chunk = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_chunk")
     # Claim (UPDATE, SELECT the job), SAVEPOINT, mark done (fenced UPDATE), SELECT the transfer,
     # the new owner's status FOR SHARE, lock the range's records, lock their Tasks, UPDATE and
     # audit INSERT of the records, UPDATE and audit INSERT of the Tasks, lock the transfer, INSERT

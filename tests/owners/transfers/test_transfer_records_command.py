@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from crm.models import Record
-from owners.models import OwnerJob, OwnerTransfer
+from owners.models import OutboxEntry, TransferJob
 from owners.transfers import engine
 
 from .outbox import drain
@@ -54,7 +54,7 @@ def test_dry_run_counts_per_module_and_changes_nothing(leaving, new_owner, owned
         "Calls               0",
         "total               7  (dry run: nothing changed)",
     ]
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()
 
 
 @pytest.fixture
@@ -90,10 +90,11 @@ def test_a_run_moves_the_records_and_reports_the_end(
     thread.start()
     thread.join(timeout=60)
     assert outcome, (
-        f"the command did not finish; jobs {list(OwnerJob.objects.values())}; log:\n{caplog.text}"
+        f"the command did not finish; outbox {list(OutboxEntry.objects.values())};"
+        f" log:\n{caplog.text}"
     )
     out, err = outcome[0]
-    transfer = OwnerTransfer.objects.get()
+    transfer = TransferJob.objects.get()
     assert out.splitlines() == [
         f"Job {transfer.id} scheduled: 2 records of {leaving.email} to {new_owner.email}"
         f" (batch {transfer.batch_id}).",
@@ -126,7 +127,7 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_it(
 
     monkeypatch.setattr(transfer_records.time, "sleep", interrupt)
     _, err = run("--from", leaving.email, "--to", new_owner.email)
-    transfer = OwnerTransfer.objects.get()
+    transfer = TransferJob.objects.get()
     assert transfer.status == "scheduled" and not transfer.cancelled
     assert err.endswith(
         f"Stopped following. Job {transfer.id} keeps running on the workers; follow it with:\n"
@@ -174,4 +175,4 @@ def test_errors(leaving, new_owner, args, message):
     with pytest.raises(CommandError) as caught:
         run(*args)
     assert str(caught.value) == message
-    assert not OwnerTransfer.objects.exists()
+    assert not TransferJob.objects.exists()

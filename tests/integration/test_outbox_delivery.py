@@ -1,4 +1,4 @@
-"""Owner jobs end to end: PostgreSQL, a real redis-server and real `celery -A config worker`
+"""Outbox entries end to end: PostgreSQL, a real redis-server and real `celery -A config worker`
 processes. Each test runs its own redis-server and its own queue."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from crm.models import Record
 from owners import tasks as owner_tasks
-from owners.models import OwnerJob
-from owners.tasks import run_owner_job_task
+from owners.models import OutboxEntry
+from owners.tasks import run_outbox_entry_task
 from tests.owners.bigin import post_bulk
 
 from .conftest import _test_database_url, measured, wait_until
@@ -58,7 +58,7 @@ def emails_in(mail_dir: Path) -> list[str]:
 
 
 def job_statuses(batch_id: str) -> dict[str, str]:
-    return dict(OwnerJob.objects.filter(batch_id=batch_id).values_list("kind", "status"))
+    return dict(OutboxEntry.objects.filter(batch_id=batch_id).values_list("kind", "status"))
 
 
 def owners(*records) -> list[int | None]:
@@ -116,7 +116,7 @@ def test_a_worker_moves_exactly_the_selected_related_records_after_the_delay(
         owners(outside, event_not_selected, task_of_outside, event_of_outside_by_id)
         == [admin_user.id] * 4
     )
-    job = OwnerJob.objects.get(batch_id=batch_id)
+    job = OutboxEntry.objects.get(batch_id=batch_id)
     rows = list(
         AuditEntry.objects.filter(source="related_transfer").values_list(
             "record_id", "previous_owner_id", "new_owner_id", "actor_id", "created_time"
@@ -140,7 +140,7 @@ def broker_outage_bound_seconds() -> float:
     """The longest a change_owner request can wait on a dead broker, from the settings: the
     publish is tried once and retried `max_retries` times, each attempt waiting at most the
     longest socket timeout (connect or read), each retry after its interval. Only the first job
-    of a request is tried (owners/tasks.py, `dispatch_jobs`)."""
+    of a request is tried (owners/tasks.py, `dispatch_entries`)."""
     options = django_settings.CELERY_BROKER_TRANSPORT_OPTIONS
     policy = django_settings.CELERY_TASK_PUBLISH_RETRY_POLICY
     per_attempt = max(
@@ -174,7 +174,7 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
     record_property,
 ):
     settings.RELATED_OWNER_DELAY_SECONDS = 1
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
     contact = make_record(name="Smith")
     tasks = [make_record(module_name="Tasks", related_to=contact) for _ in range(3)]
     publish_to(redis_server.url, queue_name)
@@ -209,7 +209,7 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
         silent.close()
     redis_server.start()
     worker = start_worker(redis_server.url, queue_name, EMAIL_URL=f"filemail:///{mail_dir}")
-    related = OwnerJob.objects.get(batch_id=batch_id, kind="related_transfer")
+    related = OutboxEntry.objects.get(batch_id=batch_id, kind="related_transfer")
     wait_until(lambda: timezone.now() >= related.run_after, what="the related job to be due")
     assert owner_tasks.sweep() == 2
     wait_until(
@@ -217,8 +217,8 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
     )
 
     # Deliver both again, and sweep again: none of it may do anything twice.
-    for job in OwnerJob.objects.filter(batch_id=batch_id):
-        run_owner_job_task.delay(str(job.id))
+    for job in OutboxEntry.objects.filter(batch_id=batch_id):
+        run_outbox_entry_task.delay(str(job.id))
     assert owner_tasks.sweep() == 0
     wait_until(lambda: worker.log_text().count("not claimed") == 2, what="the redeliveries")
 
@@ -244,9 +244,9 @@ def test_a_job_whose_worker_was_killed_completes_later_exactly_once(
     settings.RELATED_OWNER_DELAY_SECONDS = 1
     # Short, so the test does not wait two minutes; the lease still outlives the hard time limit
     # (config/agreement.py), in this process (the sweep) and in the second worker.
-    settings.OWNER_JOB_LEASE_SECONDS = 3
+    settings.OUTBOX_LEASE_SECONDS = 3
     short_lease = {
-        "OWNER_JOB_LEASE_SECONDS": "3",
+        "OUTBOX_LEASE_SECONDS": "3",
         "CELERY_TASK_TIME_LIMIT": "2",
         "CELERY_TASK_SOFT_TIME_LIMIT": "0",
     }
@@ -296,7 +296,7 @@ def test_a_job_whose_worker_was_killed_completes_later_exactly_once(
     assert sorted(
         AuditEntry.objects.filter(source="related_transfer").values_list("record_id", flat=True)
     ) == sorted(task.id for task in tasks)
-    job = OwnerJob.objects.get(batch_id=batch_id)
+    job = OutboxEntry.objects.get(batch_id=batch_id)
     assert job.attempts == 2
     assert job.result == {"moved": 6, "skipped": 0, "skipped_ids": []}
 

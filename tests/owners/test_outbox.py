@@ -1,4 +1,4 @@
-"""Owner jobs on a real database: dispatch after commit, claims, the related transfer, the
+"""Outbox entries on a real database: dispatch after commit, claims, the related transfer, the
 notification email, retries and the sweep. Tasks run in-process here (`in_process_tasks`);
 tests/integration runs them in a real worker."""
 
@@ -15,11 +15,11 @@ from audit.models import AuditEntry
 from config.celery import app
 from crm.models import Record
 from crm.modules import module_by_name
-from owners import jobs
+from owners import outbox
 from owners import tasks as owner_tasks
-from owners.models import OwnerJob
+from owners.models import OutboxEntry
 from owners.services import RelatedSelection, change_owner
-from owners.tasks import run_owner_job_task
+from owners.tasks import run_outbox_entry_task
 
 from .bigin import post_bulk
 
@@ -60,7 +60,7 @@ def change(organization, admin_user):
     return run
 
 
-def job_of(result, kind: str) -> OwnerJob:
+def job_of(result, kind: str) -> OutboxEntry:
     (job,) = [job for job in result.jobs if job.kind == kind]
     return job
 
@@ -95,13 +95,13 @@ def test_jobs_are_dispatched_only_after_commit(
         response = post_bulk(admin_client, body)
         # Committed but before the on-commit callbacks: nothing has run yet.
         assert owners_of(contact, task) == [new_owner.id, admin_user.id]
-        assert set(OwnerJob.objects.values_list("status", flat=True)) == {"pending"}
+        assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"pending"}
         assert mailoutbox == []
 
     assert response.status_code == 200
     assert len(callbacks) == 1
     assert owners_of(contact, task) == [new_owner.id, new_owner.id]
-    assert set(OwnerJob.objects.values_list("status", flat=True)) == {"done"}
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"done"}
     assert len(mailoutbox) == 1
 
 
@@ -113,19 +113,19 @@ def test_a_job_is_claimed_once_and_taken_over_only_after_its_lease(
 ):
     job = job_of(change([make_record()], new_owner, modules=["Tasks"]), "related_transfer")
 
-    first = jobs.claim_job(job.id)
+    first = outbox.claim_entry(job.id)
     assert (first.status, first.attempts) == ("running", 1)
-    assert jobs.claim_job(job.id) is None  # a duplicate delivery
+    assert outbox.claim_entry(job.id) is None  # a duplicate delivery
 
     # The worker holding it died: once the lease has run out, another worker takes it over.
-    OwnerJob.objects.filter(id=job.id).update(
-        claimed_at=timezone.now() - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS + 1)
+    OutboxEntry.objects.filter(id=job.id).update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1)
     )
-    second = jobs.claim_job(job.id)
+    second = outbox.claim_entry(job.id)
     assert (second.status, second.attempts) == ("running", 2)
 
-    OwnerJob.objects.filter(id=job.id).update(status="done")
-    assert jobs.claim_job(job.id) is None
+    OutboxEntry.objects.filter(id=job.id).update(status="done")
+    assert outbox.claim_entry(job.id) is None
 
 
 def test_a_worker_whose_claim_was_taken_over_finishes_nothing(
@@ -134,15 +134,15 @@ def test_a_worker_whose_claim_was_taken_over_finishes_nothing(
     contact = make_record()
     task = make_record(module_name="Tasks", related_to=contact)
     job = job_of(change([contact], new_owner, modules=["Tasks"]), "related_transfer")
-    stale = jobs.claim_job(job.id)
-    OwnerJob.objects.filter(id=job.id).update(
-        claimed_at=timezone.now() - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS + 1)
+    stale = outbox.claim_entry(job.id)
+    OutboxEntry.objects.filter(id=job.id).update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1)
     )
-    current = jobs.claim_job(job.id)
+    current = outbox.claim_entry(job.id)
 
-    assert jobs.run_related_transfer(stale) == []
+    assert outbox.run_related_transfer(stale) == []
     assert owners_of(task) == [admin_user.id]
-    assert jobs.run_related_transfer(current) == [task.id]
+    assert outbox.run_related_transfer(current) == [task.id]
     assert owners_of(task) == [new_owner.id]
 
 
@@ -151,8 +151,8 @@ def test_running_a_job_twice_changes_and_audits_once(change, make_record, new_ow
     make_record(module_name="Calls", related_to=contact)
     job = job_of(change([contact], new_owner, modules=["Calls"]), "related_transfer")
 
-    assert jobs.run_job(job.id) is not None
-    assert jobs.run_job(job.id) is None
+    assert outbox.run_entry(job.id) is not None
+    assert outbox.run_entry(job.id) is None
 
     assert AuditEntry.objects.filter(source="related_transfer").count() == 1
     job.refresh_from_db()
@@ -181,7 +181,7 @@ def test_related_transfer_moves_exactly_the_selected_activities_with_audit_rows(
         related_ids=[event_by_id.id, event_of_outside_by_id.id],
     )
 
-    moved = jobs.run_related_transfer(jobs.claim_job(job_of(result, "related_transfer").id))
+    moved = outbox.run_related_transfer(outbox.claim_entry(job_of(result, "related_transfer").id))
 
     assert sorted(moved) == sorted([task.id, call.id, event_by_id.id])
     assert owners_of(task, call, event_by_id, already_owned) == [new_owner.id] * 4
@@ -216,7 +216,7 @@ def test_the_newest_batch_wins_whatever_order_the_jobs_run_in(
     newer = job_of(change([contact], newest_owner, modules=["Tasks"]), "related_transfer")
 
     for job in [older, newer] if order == "older first" else [newer, older]:
-        jobs.run_job(job.id)
+        outbox.run_entry(job.id)
 
     assert owners_of(task) == [newest_owner.id]
     assert list(
@@ -253,7 +253,7 @@ def test_related_transfer_query_count_is_independent_of_the_number_of_records(
     # 8 INSERT their audit rows
     # 9 RELEASE SAVEPOINT
     with django_assert_num_queries(9):
-        jobs.run_job(job.id)
+        outbox.run_entry(job.id)
     assert AuditEntry.objects.filter(source="related_transfer").count() == parents * per_parent
 
 
@@ -268,7 +268,7 @@ def test_one_email_per_request_lists_the_changed_records(
     unchanged = make_record(name="Lee", owner=new_owner)
 
     result = change([first, second, unchanged], new_owner, notify=True)
-    jobs.run_job(job_of(result, "notify").id)
+    outbox.run_entry(job_of(result, "notify").id)
 
     (message,) = mailoutbox
     assert message.to == [new_owner.email]
@@ -281,7 +281,7 @@ def test_one_email_per_request_lists_the_changed_records(
         f"- {high.name} (id {high.id})\n"
     )
     assert message.extra_headers["Message-ID"] == (
-        f"<owner-job-{job_of(result, 'notify').id}@bigin.test>"
+        f"<outbox-{job_of(result, 'notify').id}@bigin.test>"
     )
 
 
@@ -295,10 +295,10 @@ def test_no_email_when_notify_is_false_or_nothing_changed(
         body = {"ids": [str(record.id)], "owner": {"id": str(new_owner.id)}, "notify": notify}
         response = post_bulk(admin_client, body)
         assert response.status_code == 200
-    for job in OwnerJob.objects.all():  # none expected; run any there were
-        jobs.run_job(job.id)
+    for job in OutboxEntry.objects.all():  # none expected; run any there were
+        outbox.run_entry(job.id)
 
-    assert not OwnerJob.objects.filter(kind="notify").exists()
+    assert not OutboxEntry.objects.filter(kind="notify").exists()
     assert mailoutbox == []
 
 
@@ -309,7 +309,7 @@ def test_two_requests_send_two_emails_and_a_redelivery_none(
         job_of(change([make_record()], new_owner, notify=True), "notify") for _ in range(2)
     ]
     for job in [*notify_jobs, *notify_jobs]:
-        run_owner_job_task.delay(str(job.id))
+        run_outbox_entry_task.delay(str(job.id))
 
     assert [m.subject for m in mailoutbox] == ["1 Contact assigned to you"] * 2
 
@@ -325,17 +325,17 @@ def test_a_transient_email_error_is_retried_with_a_cap_and_the_job_stays_pending
 
     # Not propagating, so Celery runs the in-process retries instead of raising the first one.
     app.conf.task_eager_propagates = False
-    result = run_owner_job_task.apply(args=(str(job.id),))
+    result = run_outbox_entry_task.apply(args=(str(job.id),))
 
     assert result.failed()
     assert isinstance(result.result, smtplib.SMTPServerDisconnected)
     job.refresh_from_db()
     # The first run and the task's 5 retries; then the job waits for the sweep.
-    assert (job.status, job.attempts) == ("pending", 1 + run_owner_job_task.max_retries)
+    assert (job.status, job.attempts) == ("pending", 1 + run_outbox_entry_task.max_retries)
     assert "connection lost" in job.last_error
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
     assert owner_tasks.sweep() == 1
     job.refresh_from_db()
     assert job.status == "done"
@@ -354,11 +354,11 @@ def test_a_permanent_email_error_fails_the_job_without_retrying(
     job = job_of(change([make_record()], new_owner, notify=True), "notify")
 
     with pytest.raises(smtplib.SMTPRecipientsRefused):
-        run_owner_job_task.apply(args=(str(job.id),), throw=True)
+        run_outbox_entry_task.apply(args=(str(job.id),), throw=True)
 
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("failed", 1)
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 0
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
     assert owner_tasks.sweep() == 0
 
 
@@ -367,8 +367,8 @@ def test_an_smtp_4xx_is_transient(in_process_tasks, change, make_record, new_own
     job = job_of(change([make_record()], new_owner, notify=True), "notify")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FailingEmailBackend, "error", smtplib.SMTPDataError(451, b"try later"))
-        with pytest.raises(jobs.TransientJobError):
-            jobs.run_job(job.id)
+        with pytest.raises(outbox.TransientJobError):
+            outbox.run_entry(job.id)
     job.refresh_from_db()
     assert job.status == "pending"
 
@@ -379,7 +379,7 @@ def test_an_smtp_4xx_is_transient(in_process_tasks, change, make_record, new_own
 def test_the_sweep_sends_what_was_left_behind_and_gives_up_after_the_attempt_cap(
     in_process_tasks, change, make_record, admin_user, new_owner, settings
 ):
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 60
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 60
     now = timezone.now()
     parents = [make_record() for _ in range(4)]
     tasks = [make_record(module_name="Tasks", related_to=parent) for parent in parents]
@@ -387,20 +387,20 @@ def test_the_sweep_sends_what_was_left_behind_and_gives_up_after_the_attempt_cap
         job_of(change([parent], new_owner, modules=["Tasks"]), "related_transfer")
         for parent in parents
     )
-    OwnerJob.objects.filter(id=lost.id).update(run_after=now - timedelta(seconds=61))
-    OwnerJob.objects.filter(id=not_yet.id).update(run_after=now - timedelta(seconds=30))
-    OwnerJob.objects.filter(id=died.id).update(
+    OutboxEntry.objects.filter(id=lost.id).update(run_after=now - timedelta(seconds=61))
+    OutboxEntry.objects.filter(id=not_yet.id).update(run_after=now - timedelta(seconds=30))
+    OutboxEntry.objects.filter(id=died.id).update(
         status="running",
         attempts=1,
-        claimed_at=now - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS + 1),
+        claimed_at=now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1),
     )
-    OwnerJob.objects.filter(id=hopeless.id).update(
-        run_after=now - timedelta(seconds=61), attempts=settings.OWNER_JOB_MAX_ATTEMPTS
+    OutboxEntry.objects.filter(id=hopeless.id).update(
+        run_after=now - timedelta(seconds=61), attempts=settings.OUTBOX_MAX_ATTEMPTS
     )
 
     assert owner_tasks.sweep() == 2
 
-    status = dict(OwnerJob.objects.values_list("id", "status"))
+    status = dict(OutboxEntry.objects.values_list("id", "status"))
     assert [status[job.id] for job in (lost, not_yet, died, hopeless)] == [
         "done",
         "pending",
@@ -415,13 +415,13 @@ def test_the_sweep_does_not_multiply_a_job_still_waiting_in_the_queue(
     change, make_record, new_owner, settings
 ):
     # A real broker and no worker: the sent message waits in the queue, the job stays pending.
-    settings.OWNER_JOB_SWEEP_GRACE_SECONDS = 60
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 60
     parent = make_record()
     job = job_of(change([parent], new_owner, modules=["Tasks"]), "related_transfer")
-    OwnerJob.objects.filter(id=job.id).update(run_after=timezone.now() - timedelta(seconds=61))
+    OutboxEntry.objects.filter(id=job.id).update(run_after=timezone.now() - timedelta(seconds=61))
 
     assert owner_tasks.sweep() == 1
     assert owner_tasks.sweep() == 0  # sent a moment ago: not again before another grace period
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
         assert owner_tasks.sweep() == 1
-    assert OwnerJob.objects.get(id=job.id).status == "pending"
+    assert OutboxEntry.objects.get(id=job.id).status == "pending"

@@ -1,18 +1,21 @@
-"""Owner jobs: the outbox rows `change_owner` writes, executed after its commit.
+"""The outbox: follow-up work written in the transaction that asks for it (a change of owner's
+related transfer and email; the plan, chunk and digest steps of transfer jobs), executed after
+its commit. (Transfer jobs, which move many records, are owners/transfers/; their steps are
+entries here.)
 
-A job's life: `pending` --claim--> `running` --(effects and `done`, one transaction)--> `done`.
+An entry's life: `pending` --claim--> `running` --(effects and `done`, one transaction)--> `done`.
 
-- `owners.tasks.dispatch_jobs` publishes one Celery message per job after commit (countdown up
-  to the job's `run_after`). When the broker is down it logs and returns: the job stays pending.
-- `claim_job` takes a job with a conditional UPDATE (pending, or running with an expired lease)
-  and checks the row count, so a duplicate delivery does nothing and a job whose worker died is
-  taken over once its lease has expired.
-- The runners write their effects and mark the job done in one transaction, fenced on the
-  claim, so a re-run never does anything twice (the email is the exception: see
-  `run_notification`).
-- `release_left_behind` (called by the sweep task, Celery beat) hands back pending jobs whose
-  message never arrived and running jobs whose lease expired, for `owners.tasks` to send again,
-  and gives up on jobs that were claimed too often.
+- `owners.tasks.dispatch_entries` publishes one Celery message per entry after commit (countdown
+  up to its `run_after`). When the broker is down it logs and returns: the entry stays pending.
+- `claim_entry` takes an entry with a conditional UPDATE (pending, or running with an expired
+  lease) and checks the row count, so a duplicate delivery does nothing and an entry whose worker
+  died is taken over once its lease has expired.
+- The runners write their effects and mark the entry done in one transaction, fenced on the
+  claim (`finish_claimed`), so a re-run never does anything twice (the email is the exception:
+  see `run_notification`).
+- `release_left_behind` (called by the sweep task, Celery beat) hands back pending entries whose
+  message never arrived and running entries whose lease expired, for `owners.tasks` to send
+  again, and gives up on entries that were claimed too often.
 
 This module never imports the tasks: they import it, and the sending lives with them.
 """
@@ -36,7 +39,7 @@ from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
-from .models import OwnerJob
+from .models import OutboxEntry
 from .statements import owner_changed_since, record_owner_changes, update_owners
 
 logger = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def claim_job(job_id: int) -> OwnerJob | None:
+def claim_entry(job_id: int) -> OutboxEntry | None:
     """Claim a job for this worker, or return None when it is not ours to run.
 
     One conditional UPDATE: PostgreSQL re-checks its WHERE after waiting on a concurrent claim
@@ -72,35 +75,35 @@ def claim_job(job_id: int) -> OwnerJob | None:
     only after its lease, which outlives the task hard time limit: its worker is gone by then.
     """
     now = timezone.now()
-    lease_expired = now - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS)
-    claimed = OwnerJob.objects.filter(
-        Q(status=OwnerJob.Status.PENDING)
-        | Q(status=OwnerJob.Status.RUNNING, claimed_at__lt=lease_expired),
+    lease_expired = now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    claimed = OutboxEntry.objects.filter(
+        Q(status=OutboxEntry.Status.PENDING)
+        | Q(status=OutboxEntry.Status.RUNNING, claimed_at__lt=lease_expired),
         id=job_id,
-        attempts__lt=settings.OWNER_JOB_MAX_ATTEMPTS,
-    ).update(status=OwnerJob.Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1)
+        attempts__lt=settings.OUTBOX_MAX_ATTEMPTS,
+    ).update(status=OutboxEntry.Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1)
     if claimed != 1:
         return None
     # `claimed_at` is this claim's fencing token: the runner finishes only a job it still holds.
-    return OwnerJob.objects.get(id=job_id)
+    return OutboxEntry.objects.get(id=job_id)
 
 
-def run_job(
-    job_id: int, runners: Mapping[str, Callable[[OwnerJob], object]] | None = None
-) -> OwnerJob | None:
+def run_entry(
+    job_id: int, runners: Mapping[str, Callable[[OutboxEntry], object]] | None = None
+) -> OutboxEntry | None:
     """Claim and run one job; None when it was not ours to run (done, or held by another).
 
-    `runners` runs the kinds this module does not know (the steps of owner transfer jobs, which
+    `runners` runs the kinds this module does not know (the steps of transfer jobs, which
     owners.tasks hands in: owners/transfers/ builds on this module, not the other way round).
     """
-    job = claim_job(job_id)
+    job = claim_entry(job_id)
     if job is None:
-        logger.info("owner job %s not claimed (done or held by another worker)", job_id)
+        logger.info("outbox entry %s not claimed (done or held by another worker)", job_id)
         return None
     try:
-        if job.kind == OwnerJob.Kind.RELATED_TRANSFER:
+        if job.kind == OutboxEntry.Kind.RELATED_TRANSFER:
             run_related_transfer(job)
-        elif job.kind == OwnerJob.Kind.NOTIFY:
+        elif job.kind == OutboxEntry.Kind.NOTIFY:
             run_notification(job)
         else:
             (runners or {})[job.kind](job)
@@ -113,7 +116,7 @@ def run_job(
     return job
 
 
-def run_related_transfer(job: OwnerJob) -> list[int]:
+def run_related_transfer(job: OutboxEntry) -> list[int]:
     """Give the job's new owner the selected activities of its parent records. Returns their ids.
 
     Newest write wins, for parents and activities alike. Only parents whose owner is still the
@@ -177,7 +180,9 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
         ]
         # Fenced on this claim: a worker that took the job over (after this one's lease ran out)
         # holds it now, and this one does nothing.
-        if not _finish(job, result=related_transfer_result(moved=len(moved), skipped=skipped)):
+        if not finish_claimed(
+            job, result=related_transfer_result(moved=len(moved), skipped=skipped)
+        ):
             return []
         if moved:
             now = timezone.now()
@@ -199,7 +204,7 @@ def run_related_transfer(job: OwnerJob) -> list[int]:
             )
     if skipped:
         logger.info(
-            "owner job %s: %s activities kept the owner someone gave them after the batch",
+            "outbox entry %s: %s activities kept the owner someone gave them after the batch",
             job.id,
             len(skipped),
         )
@@ -210,7 +215,7 @@ MAX_LISTED_SKIPPED = 100
 
 
 def related_transfer_result(*, moved: int, skipped: list[int]) -> dict:
-    """What a related transfer did, kept on its job row (`OwnerJob.result`): how many activities
+    """What a related transfer did, kept on its job row (`OutboxEntry.result`): how many activities
     it moved, how many it skipped because their owner changed after the batch, and the first
     `MAX_LISTED_SKIPPED` of those (ids as strings)."""
     return {
@@ -220,7 +225,7 @@ def related_transfer_result(*, moved: int, skipped: list[int]) -> dict:
     }
 
 
-def run_notification(job: OwnerJob) -> bool:
+def run_notification(job: OutboxEntry) -> bool:
     """Email the new owner once for the whole request, listing the records that changed.
 
     Send, then mark done at once. The email cannot join the database transaction, so this is
@@ -256,14 +261,14 @@ def run_notification(job: OwnerJob) -> bool:
                 raise TransientJobError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise
     else:
-        logger.warning("owner job %s: no one to notify or nothing to list", job.id)
-    if not _finish(job):
-        logger.warning("owner job %s: claim lost while sending; it may be sent again", job.id)
+        logger.warning("outbox entry %s: no one to notify or nothing to list", job.id)
+    if not finish_claimed(job):
+        logger.warning("outbox entry %s: claim lost while sending; it may be sent again", job.id)
         return False
     return True
 
 
-def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
+def reset_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:
     """An operator's retry: failed related transfers and emails among `job_ids` pending again,
     due now, attempts from zero, for `owners.tasks` to send. Returns them; the last error stays
     until a run succeeds. Jobs that have not failed are left as they are, and so are the plans
@@ -273,13 +278,13 @@ def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
     with transaction.atomic():
         # Locked, so a sweep giving up on the same jobs right now does not interleave.
         failed = list(
-            OwnerJob.objects.filter(
+            OutboxEntry.objects.filter(
                 id__in=job_ids,
-                status=OwnerJob.Status.FAILED,
+                status=OutboxEntry.Status.FAILED,
                 kind__in=[
-                    OwnerJob.Kind.RELATED_TRANSFER,
-                    OwnerJob.Kind.NOTIFY,
-                    OwnerJob.Kind.TRANSFER_DIGEST,
+                    OutboxEntry.Kind.RELATED_TRANSFER,
+                    OutboxEntry.Kind.NOTIFY,
+                    OutboxEntry.Kind.TRANSFER_DIGEST,
                 ],
             )
             .order_by("id")
@@ -287,8 +292,8 @@ def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
             .only("id")
         )
         if failed:
-            OwnerJob.objects.filter(id__in=[job.id for job in failed]).update(
-                status=OwnerJob.Status.PENDING,
+            OutboxEntry.objects.filter(id__in=[job.id for job in failed]).update(
+                status=OutboxEntry.Status.PENDING,
                 attempts=0,
                 claimed_at=None,
                 finished_at=None,
@@ -299,35 +304,35 @@ def reset_failed_jobs(*, job_ids: Iterable[int]) -> list[OwnerJob]:
     return failed
 
 
-def release_left_behind() -> list[OwnerJob]:
+def release_left_behind() -> list[OutboxEntry]:
     """The jobs left behind, made pending and due now, for the sweep to send again.
 
     Pending jobs due for longer than the grace period (their message never reached the broker,
     or was lost), and running jobs whose lease expired (their worker died). Jobs claimed
-    `OWNER_JOB_MAX_ATTEMPTS` times already are marked failed instead.
+    `OUTBOX_MAX_ATTEMPTS` times already are marked failed instead.
     """
     now = timezone.now()
     left_behind = Q(
-        status=OwnerJob.Status.PENDING,
-        run_after__lte=now - timedelta(seconds=settings.OWNER_JOB_SWEEP_GRACE_SECONDS),
+        status=OutboxEntry.Status.PENDING,
+        run_after__lte=now - timedelta(seconds=settings.OUTBOX_SWEEP_GRACE_SECONDS),
     ) | Q(
-        status=OwnerJob.Status.RUNNING,
-        claimed_at__lt=now - timedelta(seconds=settings.OWNER_JOB_LEASE_SECONDS),
+        status=OutboxEntry.Status.RUNNING,
+        claimed_at__lt=now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
     )
-    abandoned = OwnerJob.objects.filter(
-        left_behind, attempts__gte=settings.OWNER_JOB_MAX_ATTEMPTS
+    abandoned = OutboxEntry.objects.filter(
+        left_behind, attempts__gte=settings.OUTBOX_MAX_ATTEMPTS
     ).update(
-        status=OwnerJob.Status.FAILED,
+        status=OutboxEntry.Status.FAILED,
         finished_at=now,
-        last_error=f"gave up after {settings.OWNER_JOB_MAX_ATTEMPTS} attempts",
+        last_error=f"gave up after {settings.OUTBOX_MAX_ATTEMPTS} attempts",
     )
     if abandoned:
-        logger.error("%s owner jobs failed after too many attempts", abandoned)
+        logger.error("%s outbox entries failed after too many attempts", abandoned)
     with transaction.atomic():
         # Locked while they are released, so no claim interleaves; a job being claimed right
         # now is skipped and left to its worker.
         due = list(
-            OwnerJob.objects.filter(left_behind)
+            OutboxEntry.objects.filter(left_behind)
             .order_by("run_after")
             .select_for_update(skip_locked=True)
             .only("id", "run_after")[:SWEEP_BATCH]
@@ -335,48 +340,50 @@ def release_left_behind() -> list[OwnerJob]:
         # Pending again and due now: the next sweep waits a whole grace period before sending
         # the same job again, so a backlog in the queue is not multiplied every 30 s. A dead
         # worker's claim is released (its fence, `claimed_at`, no longer matches).
-        OwnerJob.objects.filter(id__in=[job.id for job in due]).update(
-            status=OwnerJob.Status.PENDING, claimed_at=None, run_after=now
+        OutboxEntry.objects.filter(id__in=[job.id for job in due]).update(
+            status=OutboxEntry.Status.PENDING, claimed_at=None, run_after=now
         )
     for job in due:
         job.run_after = now
     return due
 
 
-def _finish(job: OwnerJob, *, result: dict | None = None) -> bool:
-    """Mark the job done (with its result) if this claim still holds it (its status and claim
+def finish_claimed(job: OutboxEntry, *, result: dict | None = None) -> bool:
+    """Mark the entry done (with its result) if this claim still holds it (its status and claim
     time unchanged)."""
-    values = {"status": OwnerJob.Status.DONE, "finished_at": timezone.now(), "last_error": ""}
+    values = {"status": OutboxEntry.Status.DONE, "finished_at": timezone.now(), "last_error": ""}
     if result is not None:
         values["result"] = result
     return (
-        OwnerJob.objects.filter(
-            id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
+        OutboxEntry.objects.filter(
+            id=job.id, status=OutboxEntry.Status.RUNNING, claimed_at=job.claimed_at
         ).update(**values)
         == 1
     )
 
 
-def _release(job: OwnerJob, exc: BaseException) -> None:
+def _release(job: OutboxEntry, exc: BaseException) -> None:
     """Give a job back after a transient error, so the retry (or the sweep) can claim it."""
     try:
-        OwnerJob.objects.filter(
-            id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
-        ).update(status=OwnerJob.Status.PENDING, claimed_at=None, last_error=repr(exc)[:2000])
+        OutboxEntry.objects.filter(
+            id=job.id, status=OutboxEntry.Status.RUNNING, claimed_at=job.claimed_at
+        ).update(status=OutboxEntry.Status.PENDING, claimed_at=None, last_error=repr(exc)[:2000])
     except TRANSIENT_ERRORS:
         # The database is the trouble: the lease runs out and the sweep takes the job over.
-        logger.warning("owner job %s not released; its lease will expire", job.id)
+        logger.warning("outbox entry %s not released; its lease will expire", job.id)
 
 
-def _fail(job: OwnerJob, exc: BaseException) -> None:
-    logger.error("owner job %s failed: %r", job.id, exc)
-    OwnerJob.objects.filter(
-        id=job.id, status=OwnerJob.Status.RUNNING, claimed_at=job.claimed_at
-    ).update(status=OwnerJob.Status.FAILED, finished_at=timezone.now(), last_error=repr(exc)[:2000])
+def _fail(job: OutboxEntry, exc: BaseException) -> None:
+    logger.error("outbox entry %s failed: %r", job.id, exc)
+    OutboxEntry.objects.filter(
+        id=job.id, status=OutboxEntry.Status.RUNNING, claimed_at=job.claimed_at
+    ).update(
+        status=OutboxEntry.Status.FAILED, finished_at=timezone.now(), last_error=repr(exc)[:2000]
+    )
 
 
 def _notification_email(
-    job: OwnerJob, *, owner: User, actor: User | None, records: list[tuple[int, str]]
+    job: OutboxEntry, *, owner: User, actor: User | None, records: list[tuple[int, str]]
 ) -> EmailMessage:
     module = module_by_name(job.payload["module"])
     if module is None:
@@ -399,5 +406,5 @@ def _notification_email(
         subject=f"{len(records)} {label} assigned to you",
         body=body,
         to=[owner.email],
-        headers={"Message-ID": f"<owner-job-{job.id}@{domain}>"},
+        headers={"Message-ID": f"<outbox-{job.id}@{domain}>"},
     )
