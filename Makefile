@@ -43,14 +43,21 @@ test: install lint node-sdk
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# A longer schemathesis run than the one in `make test` (README: Fuzzing): 2,500 cases per
-# operation and phase (over 20,000 in all) with a random seed, against a live gunicorn. Needs
-# PostgreSQL and Redis, as `make test` does.
+# Longer runs than `make test`'s (docs/fuzzing.md): schemathesis with 2,500 cases per operation
+# and phase and a random seed against a live gunicorn, and the model test with 300 examples and a
+# random seed (printed). The schemathesis run is kept in bench/results/fuzz.json and quoted in
+# docs/fuzzing.md (bench/publish_docs.py). Needs PostgreSQL and Redis, as `make test` does.
 fuzz: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
 fuzz: export SCHEMATHESIS_MAX_EXAMPLES ?= 2500
 fuzz: export SCHEMATHESIS_SEED ?= random
+fuzz: export FUZZ_RESULTS ?= bench/results/fuzz.json
+fuzz: export MODEL_TEST_EXAMPLES ?= 300
+fuzz: MODEL_TEST_SEED ?= $(shell date +%s)
 fuzz: install
-	$(BIN)/pytest tests/integration/test_schemathesis.py -s -p no:cacheprovider $(PYTEST_ARGS)
+	@echo "model test: $$MODEL_TEST_EXAMPLES examples, seed $(MODEL_TEST_SEED) (make fuzz MODEL_TEST_SEED=$(MODEL_TEST_SEED) repeats it)"
+	$(BIN)/pytest tests/integration/test_schemathesis.py tests/owners/test_model.py -s \
+	  -p no:cacheprovider --hypothesis-seed=$(MODEL_TEST_SEED) $(PYTEST_ARGS); \
+	  status=$$?; $(BIN)/python -m bench.publish_docs; exit $$status
 
 lint: install
 	$(BIN)/ruff check .

@@ -377,6 +377,10 @@ def publish(result: dict) -> None:
         verdict = "PASS" if row["pass"] else "MISS"
         print(f"{verdict}  {row['target']:<62} {row['value']:>6.2f} ({row['limit']})")
     print(f"Wrote {RESULTS_DIR / 'offboarding.json'} and {RESULTS_DIR / 'offboarding.png'}")
+    from . import publish_docs
+
+    for path in publish_docs.publish():
+        print(f"Rewrote the generated blocks of {path.relative_to(publish_docs.ROOT)}")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import report_scale
+from . import publish_docs, report_scale
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -260,6 +260,8 @@ def publish(results: dict) -> None:
     report_scale.chart(results, RESULTS_DIR / "scale.png")
     print(text)
     print(f"\nWrote {RESULTS_DIR / 'latest.json'}, {RESULTS_DIR / 'latest.png'} and scale.png")
+    for path in publish_docs.publish():
+        print(f"Rewrote the generated blocks of {path.relative_to(publish_docs.ROOT)}")
 
 
 if __name__ == "__main__":
