@@ -15,13 +15,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from crm import policy
 from crm.models import Organization
 from crm.modules import module_by_name
 from owners.models import OutboxEntry, TransferJob
 from owners.selectors import BatchOverview, batch_overview, revert_preview
 from owners.transfers import engine
 
-from .access import may_change_owners
 from .history import log_scheduled
 
 # What each kind of outbox entry's statuses mean to an operator.
@@ -92,7 +92,8 @@ def _context(request: HttpRequest, overview: BatchOverview, title: str) -> dict:
         **admin.site.each_context(request),
         "title": title,
         "overview": overview,
-        "may_revert": may_change_owners(request.user) and bool(overview.moves),
+        "may_revert": policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
+        and bool(overview.moves),
     }
 
 
@@ -105,7 +106,7 @@ def batch_view(request: HttpRequest, batch_id: uuid.UUID) -> TemplateResponse:
 
 def revert_view(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     """GET: what a revert would do now. POST: schedule it and go to the job's page."""
-    if not may_change_owners(request.user):
+    if not policy.staff_has_permission(request.user, policy.CHANGE_OWNER):
         raise PermissionDenied
     overview = _overview_or_404(request, batch_id)
     if request.method == "POST":

@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from crm import policy
 from crm.admin_scoping import OrganizationScopedAdmin, scope_to_organization
 from crm.models import User
 from crm.modules import module_by_id
@@ -26,7 +27,6 @@ from owners.selectors import transfer_module_counts
 from owners.transfers import engine
 from owners.transfers.criteria import owner_ids_in
 
-from .access import may_change_owners, may_offboard
 from .outbox import short_time, status_counts
 
 # How often the job page asks for fresh counts, and every how many polls for what moved per
@@ -174,7 +174,7 @@ class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "is_nav_sidebar_enabled": False,
-            "may_offboard": may_offboard(request.user),
+            "may_offboard": policy.staff_has_permission(request.user, policy.MANAGE_USERS),
         }
         if request.method == "GET":  # not for an action's POST, which redirects
             visible = scope_to_organization(TransferJob.objects.all(), "organization", request)
@@ -198,7 +198,7 @@ class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff
 
     def has_control_permission(self, request: HttpRequest) -> bool:
-        return may_change_owners(request.user)
+        return policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, transfer: TransferJob) -> str:

@@ -267,34 +267,41 @@ _MASS_STATUS_ERRORS = docs.error_responses(
     (NO_PERMISSION, {"permissions": ["Change_Owner"]}),
 )
 _ENTRY = "$.transfer_and_delete[0]"
-_TRANSFER_ERRORS = docs.error_responses(
-    (INVALID_BODY, {}),
-    (
-        rules.MANDATORY_NOT_FOUND,
-        {"api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
-    ),
-    (
-        rules.TRANSFER_LIMIT_EXCEEDED,
-        {"limit": 1, "api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
-    ),
-    (rules.USER_UNKNOWN, {"api_name": "id", "json_path": f"{_ENTRY}.id"}),
-    (
-        rules.USER_ALREADY_DELETED,
-        {"api_name": "id", "json_path": f"{_ENTRY}.id", "user_status": "deleted"},
-    ),
-    (rules.NOT_SUPPORTED, {"api_name": "records", "json_path": f"{_ENTRY}.transfer.records"}),
-    (rules.SAME_USER, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
-    (rules.OWNER_UNKNOWN, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
-    (
-        bigin_docs.rules.OWNER_DISABLED,
-        {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "inactive"},
-    ),
-    (
-        bigin_docs.rules.OWNER_DELETED,
-        {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "deleted"},
-    ),
-    (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
-)
+
+
+def _transfer_errors(leaving_user: dict) -> dict:
+    """The errors of transfer and delete; `leaving_user` names where the leaving user's id is
+    (the entry's `id`, or the path's on `/users/{user_id}/...`)."""
+    return docs.error_responses(
+        (INVALID_BODY, {}),
+        (
+            rules.MANDATORY_NOT_FOUND,
+            {"api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
+        ),
+        (
+            rules.TRANSFER_LIMIT_EXCEEDED,
+            {"limit": 1, "api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
+        ),
+        (rules.USER_UNKNOWN, leaving_user),
+        (rules.USER_ALREADY_DELETED, {**leaving_user, "user_status": "deleted"}),
+        *((refused, leaving_user) for refused in rules.OFFBOARDING_REFUSED.values()),
+        (rules.NOT_SUPPORTED, {"api_name": "records", "json_path": f"{_ENTRY}.transfer.records"}),
+        (rules.SAME_USER, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
+        (rules.OWNER_UNKNOWN, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
+        (
+            bigin_docs.rules.OWNER_DISABLED,
+            {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "inactive"},
+        ),
+        (
+            bigin_docs.rules.OWNER_DELETED,
+            {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "deleted"},
+        ),
+        (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
+    )
+
+
+_TRANSFER_ERRORS = _transfer_errors({"api_name": "id", "json_path": f"{_ENTRY}.id"})
+_USER_TRANSFER_ERRORS = _transfer_errors(rules.PATH_USER_ID)
 _TRANSFER_STATUS_ERRORS = docs.error_responses(
     (rules.REQUIRED_PARAM_MISSING, _JOB),
     (rules.INVALID_JOB, _JOB),
@@ -335,6 +342,7 @@ TRANSFER_RESPONSES = {
     202: OpenApiResponse(TransferAndDeleteScheduledSerializer, description=_SCHEDULED_DESCRIPTION),
     **_TRANSFER_ERRORS,
 }
+USER_TRANSFER_RESPONSES = {**TRANSFER_RESPONSES, **_USER_TRANSFER_ERRORS}
 TRANSFER_STATUS_RESPONSES = {
     200: OpenApiResponse(TransferAndDeleteStatusSerializer, description="The job's progress."),
     **_TRANSFER_STATUS_ERRORS,

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm import policy
 from crm.api import params
 from crm.http import openapi as crm_docs
 from crm.http.dialects import BIGIN, Dialect
@@ -45,7 +46,6 @@ TRANSFER_AND_DELETE_STATUS = {
     TransferJob.Status.COMPLETED: "completed",
     TransferJob.Status.FAILED: "failed",
 }
-ADMINISTRATOR = "Administrator"
 
 
 def _scopes(request: Request, *, write: tuple[str, ...], read: tuple[str, ...]):
@@ -110,8 +110,8 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
 
     def _module(self) -> ModuleInfo:
         module = params.path_module(self.kwargs["module"], self.dialect)
-        if not self.request.user.profile.can_change_owner:
-            raise NO_PERMISSION(permissions=["Change_Owner"])
+        if not policy.may_change_owners(self.request.user):
+            raise NO_PERMISSION(permissions=[policy.CHANGE_OWNER])
         return module
 
     @extend_schema(
@@ -229,8 +229,8 @@ class TransferAndDeleteView(APIView):
         return _scopes(request, write=self.write_scopes, read=self.read_scopes)
 
     def _check_administrator(self, request: Request) -> None:
-        if request.user.profile.name != ADMINISTRATOR:
-            raise NO_PERMISSION(permissions=["Manage_Users"])
+        if not policy.may_offboard(request.user):
+            raise NO_PERMISSION(permissions=[policy.MANAGE_USERS])
 
     @extend_schema(
         operation_id="transfer_and_delete_status",
@@ -261,8 +261,10 @@ class TransferAndDeleteView(APIView):
         summary="Transfer a user's records to another user, then delete (or disable) the user",
         description=(
             "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
-            " only. `delete: false` (ours) disables instead; `dry_run: true` (ours) counts per"
-            " module and changes nothing."
+            " only. Nobody transfers and deletes themselves or a superuser, and only a superuser"
+            " a staff account (`400 INVALID_DATA` naming the entry's `id`). `delete: false`"
+            " (ours) disables instead; `dry_run: true` (ours) counts per module and changes"
+            " nothing."
         ),
         parameters=[docs.BATCH_HEADER],
         request=docs.TransferAndDeleteBodySerializer,
@@ -273,7 +275,7 @@ class TransferAndDeleteView(APIView):
         self._check_administrator(request)
         organization = request.user.organization
         parsed = parse.parse_transfer_and_delete(
-            request.data, organization=organization, path_user_id=user_id
+            request.data, organization=organization, actor=request.user, path_user_id=user_id
         )
         if parsed.dry_run:
             result = engine.dry_run_offboarding(
@@ -308,12 +310,14 @@ class UserTransferAndDeleteView(TransferAndDeleteView):
         summary="Transfer the records of the user in the path, then delete (or disable) them",
         description=(
             "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
-            " only. The entry's `id`, if given, is ignored for the path's."
+            " only. The entry's `id`, if given, is ignored for the path's; errors about the"
+            ' path\'s user name it by its place in the path: `{"api_name": "id",'
+            ' "resource_path_index": 1}`.'
         ),
         parameters=[docs.LEAVING_USER_PARAMETER, docs.BATCH_HEADER],
         request=docs.TransferAndDeleteBodySerializer,
         examples=docs.USER_TRANSFER_EXAMPLES,
-        responses=docs.TRANSFER_RESPONSES,
+        responses=docs.USER_TRANSFER_RESPONSES,
     )
     def post(self, request: Request, user_id: str | None = None) -> Response:
         return super().post(request, user_id)
@@ -395,8 +399,8 @@ class OwnerBatchRevertView(APIView):
         responses=docs.REVERT_RESPONSES,
     )
     def post(self, request: Request, batch_id: str) -> Response:
-        if not request.user.profile.can_change_owner:
-            raise NO_PERMISSION(permissions=["Change_Owner"])
+        if not policy.may_change_owners(request.user):
+            raise NO_PERMISSION(permissions=[policy.CHANGE_OWNER])
         parsed = parse.batch_id_param(batch_id)
         if parsed is None:
             raise parse.INVALID_BATCH(batch_id=batch_id)

@@ -276,6 +276,23 @@ def test_transfer_job_responses_match_their_docs(
         ),
         (read_only.post(transfer_url, offboard, format="json"), transfer),
         (jobs.get(f"{transfer_url}?job_id=1"), transfer_status),
+        # Nobody transfers and deletes themselves (crm/policy.py), in the body or the path.
+        (
+            jobs.post(
+                transfer_url,
+                {"transfer_and_delete": [{**entry, "id": str(admin_user.id)}]},
+                format="json",
+            ),
+            transfer,
+        ),
+        (
+            jobs.post(
+                f"/bigin/v2/users/{admin_user.id}/actions/transfer_and_delete",
+                {"transfer_and_delete": [{"transfer": entry["transfer"]}]},
+                format="json",
+            ),
+            user_transfer,
+        ),
     ]
     for response, operation in responses:
         documented(response, operation)
@@ -297,7 +314,7 @@ def test_transfer_job_responses_match_their_docs(
 
     assert [entry.rsplit(" ", 1)[1] for entry in documented.seen] == [
         "200", "202", "200", "200", "400", "400", "400", "403", "400", "400",
-        "200", "204", "400", "403", "200", "200", "400", "403", "400",
+        "200", "204", "400", "403", "200", "200", "400", "403", "400", "400", "400",
         "200", "202", "400",
         "202", "200", "200",
     ]  # fmt: skip
