@@ -141,7 +141,7 @@ def locked_user_fields(actor: User, user: User | None) -> tuple[str, ...]:
 # Records go to active users ----------------------------------------------------------------------
 
 
-def may_own_records(user: User | None) -> bool:
-    """Whether records may be given to `user`: an active user (None: unassigned, no user at
-    all). A disabled or deleted user is given nothing, by a change, a job or a revert."""
-    return user is None or user.status == User.Status.ACTIVE
+def may_own_records(status: str | None) -> bool:
+    """Whether a user of `status` may be given records: an active user only. A disabled or
+    deleted user is given nothing, by a change, a job or a revert (None: not a user at all)."""
+    return status == User.Status.ACTIVE

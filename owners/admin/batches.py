@@ -20,7 +20,7 @@ from crm.models import Organization
 from crm.modules import module_by_name
 from owners.models import OutboxEntry, TransferJob
 from owners.selectors import BatchOverview, batch_overview, revert_preview
-from owners.transfers import engine
+from owners.transfers import engine, revert
 
 from .history import log_scheduled
 
@@ -86,6 +86,27 @@ def _overview_or_404(request: HttpRequest, batch_id: uuid.UUID) -> BatchOverview
     return overview
 
 
+@dataclass(frozen=True)
+class SkipLine:
+    """Records a revert job left alone for one reason (owners/transfers/revert.py)."""
+
+    reason: str
+    label: str
+    count: int
+
+
+def skip_lines(transfer: TransferJob) -> list[SkipLine]:
+    """A revert job's skipped records by reason, the reasons it had; [] for other jobs."""
+    if transfer.kind != TransferJob.Kind.REVERT:
+        return []
+    counts = revert.skipped_reasons(transfer.skipped_reasons)
+    return [
+        SkipLine(reason, revert.SKIP_REASON_LABELS[reason], count)
+        for reason, count in counts.items()
+        if count
+    ]
+
+
 def _context(request: HttpRequest, overview: BatchOverview, title: str) -> dict:
     request.current_app = admin.site.name
     return {
@@ -94,6 +115,8 @@ def _context(request: HttpRequest, overview: BatchOverview, title: str) -> dict:
         "overview": overview,
         "may_revert": policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
         and bool(overview.moves),
+        "transfer_skips": skip_lines(overview.transfer) if overview.transfer else [],
+        "reverts": [(job, skip_lines(job)) for job in overview.reverts],
     }
 
 

@@ -24,7 +24,7 @@ from crm.models import User
 from crm.modules import module_by_id
 from owners.models import TransferJob
 from owners.selectors import transfer_module_counts
-from owners.transfers import engine
+from owners.transfers import engine, revert
 from owners.transfers.criteria import owner_ids_in
 
 from .outbox import short_time, status_counts
@@ -120,6 +120,10 @@ def progress_payload(transfer: TransferJob, progress, modules) -> dict:
         "percent": 100 * shown // total if total else (100 if progress.finished else 0),
         "batch_url": reverse("owners_admin:batch", args=[progress.batch_id]),
         "last_error": transfer.last_error,
+        # A revert's skipped records by reason (owners/transfers/revert.py); None for the others.
+        "skipped_reasons": revert.skipped_reasons(transfer.skipped_reasons)
+        if transfer.kind == TransferJob.Kind.REVERT
+        else None,
         "modules": None
         if modules is None
         else [{"label": module.plural_label, "count": count} for module, count in modules],
@@ -270,6 +274,10 @@ class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "transfer": transfer,
             "description": describe(transfer),
             "progress": payload,
+            "skips": [
+                (reason, revert.SKIP_REASON_LABELS[reason], count)
+                for reason, count in (payload["skipped_reasons"] or {}).items()
+            ],
             "progress_url": reverse(f"{info}_progress", args=[transfer.id]),
             "cancel_url": reverse(f"{info}_cancel", args=[transfer.id]),
             "retry_url": reverse(f"{info}_retry", args=[transfer.id]),

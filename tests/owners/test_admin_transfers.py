@@ -179,6 +179,7 @@ def test_the_job_page_and_its_json_show_the_progress_in_fixed_queries(
         "percent": 100,
         "batch_url": reverse("owners_admin:batch", args=[transfer.batch_id]),
         "last_error": "",
+        "skipped_reasons": None,
         "modules": [
             {"label": "Contacts", "count": count},
             {"label": "Tasks", "count": count},

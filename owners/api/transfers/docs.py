@@ -178,9 +178,30 @@ class BatchJobSerializer(serializers.Serializer):
     last_error = serializers.CharField(allow_null=True)
 
 
+class SkippedReasonsSerializer(serializers.Serializer):
+    """owners/transfers/revert.py: a record is counted under the first reason that applies."""
+
+    record_deleted = serializers.IntegerField(help_text="The record no longer exists.")
+    changed_since = serializers.IntegerField(
+        help_text="Its owner changed after the batch, even back to the batch's owner."
+    )
+    already_previous_owner = serializers.IntegerField(
+        help_text="The batch left it with the owner it had before."
+    )
+    owner_not_active = serializers.IntegerField(
+        help_text="Its owner from before the batch is disabled or deleted: records go to "
+        "active users only (an offboarding's leaving user, say)."
+    )
+
+
 class BatchTransferSerializer(MassChangeStatusEntrySerializer):
     job_id = serializers.CharField()
     kind = serializers.CharField(help_text="mass_change, offboarding or revert.")
+    skipped_reasons = SkippedReasonsSerializer(
+        required=False,
+        help_text="(revert jobs only) The records left alone, by reason; they add up to "
+        "Skipped_Count.",
+    )
 
 
 class OwnerBatchSerializer(serializers.Serializer):

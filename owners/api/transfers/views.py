@@ -28,7 +28,7 @@ from crm.modules import ModuleInfo
 from crm.representations import bigin_time
 from owners.models import TransferJob
 from owners.selectors import BatchOverview, batch_overview
-from owners.transfers import engine
+from owners.transfers import engine, revert
 
 from . import docs
 from . import request as parse
@@ -349,6 +349,10 @@ def render_batch(overview: BatchOverview) -> dict[str, Any]:
             "Status": MASS_CHANGE_STATUS[progress.status],
             **counts(progress),
         }
+        if progress.kind == TransferJob.Kind.REVERT:
+            body["job"]["skipped_reasons"] = revert.skipped_reasons(
+                overview.transfer.skipped_reasons
+            )
     return body
 
 
@@ -392,7 +396,9 @@ class OwnerBatchRevertView(APIView):
         summary="Give every record a batch changed back to its previous owner",
         description=(
             "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
-            " owners. A record changed since the batch is skipped and counted."
+            " owners. A record whose owner changed since the batch, or whose previous owner is"
+            " not active, is skipped and counted by reason in the revert job's"
+            " `skipped_reasons` (`GET /owner_batches/{its batch_id}`)."
         ),
         parameters=[docs.BATCH_ID_PARAMETER, docs.BATCH_HEADER],
         request=None,

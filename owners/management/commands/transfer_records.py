@@ -62,7 +62,7 @@ class Command(BaseCommand):
             raise CommandError("--from and --to must be users of the same organization.")
         if new_owner.id == from_user.id:
             raise CommandError("--from and --to are the same user.")
-        if not policy.may_own_records(new_owner):
+        if not policy.may_own_records(new_owner.status):
             raise CommandError(
                 f"{new_owner.email} is {new_owner.status}: records go to active users."
             )
