@@ -159,6 +159,25 @@ class BatchOverview:
             return "in_progress"
         return "completed"
 
+    @property
+    def unfinished_status(self) -> str | None:
+        """While records of the batch may still change owner: its transfer job's status
+        (scheduled or running), or running while a related transfer waits or runs. None once
+        nothing more moves. A revert waits for it; an email still queued moves no record, so
+        `status` may say in_progress when this is None."""
+        if self.transfer is not None and self.transfer.status in (
+            TransferJob.Status.SCHEDULED,
+            TransferJob.Status.RUNNING,
+        ):
+            return self.transfer.status
+        moving = (OutboxEntry.Status.PENDING, OutboxEntry.Status.RUNNING)
+        if any(
+            job.kind == OutboxEntry.Kind.RELATED_TRANSFER and job.status in moving
+            for job in self.jobs
+        ):
+            return TransferJob.Status.RUNNING
+        return None
+
 
 def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> BatchOverview | None:
     """What one batch did, or None when it did nothing `organization_id` may see (None: every
@@ -236,6 +255,27 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
         transfer=transfer,
         reverts=[t for t in transfer_rows if t.reverted_batch_id == batch_id],
     )
+
+
+def reverted_operation(overview: BatchOverview) -> str:
+    """What a revert of this batch undoes, for the permission it needs (crm/policy.py): the
+    kind of the job that wrote the batch, or the source of a request's changes. A revert's
+    batch is the operation it reverted: reverting it does that operation again. One query per
+    revert in the chain, none for other batches."""
+    operation, transfer = overview.source, overview.transfer
+    while transfer is not None and transfer.kind == TransferJob.Kind.REVERT:
+        reverted = transfer.reverted_batch_id
+        transfer = TransferJob.objects.filter(
+            organization_id=overview.organization_id, batch_id=reverted
+        ).first()
+        if transfer is not None:
+            operation = transfer.kind
+        else:  # a request's batch
+            entries = AuditEntry.objects.filter(
+                organization_id=overview.organization_id, batch_id=reverted
+            )
+            operation = entries.values_list("source", flat=True).first() or operation
+    return operation
 
 
 def transfer_module_counts(transfer: TransferJob) -> list[tuple[ModuleInfo, int]]:

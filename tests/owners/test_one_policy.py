@@ -237,3 +237,10 @@ def test_the_transfer_records_command_gives_records_to_active_users_only(make_us
     with pytest.raises(CommandError, match="records go to active users"):
         call_command("transfer_records", "--from", leaving.email, "--to", chen.email)
     assert not TransferJob.objects.exists()
+
+
+def test_the_policy_names_the_offboarding_operation_as_the_owners_app_does():
+    # crm/ cannot import owners/ or audit/: the policy names the operation by its value.
+    from audit.models import AuditEntry
+
+    assert policy.OFFBOARDING == TransferJob.Kind.OFFBOARDING == AuditEntry.Source.OFFBOARDING

@@ -329,8 +329,11 @@ _TRANSFER_STATUS_ERRORS = docs.error_responses(
     (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
 )
 _BATCH_ERRORS = docs.error_responses()
+_A_BATCH = "0e8c2f4a-3b1d-4c9e-9f7a-5d6b8a1c2e3f"
 _REVERT_ERRORS = docs.error_responses(
-    (rules.INVALID_BATCH, {"batch_id": "0e8c2f4a-3b1d-4c9e-9f7a-5d6b8a1c2e3f"}),
+    (rules.INVALID_BATCH, {"batch_id": _A_BATCH}),
+    (rules.BATCH_RUNNING, {"batch_id": _A_BATCH, "job_status": "RUNNING"}),
+    # Or ["Manage_Users"]: an offboarding's revert, by a profile that may not offboard.
     (NO_PERMISSION, {"permissions": ["Change_Owner"]}),
 )
 

@@ -58,6 +58,10 @@ OFFBOARDING_REFUSED = {
     policy.OffboardingRefusal.STAFF: CANNOT_OFFBOARD_STAFF,
 }
 INVALID_BATCH = ErrorKind(400, "INVALID_DATA", "the batch id given seems to be invalid")
+# Revert of a batch whose records may still move: details {"batch_id", "job_status"}.
+BATCH_RUNNING = ErrorKind(
+    400, "INVALID_DATA", "the batch is still running: revert it once its job has finished"
+)
 # The user id of `/users/{id}/actions/transfer_and_delete` is no part of the body: errors about it
 # name its place in the path (after the version: `users` is 0, the id 1), as INVALID_MODULE does.
 PATH_USER_ID = {"api_name": "id", "resource_path_index": 1}

@@ -396,9 +396,12 @@ class OwnerBatchRevertView(APIView):
         summary="Give every record a batch changed back to its previous owner",
         description=(
             "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
-            " owners. A record whose owner changed since the batch, or whose previous owner is"
-            " not active, is skipped and counted by reason in the revert job's"
-            " `skipped_reasons` (`GET /owner_batches/{its batch_id}`)."
+            " owners, and the permission the batch's own operation needed (an offboarding's"
+            " revert: Administrator, else `403 NO_PERMISSION`). A batch whose job still runs"
+            " is refused (`400 INVALID_DATA` with `job_status`). A record whose owner changed"
+            " since the batch, or whose previous owner is not active, is skipped and counted"
+            " by reason in the revert job's `skipped_reasons` (`GET /owner_batches/{its"
+            " batch_id}`)."
         ),
         parameters=[docs.BATCH_ID_PARAMETER, docs.BATCH_HEADER],
         request=None,
@@ -416,6 +419,12 @@ class OwnerBatchRevertView(APIView):
             )
         except engine.NothingToRevert:
             raise parse.INVALID_BATCH(batch_id=batch_id) from None
+        except engine.RevertNotPermitted as refused:
+            raise NO_PERMISSION(permissions=[refused.permission]) from None
+        except engine.BatchStillRunning as running:
+            raise parse.BATCH_RUNNING(
+                batch_id=batch_id, job_status=MASS_CHANGE_STATUS[running.status]
+            ) from None
         entry = scheduled(transfer, "revert is scheduled")
         entry["details"]["batch_id"] = str(transfer.batch_id)
         return Response({"data": [entry]}, status=202, headers=_batch_header(transfer))

@@ -1,22 +1,29 @@
 """Reverting a batch (owners/transfers/revert.py, engine.schedule_revert): which records go back
-and why the others stay. Through the API (exact bodies) and the admin (its pages and POSTs); the
-admin's preview and the job agree record by record. Jobs run by draining the outbox
-in-process."""
+and why the others stay, who may revert what, and not while the batch still runs. Each rule
+through the API (exact bodies) and the admin (its pages and POSTs); the admin's preview and the
+job agree record by record. Jobs run by draining the outbox in-process."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
-from owners.models import TransferJob
-from owners.services import change_owner
+from owners.models import OutboxEntry, TransferJob
+from owners.services import RelatedSelection, change_owner
 from owners.statements import record_owner_changes, update_owners
-from tests.owners.bigin import post_bulk
+from tests.factories import UserFactory
+from tests.owners.bigin import error, post_bulk
 
-from .outbox import drain
+from .outbox import drain, run_one
 
 pytestmark = pytest.mark.django_db
 
@@ -271,3 +278,177 @@ def test_the_revert_page_says_why_records_stay_and_the_job_agrees(
         '<li class="skip-owner_not_active">2 left alone: its previous owner is not active '
         "(disabled or deleted)</li>" in batch_page.content.decode()
     )
+
+
+# The permission the batch's own operation needed ------------------------------------------------
+
+
+def test_only_an_administrator_reverts_an_offboarding_through_the_api(
+    ann, chens_client, ben, offboarded
+):
+    batch_id, _, _ = offboarded()
+
+    refused = chens_client.post(revert_url(batch_id))
+    revert = ann.post(revert_url(batch_id))
+    drain()
+    # A revert of the offboarding's revert does the offboarding again: Administrator too.
+    revert_batch = revert.json()["data"][0]["details"]["batch_id"]
+    refused_again = chens_client.post(revert_url(revert_batch))
+
+    no_permission = error(
+        "NO_PERMISSION",
+        {"permissions": ["Manage_Users"]},
+        "You do not have permission to perform this operation",
+    )
+    assert (refused.status_code, refused.json()) == (403, no_permission)
+    assert (refused_again.status_code, refused_again.json()) == (403, no_permission)
+    assert revert.status_code == 202
+    assert TransferJob.objects.filter(kind="revert").count() == 1
+
+
+def test_a_standard_profile_still_reverts_a_change_it_may_make(chens_client, chen, make_record):
+    record = make_record()
+    batch_id = post_bulk(chens_client, {"ids": [str(record.id)], "owner": {"id": str(chen.id)}})[
+        "X-Owner-Batch-Id"
+    ]
+    assert chens_client.post(revert_url(batch_id)).status_code == 202
+
+
+@pytest.fixture
+def standard_staff_client(organization):
+    """Staff of Zylker with the Standard profile, allowed to change records (and owners)."""
+    staff = UserFactory(
+        organization=organization, is_staff=True, profile_name="Standard", email="sam@zylker.test"
+    )
+    staff.user_permissions.add(Permission.objects.get(codename="change_record"))
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_only_an_administrator_reverts_an_offboarding_in_the_admin(
+    standard_staff_client, offboarded
+):
+    batch_id, _, _ = offboarded()
+    url = reverse("owners_admin:revert", args=[batch_id])
+
+    batch_page = standard_staff_client.get(reverse("owners_admin:batch", args=[batch_id]))
+    page = standard_staff_client.get(url)
+    response = standard_staff_client.post(url)
+
+    message = (
+        "Only an Administrator reverts an offboarding, as only an Administrator offboards. "
+        "Nothing was scheduled."
+    )
+    assert not TransferJob.objects.filter(kind="revert").exists()
+    assert response.url == reverse("owners_admin:batch", args=[batch_id])
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [message]
+    assert 'id="revert-link"' not in batch_page.content.decode()
+    body = page.content.decode()
+    assert f'<li class="error" id="revert-refused">{message}</li>' in body
+    assert 'id="confirm-revert" value="Revert this batch" disabled' in body
+
+
+# Not while the batch still runs ----------------------------------------------------------------
+
+
+def test_a_batch_whose_job_still_runs_is_not_reverted_through_the_api(
+    settings, ann, admin_user, chen, make_record
+):
+    settings.TRANSFER_JOB_CHUNK = 1
+    for n in range(3):
+        make_record(name=f"C{n}")
+    criteria = {
+        "field": {"api_name": "Owner"},
+        "comparator": "equal",
+        "value": {"id": str(admin_user.id)},
+    }
+    scheduled = ann.post(
+        "/bigin/v2/Contacts/actions/mass_change_owner",
+        {"owner": {"id": str(chen.id)}, "criteria": criteria},
+        format="json",
+    )
+    batch_id = scheduled["X-Owner-Batch-Id"]
+
+    before_it_runs = ann.post(revert_url(batch_id))
+    run_one(OutboxEntry.objects.get(kind="transfer_plan").id)
+    run_one(OutboxEntry.objects.filter(kind="transfer_chunk").order_by("id").first().id)
+    while_it_runs = ann.post(revert_url(batch_id))
+
+    def running(status):
+        return error(
+            "INVALID_DATA",
+            {"batch_id": batch_id, "job_status": status},
+            "the batch is still running: revert it once its job has finished",
+        )
+
+    assert (while_it_runs.status_code, while_it_runs.json()) == (400, running("RUNNING"))
+    assert (before_it_runs.status_code, before_it_runs.json()) == (400, running("SCHEDULED"))
+    assert TransferJob.objects.get().status == "running"
+    assert not TransferJob.objects.filter(kind="revert").exists()
+    drain()
+    assert ann.post(revert_url(batch_id)).status_code == 202
+
+
+def test_a_request_whose_related_transfer_waits_is_not_reverted_yet(
+    ann, chen, make_record, django_capture_on_commit_callbacks
+):
+    contact = make_record()
+    make_record(module_name="Tasks", related_to=contact)
+    batch_id = post_bulk(
+        ann,
+        {
+            "ids": [str(contact.id)],
+            "owner": {"id": str(chen.id)},
+            "related_modules": [{"api_name": "Tasks"}],
+        },
+    )["X-Owner-Batch-Id"]
+
+    waiting = ann.post(revert_url(batch_id))
+    drain()
+    done = ann.post(revert_url(batch_id))
+
+    assert (waiting.status_code, waiting.json().get("details")) == (
+        400,
+        {"batch_id": batch_id, "job_status": "RUNNING"},
+    )
+    assert done.status_code == 202
+
+
+def test_the_admin_does_not_revert_a_batch_whose_job_still_runs(
+    admin_site_client, organization, admin_user, chen, make_record
+):
+    contact = make_record()
+    make_record(module_name="Tasks", related_to=contact)
+    result = change_owner(
+        organization=organization,
+        actor=admin_user,
+        module=CONTACTS,
+        record_ids=[contact.id],
+        new_owner=chen,
+        related=RelatedSelection(modules=("Tasks",)),
+        source="admin",
+    )
+    url = reverse("owners_admin:revert", args=[result.batch_id])
+
+    page = admin_site_client.get(url)
+    response = admin_site_client.post(url)
+
+    message = (
+        "This batch is still running: records may still move. Revert it once its job has "
+        "finished. Nothing was scheduled."
+    )
+    assert not TransferJob.objects.filter(kind="revert").exists()
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [message]
+    assert f'id="revert-refused">{message}</li>' in page.content.decode()
+    assert Record.objects.get(id=contact.id).owner_id == chen.id
+
+
+def test_an_unknown_batch_is_still_invalid(ann):
+    batch_id = str(uuid.uuid4())
+    response = ann.post(revert_url(batch_id))
+    assert (response.status_code, response.json()) == (
+        400,
+        error("INVALID_DATA", {"batch_id": batch_id}, "the batch id given seems to be invalid"),
+    )
+    assert not AuditEntry.objects.exists()
