@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.db.models import ForeignKey
 from django.http import HttpRequest
 
+from . import policy
 from .admin_scoping import OrganizationScopedAdmin
 from .http import metering
 from .models import Module, Organization, Profile, Role, User
@@ -84,16 +85,6 @@ class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return f"{'unknown' if used is None else f'{used:,}'} of {limit:,}"
 
 
-# Fields that grant admin power or move a user to another tenant: only a superuser sets them.
-SUPERUSER_ONLY_USER_FIELDS = (
-    "organization",
-    "is_staff",
-    "is_superuser",
-    "groups",
-    "user_permissions",
-)
-
-
 @admin.register(User)
 class UserAdmin(OrganizationScopedAdmin, DjangoUserAdmin):
     form = UserChangeForm
@@ -150,26 +141,21 @@ class UserAdmin(OrganizationScopedAdmin, DjangoUserAdmin):
         ),
     )
 
+    # Who may edit which user, and which of their fields, is the policy's (crm/policy.py). The
+    # add form has none of the locked fields but the organization, whose choices are scoped.
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):
         readonly = super().get_readonly_fields(request, obj)
-        if obj is None or request.user.is_superuser:
-            # The add form has none of these but the organization, whose choices are scoped.
-            return readonly
-        return (*readonly, *SUPERUSER_ONLY_USER_FIELDS)
+        return (*readonly, *policy.locked_user_fields(request.user, obj))
 
     def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
+        return super().has_change_permission(request, obj) and policy.may_manage_user(
+            request.user, obj
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
-
-    @staticmethod
-    def _may_manage(request: HttpRequest, user: User | None) -> bool:
-        # Setting another admin account's password (or deleting it) would hand a non-superuser
-        # that account's powers: staff accounts are a superuser's to manage, or their own.
-        if user is None or request.user.is_superuser or user.pk == request.user.pk:
-            return True
-        return not (user.is_staff or user.is_superuser)
+        return super().has_delete_permission(request, obj) and policy.may_manage_user(
+            request.user, obj
+        )
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs

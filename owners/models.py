@@ -117,6 +117,9 @@ class TransferJob(models.Model):
     skipped_count = models.BigIntegerField(default=0)
     failed_count = models.BigIntegerField(default=0)
     related_count = models.BigIntegerField(default=0)
+    # A revert: its skipped records counted by why they stayed (owners/transfers/revert.py:
+    # {"owner_not_active": n, "changed_since": m, ...}); they add up to `skipped_count`.
+    skipped_reasons = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     created_time = models.DateTimeField(default=timezone.now)
     started_time = models.DateTimeField(null=True, blank=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, Min, OuterRef, Q, Value
+from django.db.models import BigIntegerField, Count, Exists, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from audit.models import AuditEntry
@@ -13,6 +13,8 @@ from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo, module_by_id, module_by_name
 
 from .models import OutboxEntry, TransferJob
+from .statements import owner_unchanged_after
+from .transfers import revert
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,25 @@ class BatchOverview:
             return "in_progress"
         return "completed"
 
+    @property
+    def unfinished_status(self) -> str | None:
+        """While records of the batch may still change owner: its transfer job's status
+        (scheduled or running), or running while a related transfer waits or runs. None once
+        nothing more moves. A revert waits for it; an email still queued moves no record, so
+        `status` may say in_progress when this is None."""
+        if self.transfer is not None and self.transfer.status in (
+            TransferJob.Status.SCHEDULED,
+            TransferJob.Status.RUNNING,
+        ):
+            return self.transfer.status
+        moving = (OutboxEntry.Status.PENDING, OutboxEntry.Status.RUNNING)
+        if any(
+            job.kind == OutboxEntry.Kind.RELATED_TRANSFER and job.status in moving
+            for job in self.jobs
+        ):
+            return TransferJob.Status.RUNNING
+        return None
+
 
 def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> BatchOverview | None:
     """What one batch did, or None when it did nothing `organization_id` may see (None: every
@@ -236,6 +257,27 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
     )
 
 
+def reverted_operation(overview: BatchOverview) -> str:
+    """What a revert of this batch undoes, for the permission it needs (crm/policy.py): the
+    kind of the job that wrote the batch, or the source of a request's changes. A revert's
+    batch is the operation it reverted: reverting it does that operation again. One query per
+    revert in the chain, none for other batches."""
+    operation, transfer = overview.source, overview.transfer
+    while transfer is not None and transfer.kind == TransferJob.Kind.REVERT:
+        reverted = transfer.reverted_batch_id
+        transfer = TransferJob.objects.filter(
+            organization_id=overview.organization_id, batch_id=reverted
+        ).first()
+        if transfer is not None:
+            operation = transfer.kind
+        else:  # a request's batch
+            entries = AuditEntry.objects.filter(
+                organization_id=overview.organization_id, batch_id=reverted
+            )
+            operation = entries.values_list("source", flat=True).first() or operation
+    return operation
+
+
 def transfer_module_counts(transfer: TransferJob) -> list[tuple[ModuleInfo, int]]:
     """What a transfer job has moved so far, per module (its activities included): one GROUP BY
     over the job's audit rows (the audit_batch index)."""
@@ -250,51 +292,98 @@ def transfer_module_counts(transfer: TransferJob) -> list[tuple[ModuleInfo, int]
     return [(module_by_id(row["module_id"]), row["count"]) for row in rows]
 
 
+_ID = BigIntegerField()
+
+
 @dataclass(frozen=True)
 class RevertLine:
     """`count` records of `module` that the batch gave `new_owner` and that would go back to
-    `previous_owner` (`will_revert`), or not: someone changed them since, or they are gone."""
+    `previous_owner` (`reason` None), or not, and why (owners/transfers/revert.py)."""
 
     module: ModuleInfo
     previous_owner: User | None
     new_owner: User | None
-    will_revert: bool
-    gone: bool
+    reason: str | None
     count: int
+
+    @property
+    def will_revert(self) -> bool:
+        return self.reason is None
+
+    @property
+    def gone(self) -> bool:
+        return self.reason == revert.RECORD_DELETED
+
+    @property
+    def reason_label(self) -> str:
+        return revert.SKIP_REASON_LABELS.get(self.reason or "", "")
 
 
 def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertLine]:
-    """What reverting `batch_id` would do now, as the revert job decides it: a record goes back
-    when it still has the owner the batch gave it. One query (the batch's audit rows against the
-    records, grouped), plus one for the users it names."""
+    """What reverting `batch_id` would do now, record by record as the revert job decides
+    (owners/transfers/revert.py `skip_reason`): grouped by module, owners and reason. One
+    query (the batch's records against the records now, grouped by what the rule needs to
+    know), plus one for the users it names, whose statuses the rule reads.
+
+    Each record counts once, by the batch's last change of it (the owner the batch gave it, and
+    when) and its first (the owner it had before). The correlated look-ups go through the
+    audit_org_record index: a record's history, not the whole batch."""
+    batch = AuditEntry.objects.filter(organization_id=organization_id, batch_id=batch_id)
+    same_record = batch.filter(record_id=OuterRef("record_id"))
+    later = same_record.filter(
+        Q(created_time__gt=OuterRef("created_time"))
+        | Q(created_time=OuterRef("created_time"), id__gt=OuterRef("id"))
+    )
+    first_previous = same_record.order_by("created_time", "id").values("previous_owner_id")[:1]
     record = Record.objects.filter(organization_id=organization_id, id=OuterRef("record_id"))
-    still_owned = record.annotate(owner_or_zero=Coalesce("owner_id", Value(0))).filter(
-        owner_or_zero=Coalesce(OuterRef("new_owner_id"), Value(0))
+    # Still the batch's owner (none is 0), and nobody changed it since the batch's change.
+    untouched = (
+        record.annotate(owner_or_zero=Coalesce("owner_id", Value(0), output_field=_ID))
+        .filter(owner_or_zero=Coalesce(OuterRef("new_owner_id"), Value(0), output_field=_ID))
+        .filter(owner_unchanged_after(OuterRef("created_time")))
     )
     groups = list(
-        AuditEntry.objects.filter(organization_id=organization_id, batch_id=batch_id)
-        .annotate(will_revert=Exists(still_owned), gone=~Exists(record))
-        .values("module_id", "previous_owner_id", "new_owner_id", "will_revert", "gone")
+        batch.exclude(Exists(later))
+        .annotate(
+            back_to=Subquery(first_previous, output_field=_ID),
+            exists=Exists(record),
+            untouched=Exists(untouched),
+        )
+        .values("module_id", "back_to", "new_owner_id", "exists", "untouched")
         .annotate(count=Count("id"))
-        .order_by("-will_revert", "module_id", "previous_owner_id")
+        .order_by("module_id", "back_to", "new_owner_id")
     )
-    user_ids = {g["previous_owner_id"] for g in groups} | {g["new_owner_id"] for g in groups}
+    user_ids = {g["back_to"] for g in groups} | {g["new_owner_id"] for g in groups}
     users = {
         user.id: user
         for user in User.objects.filter(
             organization_id=organization_id, id__in=user_ids - {None}
-        ).only("id", "full_name", "email")
+        ).only("id", "full_name", "email", "status")
     }
+    lines: dict[tuple, int] = {}
+    for g in groups:
+        previous_owner = users.get(g["back_to"])
+        reason = revert.skip_reason(
+            exists=g["exists"],
+            changed_since=not g["untouched"],
+            previous_owner_id=g["back_to"],
+            previous_owner_status=previous_owner.status if previous_owner else None,
+            batch_owner_id=g["new_owner_id"],
+        )
+        key = (g["module_id"], g["back_to"], g["new_owner_id"], reason)
+        lines[key] = lines.get(key, 0) + g["count"]
+    order = {reason: n for n, reason in enumerate((None, *revert.SKIP_REASONS))}
     return [
         RevertLine(
-            module=module_by_id(g["module_id"]),
-            previous_owner=users.get(g["previous_owner_id"]),
-            new_owner=users.get(g["new_owner_id"]),
-            will_revert=g["will_revert"],
-            gone=g["gone"],
-            count=g["count"],
+            module=module_by_id(module_id),
+            previous_owner=users.get(back_to),
+            new_owner=users.get(new_owner_id),
+            reason=reason,
+            count=count,
         )
-        for g in groups
+        for (module_id, back_to, new_owner_id, reason), count in sorted(
+            lines.items(), key=lambda item: (order[item[0][3]], item[0][:3])
+        )
     ]
 
 

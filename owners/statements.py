@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q
@@ -88,6 +89,22 @@ def owner_unchanged_since(since: datetime) -> Q:
     """The same rule as a condition on Record, for a job that filters the records it locks
     rather than counting them: the records whose owner nobody changed at or after `since`."""
     return Q(owner_changed_time__isnull=True) | Q(owner_changed_time__lt=since)
+
+
+# A revert gives a record back only if nobody changed its owner after the batch wrote it, even
+# back to the owner the batch gave it: the record's owner_changed_time is then later than the
+# batch's own audit time for that record (the same instant when the batch's write is the last).
+
+
+def owner_changed_after(owner_changed_time: datetime | None, written_at: datetime) -> bool:
+    """True when the owner of a record whose owner last changed at `owner_changed_time` (None:
+    never stamped) changed after the write at `written_at` that gave it its owner."""
+    return owner_changed_time is not None and owner_changed_time > written_at
+
+
+def owner_unchanged_after(written_at: Any) -> Q:
+    """The same rule as a condition on Record; `written_at` may be an OuterRef."""
+    return Q(owner_changed_time__isnull=True) | Q(owner_changed_time__lte=written_at)
 
 
 def _ids_condition(ids: Sequence[int]) -> tuple[str, list]:
@@ -220,6 +237,22 @@ def record_owner_changes(
                 [previous_owner_id for _, _, previous_owner_id in changes],
             ],
         )
+
+
+def owner_statuses(user_ids: Sequence[int]) -> dict[int, str]:
+    """The status of each user of `user_ids` (missing: no such user), read FOR SHARE in id order
+    on PostgreSQL, as `new_owner_status` reads one: for a revert's chunk, which gives records to
+    several previous owners."""
+    if not user_ids:
+        return {}
+    condition, params = _ids_condition(sorted(user_ids))
+    share = " FOR SHARE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, status FROM {User._meta.db_table} WHERE id {condition} ORDER BY id{share}",
+            params,
+        )
+        return dict(cursor.fetchall())
 
 
 def new_owner_status(user_id: int) -> str | None:

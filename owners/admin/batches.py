@@ -15,13 +15,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from crm import policy
 from crm.models import Organization
 from crm.modules import module_by_name
 from owners.models import OutboxEntry, TransferJob
-from owners.selectors import BatchOverview, batch_overview, revert_preview
-from owners.transfers import engine
+from owners.selectors import BatchOverview, batch_overview, revert_preview, reverted_operation
+from owners.transfers import engine, revert
 
-from .access import may_change_owners
 from .history import log_scheduled
 
 # What each kind of outbox entry's statuses mean to an operator.
@@ -86,13 +86,62 @@ def _overview_or_404(request: HttpRequest, batch_id: uuid.UUID) -> BatchOverview
     return overview
 
 
+@dataclass(frozen=True)
+class SkipLine:
+    """Records a revert job left alone for one reason (owners/transfers/revert.py)."""
+
+    reason: str
+    label: str
+    count: int
+
+
+def skip_lines(transfer: TransferJob) -> list[SkipLine]:
+    """A revert job's skipped records by reason, the reasons it had; [] for other jobs."""
+    if transfer.kind != TransferJob.Kind.REVERT:
+        return []
+    counts = revert.skipped_reasons(transfer.skipped_reasons)
+    return [
+        SkipLine(reason, revert.SKIP_REASON_LABELS[reason], count)
+        for reason, count in counts.items()
+        if count
+    ]
+
+
+# Why the admin does not revert a batch: the engine's refusals (schedule_revert), in words.
+NOT_PERMITTED = {
+    policy.MANAGE_USERS: "Only an Administrator reverts an offboarding, as only an "
+    "Administrator offboards. Nothing was scheduled.",
+    policy.CHANGE_OWNER: "Your profile may not change owners. Nothing was scheduled.",
+}
+STILL_RUNNING = (
+    "This batch is still {status}: records may still move. Revert it once its job has "
+    "finished. Nothing was scheduled."
+)
+
+
+def revert_refusal(request: HttpRequest, overview: BatchOverview, operation: str) -> str | None:
+    """Why `request.user` may not revert this batch (that `operation` wrote) now, said before
+    they press the button, as schedule_revert would refuse it (which decides on POST)."""
+    if not policy.may_revert(request.user, operation):
+        return NOT_PERMITTED[policy.permission_to_revert(operation)]
+    if overview.unfinished_status is not None:
+        return STILL_RUNNING.format(status=overview.unfinished_status)
+    return None
+
+
 def _context(request: HttpRequest, overview: BatchOverview, title: str) -> dict:
     request.current_app = admin.site.name
+    operation = reverted_operation(overview)
     return {
         **admin.site.each_context(request),
         "title": title,
         "overview": overview,
-        "may_revert": may_change_owners(request.user) and bool(overview.moves),
+        "operation": operation,
+        "may_revert": policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
+        and bool(overview.moves)
+        and policy.may_revert(request.user, operation),
+        "transfer_skips": skip_lines(overview.transfer) if overview.transfer else [],
+        "reverts": [(job, skip_lines(job)) for job in overview.reverts],
     }
 
 
@@ -104,19 +153,27 @@ def batch_view(request: HttpRequest, batch_id: uuid.UUID) -> TemplateResponse:
 
 
 def revert_view(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
-    """GET: what a revert would do now. POST: schedule it and go to the job's page."""
-    if not may_change_owners(request.user):
+    """GET: what a revert would do now, or why it may not. POST: schedule it and go to the
+    job's page; the engine's refusals come back as a message on the batch page."""
+    if not policy.staff_has_permission(request.user, policy.CHANGE_OWNER):
         raise PermissionDenied
     overview = _overview_or_404(request, batch_id)
     if request.method == "POST":
         organization = Organization.objects.get(id=overview.organization_id)
+        batch_page = HttpResponseRedirect(reverse("owners_admin:batch", args=[batch_id]))
         try:
             transfer = engine.schedule_revert(
                 organization=organization, actor=request.user, batch_id=batch_id
             )
         except engine.NothingToRevert:
             messages.error(request, "This batch changed no record: there is nothing to revert.")
-            return HttpResponseRedirect(reverse("owners_admin:batch", args=[batch_id]))
+            return batch_page
+        except engine.RevertNotPermitted as refused:
+            messages.error(request, NOT_PERMITTED[refused.permission])
+            return batch_page
+        except engine.BatchStillRunning as running:
+            messages.error(request, STILL_RUNNING.format(status=running.status))
+            return batch_page
         log_scheduled(request, transfer, f"Revert of batch {batch_id} scheduled")
         messages.success(
             request,
@@ -127,6 +184,7 @@ def revert_view(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     context = _context(request, overview, f"Revert batch {str(batch_id)[:8]}")
     context.update(
         {
+            "refusal": revert_refusal(request, overview, context["operation"]),
             "will_revert": [line for line in lines if line.will_revert],
             "will_not_revert": [line for line in lines if not line.will_revert],
             "revert_count": sum(line.count for line in lines if line.will_revert),

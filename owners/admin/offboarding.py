@@ -15,12 +15,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from crm import policy
 from crm.admin_scoping import scope_to_organization
 from crm.models import User
 from crm.modules import module_by_name
 from owners.transfers import engine
 
-from .access import may_offboard
 from .history import log_scheduled
 
 
@@ -77,18 +77,16 @@ class OffboardForm(forms.Form):
                 raise forms.ValidationError(
                     "The new owner must be a user of the leaving user's organization."
                 )
-        if leaving and leaving.id == self.actor.id:
-            raise forms.ValidationError("You cannot offboard yourself.")
-        if leaving and not self.actor.is_superuser and (leaving.is_staff or leaving.is_superuser):
-            # As in the user admin: disabling another admin account is a superuser's call.
-            raise forms.ValidationError("Only a superuser offboards a staff account.")
+        refusal = policy.offboarding_refusal(self.actor, leaving) if leaving else None
+        if refusal is not None:
+            raise forms.ValidationError(refusal.value)
         return data
 
 
 def offboard_view(request: HttpRequest) -> HttpResponse:
     """GET: the form (`?leaving_user=<id>` preselects). POST "preview": the dry run and the
     confirm button. POST "confirm": schedule the job and go to its page."""
-    if not may_offboard(request.user):
+    if not policy.staff_has_permission(request.user, policy.MANAGE_USERS):
         raise PermissionDenied
     users = scope_to_organization(User.objects.all(), "organization", request)
     if request.method == "POST":

@@ -16,11 +16,10 @@ from django.template.defaultfilters import pluralize, truncatechars
 from django.urls import reverse
 from django.utils.html import format_html
 
+from crm import policy
 from crm.admin_scoping import OrganizationScopedAdmin, scope_to_organization
 from owners.models import OutboxEntry
 from owners.tasks import retry_failed_entries
-
-from .access import may_change_owners
 
 
 def status_counts(queryset: QuerySet) -> list[tuple[str, str, int]]:
@@ -111,7 +110,7 @@ class OutboxEntryAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return may_change_owners(request.user)
+        return policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
 
     @admin.display(description="Batch", ordering="batch_id")
     def batch_link(self, job: OutboxEntry) -> str:

@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from audit.admin import user_name
 from audit.models import AuditEntry
+from crm import policy
 from crm.admin_scoping import OrganizationScopedAdmin
 from crm.ids import parse_id
 from crm.models import Organization, Record, User
@@ -146,11 +147,7 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return False
 
     def has_change_owner_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        if user.is_superuser:
-            return True
-        # The same rule as the API: the profile must allow changing owners.
-        return user.has_perm("crm.change_record") and user.profile.can_change_owner
+        return policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
 
     @admin.display(description="Owner", ordering="owner__full_name")
     def owner_name(self, record: Record) -> str:

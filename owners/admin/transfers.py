@@ -18,15 +18,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from crm import policy
 from crm.admin_scoping import OrganizationScopedAdmin, scope_to_organization
 from crm.models import User
 from crm.modules import module_by_id
 from owners.models import TransferJob
 from owners.selectors import transfer_module_counts
-from owners.transfers import engine
+from owners.transfers import engine, revert
 from owners.transfers.criteria import owner_ids_in
 
-from .access import may_change_owners, may_offboard
 from .outbox import short_time, status_counts
 
 # How often the job page asks for fresh counts, and every how many polls for what moved per
@@ -120,6 +120,10 @@ def progress_payload(transfer: TransferJob, progress, modules) -> dict:
         "percent": 100 * shown // total if total else (100 if progress.finished else 0),
         "batch_url": reverse("owners_admin:batch", args=[progress.batch_id]),
         "last_error": transfer.last_error,
+        # A revert's skipped records by reason (owners/transfers/revert.py); None for the others.
+        "skipped_reasons": revert.skipped_reasons(transfer.skipped_reasons)
+        if transfer.kind == TransferJob.Kind.REVERT
+        else None,
         "modules": None
         if modules is None
         else [{"label": module.plural_label, "count": count} for module, count in modules],
@@ -174,7 +178,7 @@ class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "is_nav_sidebar_enabled": False,
-            "may_offboard": may_offboard(request.user),
+            "may_offboard": policy.staff_has_permission(request.user, policy.MANAGE_USERS),
         }
         if request.method == "GET":  # not for an action's POST, which redirects
             visible = scope_to_organization(TransferJob.objects.all(), "organization", request)
@@ -198,7 +202,7 @@ class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff
 
     def has_control_permission(self, request: HttpRequest) -> bool:
-        return may_change_owners(request.user)
+        return policy.staff_has_permission(request.user, policy.CHANGE_OWNER)
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, transfer: TransferJob) -> str:
@@ -270,6 +274,10 @@ class TransferJobAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             "transfer": transfer,
             "description": describe(transfer),
             "progress": payload,
+            "skips": [
+                (reason, revert.SKIP_REASON_LABELS[reason], count)
+                for reason, count in (payload["skipped_reasons"] or {}).items()
+            ],
             "progress_url": reverse(f"{info}_progress", args=[transfer.id]),
             "cancel_url": reverse(f"{info}_cancel", args=[transfer.id]),
             "retry_url": reverse(f"{info}_retry", args=[transfer.id]),

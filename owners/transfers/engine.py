@@ -45,10 +45,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from crm import policy
 from crm.models import AccessToken, Organization, Record, RefreshToken, User
 from crm.modules import ACTIVITY_MODULES, ModuleInfo, module_by_name
 
 from ..models import OutboxEntry, TransferJob
+from ..selectors import batch_overview, reverted_operation
 from ..tasks import dispatch_entries
 from .selection import (
     offboarding_modules,
@@ -64,7 +66,26 @@ ACTIVITY_NAMES = tuple(module.api_name for module in ACTIVITY_MODULES)
 
 
 class NothingToRevert(Exception):
-    """`schedule_revert`: no audit row of the organization carries this batch id."""
+    """`schedule_revert`: the organization has no such batch, or it changed no record."""
+
+
+class RevertNotPermitted(Exception):
+    """`schedule_revert`: the actor lacks `permission`, the one the batch's own operation needed
+    (crm/policy.py: an offboarding's revert needs Manage_Users, as the offboarding did)."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"reverting this batch needs the {permission} permission")
+        self.permission = permission
+
+
+class BatchStillRunning(Exception):
+    """`schedule_revert`: records of the batch may still change owner (its job is scheduled or
+    running, or its related transfer waits or runs); a revert now would leave what they do next
+    in place. `status` is the job's TransferJob status (running for a related transfer)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the batch is still {status}")
+        self.status = status
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,9 +242,30 @@ def schedule_offboarding(
 def schedule_revert(
     *, organization: Organization, actor: User | None, batch_id: uuid.UUID
 ) -> TransferJob:
-    """Schedule giving back every record `batch_id` changed to its previous owner, when it still
-    has the owner the batch gave it. Raises NothingToRevert for a batch with no audit row."""
-    if not AuditEntry.objects.filter(organization_id=organization.id, batch_id=batch_id).exists():
+    """Schedule giving back every record `batch_id` changed to its previous owner, as
+    owners/transfers/revert.py decides record by record when the chunk runs. The one entry of
+    the API, the admin and any command; `actor` None is a shell's operator. Raises, checked in
+    this order:
+
+        NothingToRevert      the organization has no such batch
+        RevertNotPermitted   the actor lacks the permission the batch's own operation needed
+        BatchStillRunning    records of the batch may still move (its job has not finished)
+        NothingToRevert      the batch changed no record
+
+    The checks read the batch before the scheduling transaction. A job that has finished stays
+    finished, except a FAILED one that is retried (retry_transfer): what its retried chunks move
+    after the revert's chunks have run stays moved. Refusing such a retry is retry_transfer's
+    to decide.
+    """
+    overview = batch_overview(organization_id=organization.id, batch_id=batch_id)
+    if overview is None:
+        raise NothingToRevert(batch_id)
+    operation = reverted_operation(overview)
+    if not policy.may_revert(actor, operation):
+        raise RevertNotPermitted(policy.permission_to_revert(operation))
+    if overview.unfinished_status is not None:
+        raise BatchStillRunning(overview.unfinished_status)
+    if not overview.moves:
         raise NothingToRevert(batch_id)
     transfer = TransferJob(
         organization=organization,
@@ -441,8 +483,10 @@ def _transfer(organization: Organization, transfer_id: int) -> TransferJob | Non
 
 
 __all__ = [
+    "BatchStillRunning",
     "DryRun",
     "NothingToRevert",
+    "RevertNotPermitted",
     "TransferProgress",
     "cancel_transfer",
     "dry_run_mass_change",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -20,12 +19,13 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from crm.models import Record, User
+from crm.models import User
 from crm.modules import module_by_id, module_by_name
 
 from ..models import OutboxEntry, TransferJob
 from ..outbox import TRANSIENT_ERRORS, finish_claimed
 from ..statements import NewOwnerNotActive, new_owner_status, record_owner_changes, update_owners
+from .revert import revert_range
 from .selection import SOURCES, job_condition, records_to_move, related_to_move
 
 logger = logging.getLogger(__name__)
@@ -254,43 +254,13 @@ def _give(
 
 
 def _revert_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome:
-    """Give each record of the range back its owner from before the batch, if it still has the
-    owner the batch gave it. One UPDATE and one audit INSERT per distinct previous owner."""
-    after, up_to, planned = int(payload["after"]), int(payload["up_to"]), int(payload["planned"])
-    org_id = transfer.organization_id
-    rows = AuditEntry.objects.filter(
-        organization_id=org_id,
-        batch_id=transfer.reverted_batch_id,
-        record_id__gt=after,
-        record_id__lte=up_to,
-    ).order_by("record_id", "created_time", "id")
-    # Per record: the owner before its first change in the batch, the owner after its last.
-    before: dict[int, int | None] = {}
-    after_batch: dict[int, int | None] = {}
-    for record_id, previous_owner_id, new_owner_id in rows.values_list(
-        "record_id", "previous_owner_id", "new_owner_id"
-    ):
-        before.setdefault(record_id, previous_owner_id)
-        after_batch[record_id] = new_owner_id
-    locked = list(
-        Record.objects.filter(organization_id=org_id, id__in=list(before))
-        .order_by("id")
-        .select_for_update()
-        .values_list("id", "module_id", "owner_id")
+    """Give each record of the range back its owner from before the batch, when the revert's
+    rule says so (owners/transfers/revert.py); the records left alone are counted by reason."""
+    # A revert range counts audit rows (`planned`); a record may have several.
+    moved, skipped = revert_range(
+        transfer, after=int(payload["after"]), up_to=int(payload["up_to"])
     )
-    still = [
-        (record_id, module_id, owner_id)
-        for record_id, module_id, owner_id in locked
-        if owner_id == after_batch[record_id] and before[record_id] != owner_id
-    ]
-    by_target: dict[int | None, list[tuple[int, int, int | None]]] = defaultdict(list)
-    for record_id, module_id, owner_id in still:
-        by_target[before[record_id]].append((record_id, module_id, owner_id))
-    now = timezone.now()
-    for target, changes in by_target.items():
-        _give(transfer, changes, target, now)
-    del planned  # a revert range counts audit rows; a record may have several
-    return _ChunkOutcome(moved=len(still), skipped=len(before) - len(still))
+    return _ChunkOutcome(moved=moved, skipped=skipped)
 
 
 def _chunk_job(

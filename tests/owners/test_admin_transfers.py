@@ -179,6 +179,7 @@ def test_the_job_page_and_its_json_show_the_progress_in_fixed_queries(
         "percent": 100,
         "batch_url": reverse("owners_admin:batch", args=[transfer.batch_id]),
         "last_error": "",
+        "skipped_reasons": None,
         "modules": [
             {"label": "Contacts", "count": count},
             {"label": "Tasks", "count": count},
@@ -588,10 +589,11 @@ def test_the_revert_page_says_what_will_and_will_not_go_back_then_schedules_it(
         (True, 1),
     ]
     ContentType.objects.get_for_model(TransferJob)  # cached per process, as in a server
-    # 1 session, 2 user, 3-7 the batch overview (scoping), 8 its organization; the engine: 9 the
-    # batch's audit rows exist, 10 SAVEPOINT, 11 the estimate (distinct records), 12 INSERT
-    # job, 13 INSERT plan, 14 RELEASE; 15 the LogEntry.
-    with django_assert_num_queries(15):
+    # 1 session, 2 user, 3-7 the batch overview (scoping), 8 its organization; the engine: 9-13
+    # the batch overview (what it changed, whether its job or related transfer still runs),
+    # 14 SAVEPOINT, 15 the estimate (distinct records), 16 INSERT job, 17 INSERT plan,
+    # 18 RELEASE; 19 the LogEntry.
+    with django_assert_num_queries(19):
         response = admin_site_client.post(url)
     revert = TransferJob.objects.get(kind="revert")
     assert response.status_code == 302 and response.url == job_url(revert)

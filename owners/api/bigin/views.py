@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm import policy
 from crm.api import params
 from crm.http import openapi as crm_docs
 from crm.http.dialects import BIGIN, Dialect
@@ -35,8 +36,8 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
 
     def _module(self) -> ModuleInfo:
         module = params.path_module(self.kwargs["module"], self.dialect)
-        if not self.request.user.profile.can_change_owner:
-            raise NO_PERMISSION(permissions=["Change_Owner"])
+        if not policy.may_change_owners(self.request.user):
+            raise NO_PERMISSION(permissions=[policy.CHANGE_OWNER])
         return module
 
     def _change(self, request: Request, module: ModuleInfo, parsed) -> Response:

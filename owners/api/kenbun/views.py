@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm import policy
 from crm.http.openapi import integer_or_empty
 from crm.ids import parse_id
 from crm.models import Record, User
@@ -55,7 +56,7 @@ class KenbunView(APIView):
 
     def change(self, request: Request, change: kenbun_request.OwnerChange) -> ChangeOwnerResult:
         """One transaction through the ownership core; all or nothing over the leads."""
-        if not request.user.profile.can_change_owner:
+        if not policy.may_change_owners(request.user):
             raise NOT_PERMITTED()
         new_owner = change.new_owner
         try:

@@ -178,9 +178,30 @@ class BatchJobSerializer(serializers.Serializer):
     last_error = serializers.CharField(allow_null=True)
 
 
+class SkippedReasonsSerializer(serializers.Serializer):
+    """owners/transfers/revert.py: a record is counted under the first reason that applies."""
+
+    record_deleted = serializers.IntegerField(help_text="The record no longer exists.")
+    changed_since = serializers.IntegerField(
+        help_text="Its owner changed after the batch, even back to the batch's owner."
+    )
+    already_previous_owner = serializers.IntegerField(
+        help_text="The batch left it with the owner it had before."
+    )
+    owner_not_active = serializers.IntegerField(
+        help_text="Its owner from before the batch is disabled or deleted: records go to "
+        "active users only (an offboarding's leaving user, say)."
+    )
+
+
 class BatchTransferSerializer(MassChangeStatusEntrySerializer):
     job_id = serializers.CharField()
     kind = serializers.CharField(help_text="mass_change, offboarding or revert.")
+    skipped_reasons = SkippedReasonsSerializer(
+        required=False,
+        help_text="(revert jobs only) The records left alone, by reason; they add up to "
+        "Skipped_Count.",
+    )
 
 
 class OwnerBatchSerializer(serializers.Serializer):
@@ -267,42 +288,52 @@ _MASS_STATUS_ERRORS = docs.error_responses(
     (NO_PERMISSION, {"permissions": ["Change_Owner"]}),
 )
 _ENTRY = "$.transfer_and_delete[0]"
-_TRANSFER_ERRORS = docs.error_responses(
-    (INVALID_BODY, {}),
-    (
-        rules.MANDATORY_NOT_FOUND,
-        {"api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
-    ),
-    (
-        rules.TRANSFER_LIMIT_EXCEEDED,
-        {"limit": 1, "api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
-    ),
-    (rules.USER_UNKNOWN, {"api_name": "id", "json_path": f"{_ENTRY}.id"}),
-    (
-        rules.USER_ALREADY_DELETED,
-        {"api_name": "id", "json_path": f"{_ENTRY}.id", "user_status": "deleted"},
-    ),
-    (rules.NOT_SUPPORTED, {"api_name": "records", "json_path": f"{_ENTRY}.transfer.records"}),
-    (rules.SAME_USER, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
-    (rules.OWNER_UNKNOWN, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
-    (
-        bigin_docs.rules.OWNER_DISABLED,
-        {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "inactive"},
-    ),
-    (
-        bigin_docs.rules.OWNER_DELETED,
-        {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "deleted"},
-    ),
-    (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
-)
+
+
+def _transfer_errors(leaving_user: dict) -> dict:
+    """The errors of transfer and delete; `leaving_user` names where the leaving user's id is
+    (the entry's `id`, or the path's on `/users/{user_id}/...`)."""
+    return docs.error_responses(
+        (INVALID_BODY, {}),
+        (
+            rules.MANDATORY_NOT_FOUND,
+            {"api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
+        ),
+        (
+            rules.TRANSFER_LIMIT_EXCEEDED,
+            {"limit": 1, "api_name": "transfer_and_delete", "json_path": "$.transfer_and_delete"},
+        ),
+        (rules.USER_UNKNOWN, leaving_user),
+        (rules.USER_ALREADY_DELETED, {**leaving_user, "user_status": "deleted"}),
+        *((refused, leaving_user) for refused in rules.OFFBOARDING_REFUSED.values()),
+        (rules.NOT_SUPPORTED, {"api_name": "records", "json_path": f"{_ENTRY}.transfer.records"}),
+        (rules.SAME_USER, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
+        (rules.OWNER_UNKNOWN, {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id"}),
+        (
+            bigin_docs.rules.OWNER_DISABLED,
+            {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "inactive"},
+        ),
+        (
+            bigin_docs.rules.OWNER_DELETED,
+            {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "deleted"},
+        ),
+        (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
+    )
+
+
+_TRANSFER_ERRORS = _transfer_errors({"api_name": "id", "json_path": f"{_ENTRY}.id"})
+_USER_TRANSFER_ERRORS = _transfer_errors(rules.PATH_USER_ID)
 _TRANSFER_STATUS_ERRORS = docs.error_responses(
     (rules.REQUIRED_PARAM_MISSING, _JOB),
     (rules.INVALID_JOB, _JOB),
     (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
 )
 _BATCH_ERRORS = docs.error_responses()
+_A_BATCH = "0e8c2f4a-3b1d-4c9e-9f7a-5d6b8a1c2e3f"
 _REVERT_ERRORS = docs.error_responses(
-    (rules.INVALID_BATCH, {"batch_id": "0e8c2f4a-3b1d-4c9e-9f7a-5d6b8a1c2e3f"}),
+    (rules.INVALID_BATCH, {"batch_id": _A_BATCH}),
+    (rules.BATCH_RUNNING, {"batch_id": _A_BATCH, "job_status": "RUNNING"}),
+    # Or ["Manage_Users"]: an offboarding's revert, by a profile that may not offboard.
     (NO_PERMISSION, {"permissions": ["Change_Owner"]}),
 )
 
@@ -335,6 +366,7 @@ TRANSFER_RESPONSES = {
     202: OpenApiResponse(TransferAndDeleteScheduledSerializer, description=_SCHEDULED_DESCRIPTION),
     **_TRANSFER_ERRORS,
 }
+USER_TRANSFER_RESPONSES = {**TRANSFER_RESPONSES, **_USER_TRANSFER_ERRORS}
 TRANSFER_STATUS_RESPONSES = {
     200: OpenApiResponse(TransferAndDeleteStatusSerializer, description="The job's progress."),
     **_TRANSFER_STATUS_ERRORS,

@@ -10,6 +10,7 @@ from typing import Any
 
 from rest_framework.request import Request
 
+from crm import policy
 from crm.http.errors import INVALID_BODY, ErrorKind
 from crm.ids import parse_id
 from crm.models import Organization, User
@@ -41,7 +42,29 @@ USER_ALREADY_DELETED = ErrorKind(400, "INVALID_DATA", "the user is already delet
 SAME_USER = ErrorKind(
     400, "INVALID_DATA", "the records cannot be transferred to the user being deleted"
 )
+# Offboarding whom (crm/policy.py): a row for each refusal of the policy.
+CANNOT_OFFBOARD_SELF = ErrorKind(
+    400, "INVALID_DATA", "a user cannot transfer and delete themselves"
+)
+CANNOT_OFFBOARD_SUPERUSER = ErrorKind(
+    400, "INVALID_DATA", "a superuser cannot be transferred and deleted"
+)
+CANNOT_OFFBOARD_STAFF = ErrorKind(
+    400, "INVALID_DATA", "only a superuser can transfer and delete a staff account"
+)
+OFFBOARDING_REFUSED = {
+    policy.OffboardingRefusal.SELF: CANNOT_OFFBOARD_SELF,
+    policy.OffboardingRefusal.SUPERUSER: CANNOT_OFFBOARD_SUPERUSER,
+    policy.OffboardingRefusal.STAFF: CANNOT_OFFBOARD_STAFF,
+}
 INVALID_BATCH = ErrorKind(400, "INVALID_DATA", "the batch id given seems to be invalid")
+# Revert of a batch whose records may still move: details {"batch_id", "job_status"}.
+BATCH_RUNNING = ErrorKind(
+    400, "INVALID_DATA", "the batch is still running: revert it once its job has finished"
+)
+# The user id of `/users/{id}/actions/transfer_and_delete` is no part of the body: errors about it
+# name its place in the path (after the version: `users` is 0, the id 1), as INVALID_MODULE does.
+PATH_USER_ID = {"api_name": "id", "resource_path_index": 1}
 
 
 @dataclass(frozen=True)
@@ -103,8 +126,10 @@ def parse_mass_change(body: Any, *, organization: Organization) -> MassChangeReq
 
 
 def parse_transfer_and_delete(
-    body: Any, *, organization: Organization, path_user_id: str | None
+    body: Any, *, organization: Organization, actor: User, path_user_id: str | None
 ) -> TransferAndDeleteRequest:
+    """The checks in order: body, the entries, the leaving user (who they are, then whether the
+    actor may offboard them: crm/policy.py), the new owner, delete, dry_run."""
     if not isinstance(body, dict):
         raise INVALID_BODY()
     entries = body.get("transfer_and_delete")
@@ -126,6 +151,9 @@ def parse_transfer_and_delete(
             expected_data_type="jsonobject", api_name="transfer_and_delete", json_path=path
         )
     leaving = _leaving_user(entry, path, organization, path_user_id)
+    refusal = policy.offboarding_refusal(actor, leaving)
+    if refusal is not None:
+        raise OFFBOARDING_REFUSED[refusal](**_leaving_user_place(path, path_user_id))
     transfer = entry.get("transfer")
     if not isinstance(transfer, dict):
         raise MANDATORY_NOT_FOUND(api_name="transfer", json_path=f"{path}.transfer")
@@ -149,20 +177,30 @@ def parse_transfer_and_delete(
     )
 
 
+def _leaving_user_place(path: str, path_user_id: str | None) -> dict[str, Any]:
+    """Where the leaving user's id is: the entry's `id`, or the path's."""
+    return (
+        dict(PATH_USER_ID)
+        if path_user_id is not None
+        else {"api_name": "id", "json_path": f"{path}.id"}
+    )
+
+
 def _leaving_user(
     entry: dict[str, Any], path: str, organization: Organization, path_user_id: str | None
 ) -> User:
     raw = path_user_id if path_user_id is not None else entry.get("id")
+    place = _leaving_user_place(path, path_user_id)
     if raw is None:
-        raise MANDATORY_NOT_FOUND(api_name="id", json_path=f"{path}.id")
+        raise MANDATORY_NOT_FOUND(**place)
     user_id = parse_id(raw)
     if user_id is None:
-        raise INVALID_TYPE(expected_data_type="long", api_name="id", json_path=f"{path}.id")
+        raise INVALID_TYPE(expected_data_type="long", **place)
     user = organization_user(organization=organization, user_id=user_id)
     if user is None:
-        raise USER_UNKNOWN(api_name="id", json_path=f"{path}.id")
+        raise USER_UNKNOWN(**place)
     if user.status == User.Status.DELETED:
-        raise USER_ALREADY_DELETED(api_name="id", json_path=f"{path}.id", user_status="deleted")
+        raise USER_ALREADY_DELETED(**place, user_status="deleted")
     return user
 
 

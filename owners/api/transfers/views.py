@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm import policy
 from crm.api import params
 from crm.http import openapi as crm_docs
 from crm.http.dialects import BIGIN, Dialect
@@ -27,7 +28,7 @@ from crm.modules import ModuleInfo
 from crm.representations import bigin_time
 from owners.models import TransferJob
 from owners.selectors import BatchOverview, batch_overview
-from owners.transfers import engine
+from owners.transfers import engine, revert
 
 from . import docs
 from . import request as parse
@@ -45,7 +46,6 @@ TRANSFER_AND_DELETE_STATUS = {
     TransferJob.Status.COMPLETED: "completed",
     TransferJob.Status.FAILED: "failed",
 }
-ADMINISTRATOR = "Administrator"
 
 
 def _scopes(request: Request, *, write: tuple[str, ...], read: tuple[str, ...]):
@@ -110,8 +110,8 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
 
     def _module(self) -> ModuleInfo:
         module = params.path_module(self.kwargs["module"], self.dialect)
-        if not self.request.user.profile.can_change_owner:
-            raise NO_PERMISSION(permissions=["Change_Owner"])
+        if not policy.may_change_owners(self.request.user):
+            raise NO_PERMISSION(permissions=[policy.CHANGE_OWNER])
         return module
 
     @extend_schema(
@@ -229,8 +229,8 @@ class TransferAndDeleteView(APIView):
         return _scopes(request, write=self.write_scopes, read=self.read_scopes)
 
     def _check_administrator(self, request: Request) -> None:
-        if request.user.profile.name != ADMINISTRATOR:
-            raise NO_PERMISSION(permissions=["Manage_Users"])
+        if not policy.may_offboard(request.user):
+            raise NO_PERMISSION(permissions=[policy.MANAGE_USERS])
 
     @extend_schema(
         operation_id="transfer_and_delete_status",
@@ -261,8 +261,10 @@ class TransferAndDeleteView(APIView):
         summary="Transfer a user's records to another user, then delete (or disable) the user",
         description=(
             "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
-            " only. `delete: false` (ours) disables instead; `dry_run: true` (ours) counts per"
-            " module and changes nothing."
+            " only. Nobody transfers and deletes themselves or a superuser, and only a superuser"
+            " a staff account (`400 INVALID_DATA` naming the entry's `id`). `delete: false`"
+            " (ours) disables instead; `dry_run: true` (ours) counts per module and changes"
+            " nothing."
         ),
         parameters=[docs.BATCH_HEADER],
         request=docs.TransferAndDeleteBodySerializer,
@@ -273,7 +275,7 @@ class TransferAndDeleteView(APIView):
         self._check_administrator(request)
         organization = request.user.organization
         parsed = parse.parse_transfer_and_delete(
-            request.data, organization=organization, path_user_id=user_id
+            request.data, organization=organization, actor=request.user, path_user_id=user_id
         )
         if parsed.dry_run:
             result = engine.dry_run_offboarding(
@@ -308,12 +310,14 @@ class UserTransferAndDeleteView(TransferAndDeleteView):
         summary="Transfer the records of the user in the path, then delete (or disable) them",
         description=(
             "Scope: `ZohoBigin.users.DELETE` or `ZohoBigin.users.ALL`. Administrator profile"
-            " only. The entry's `id`, if given, is ignored for the path's."
+            " only. The entry's `id`, if given, is ignored for the path's; errors about the"
+            ' path\'s user name it by its place in the path: `{"api_name": "id",'
+            ' "resource_path_index": 1}`.'
         ),
         parameters=[docs.LEAVING_USER_PARAMETER, docs.BATCH_HEADER],
         request=docs.TransferAndDeleteBodySerializer,
         examples=docs.USER_TRANSFER_EXAMPLES,
-        responses=docs.TRANSFER_RESPONSES,
+        responses=docs.USER_TRANSFER_RESPONSES,
     )
     def post(self, request: Request, user_id: str | None = None) -> Response:
         return super().post(request, user_id)
@@ -345,6 +349,10 @@ def render_batch(overview: BatchOverview) -> dict[str, Any]:
             "Status": MASS_CHANGE_STATUS[progress.status],
             **counts(progress),
         }
+        if progress.kind == TransferJob.Kind.REVERT:
+            body["job"]["skipped_reasons"] = revert.skipped_reasons(
+                overview.transfer.skipped_reasons
+            )
     return body
 
 
@@ -388,15 +396,20 @@ class OwnerBatchRevertView(APIView):
         summary="Give every record a batch changed back to its previous owner",
         description=(
             "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
-            " owners. A record changed since the batch is skipped and counted."
+            " owners, and the permission the batch's own operation needed (an offboarding's"
+            " revert: Administrator, else `403 NO_PERMISSION`). A batch whose job still runs"
+            " is refused (`400 INVALID_DATA` with `job_status`). A record whose owner changed"
+            " since the batch, or whose previous owner is not active, is skipped and counted"
+            " by reason in the revert job's `skipped_reasons` (`GET /owner_batches/{its"
+            " batch_id}`)."
         ),
         parameters=[docs.BATCH_ID_PARAMETER, docs.BATCH_HEADER],
         request=None,
         responses=docs.REVERT_RESPONSES,
     )
     def post(self, request: Request, batch_id: str) -> Response:
-        if not request.user.profile.can_change_owner:
-            raise NO_PERMISSION(permissions=["Change_Owner"])
+        if not policy.may_change_owners(request.user):
+            raise NO_PERMISSION(permissions=[policy.CHANGE_OWNER])
         parsed = parse.batch_id_param(batch_id)
         if parsed is None:
             raise parse.INVALID_BATCH(batch_id=batch_id)
@@ -406,6 +419,12 @@ class OwnerBatchRevertView(APIView):
             )
         except engine.NothingToRevert:
             raise parse.INVALID_BATCH(batch_id=batch_id) from None
+        except engine.RevertNotPermitted as refused:
+            raise NO_PERMISSION(permissions=[refused.permission]) from None
+        except engine.BatchStillRunning as running:
+            raise parse.BATCH_RUNNING(
+                batch_id=batch_id, job_status=MASS_CHANGE_STATUS[running.status]
+            ) from None
         entry = scheduled(transfer, "revert is scheduled")
         entry["details"]["batch_id"] = str(transfer.batch_id)
         return Response({"data": [entry]}, status=202, headers=_batch_header(transfer))

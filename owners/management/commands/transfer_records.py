@@ -16,10 +16,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from crm import policy
 from crm.http.errors import ApiError
 from crm.ids import parse_id
 from crm.management.commands._lookup import user_by_email_or_id
-from crm.models import User
 from crm.modules import module_by_name
 from owners.models import OutboxEntry, TransferJob
 from owners.transfers import engine
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             raise CommandError("--from and --to must be users of the same organization.")
         if new_owner.id == from_user.id:
             raise CommandError("--from and --to are the same user.")
-        if new_owner.status != User.Status.ACTIVE:
+        if not policy.may_own_records(new_owner.status):
             raise CommandError(
                 f"{new_owner.email} is {new_owner.status}: records go to active users."
             )

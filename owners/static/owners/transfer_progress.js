@@ -32,6 +32,10 @@
                            'related_count', 'not_updated_count']) {
             setText('count-' + key, format.format(data[key]));
         }
+        // A revert's skipped records by reason (null for the other jobs).
+        for (const [reason, count] of Object.entries(data.skipped_reasons || {})) {
+            setText('skip-' + reason, format.format(count));
+        }
         const modules = document.querySelector('#progress-modules tbody');
         if (modules && data.modules) {
             modules.replaceChildren(...data.modules.map(function(row) {

@@ -250,6 +250,8 @@ def test_transfer_job_responses_match_their_docs(
         (jobs.get("/bigin/v2/owner_batches/not-a-uuid"), batch),
         (jobs.post("/bigin/v2/owner_batches/not-a-uuid/actions/revert"), revert),
         (read_only.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert"), revert),
+        # Its job has not run yet: refused.
+        (jobs.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert"), revert),
         (
             jobs.post(
                 transfer_url,
@@ -276,18 +278,40 @@ def test_transfer_job_responses_match_their_docs(
         ),
         (read_only.post(transfer_url, offboard, format="json"), transfer),
         (jobs.get(f"{transfer_url}?job_id=1"), transfer_status),
+        # Nobody transfers and deletes themselves (crm/policy.py), in the body or the path.
+        (
+            jobs.post(
+                transfer_url,
+                {"transfer_and_delete": [{**entry, "id": str(admin_user.id)}]},
+                format="json",
+            ),
+            transfer,
+        ),
+        (
+            jobs.post(
+                f"/bigin/v2/users/{admin_user.id}/actions/transfer_and_delete",
+                {"transfer_and_delete": [{"transfer": entry["transfer"]}]},
+                format="json",
+            ),
+            user_transfer,
+        ),
     ]
     for response, operation in responses:
         documented(response, operation)
     # The jobs run (drained in-process), then the batch of a finished job, its revert and the
     # offboarding job with its status.
     drain()
+    reverted = jobs.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert")
     for response, operation in [
         (jobs.get(f"/bigin/v2/owner_batches/{batch_id}"), batch),
-        (jobs.post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert"), revert),
+        (reverted, revert),
         (jobs.post(f"{url}?job_id={job_id}&action=cancel"), mass),
     ]:
         documented(response, operation)
+    # The revert's batch, with its job's skipped records by reason.
+    drain()
+    revert_batch = reverted.json()["data"][0]["details"]["batch_id"]
+    documented(jobs.get(f"/bigin/v2/owner_batches/{revert_batch}"), batch)
     offboarding = jobs.post(transfer_url, offboard, format="json")
     documented(offboarding, transfer)
     offboarding_id = offboarding.json()["transfer_and_delete"][0]["details"]["job_id"]
@@ -297,8 +321,8 @@ def test_transfer_job_responses_match_their_docs(
 
     assert [entry.rsplit(" ", 1)[1] for entry in documented.seen] == [
         "200", "202", "200", "200", "400", "400", "400", "403", "400", "400",
-        "200", "204", "400", "403", "200", "200", "400", "403", "400",
-        "200", "202", "400",
+        "200", "204", "400", "403", "400", "200", "200", "400", "403", "400", "400", "400",
+        "200", "202", "400", "200",
         "202", "200", "200",
     ]  # fmt: skip
     assert jobs.get(f"{url}?job_id={job_id}").json()["data"][0]["Status"] == "COMPLETED"
