@@ -7,7 +7,9 @@ Redis (exact for one process).
 A rolling window is kept as buckets (a hash field per bucket of `bucket_seconds`) plus a running
 total: a call expires the buckets that left the window, then checks and records, so it costs a
 few hash operations whatever the number of calls in the window. The window rolls by whole
-buckets (credits: by the minute).
+buckets (credits: by the minute). A read of the count (`used`: the admin's page) writes nothing.
+Both stores must answer alike for any sequence of calls: tests/crm/http/test_limits_model.py
+drives them and a reference model of a few lines with the same calls.
 
 Requests in flight are a sorted set of request tokens scored by their start; a token older than
 `stale_seconds` (a process that died mid-request) no longer counts, so a crash never leaks a
@@ -66,29 +68,46 @@ class Store(Protocol):
     def leave(self, key: str, token: str) -> None: ...
 
 
-# take(key, now (s), bucket seconds, buckets, limit, cost, record): {allowed (1/0), used, retry}.
-_TAKE_FUNCTION = """
-local function take(key, now, size, window, limit, cost, record)
-  local current = math.floor(now / size)
+# live(key, current bucket, buckets): the window's total, its oldest live bucket and the expired
+# buckets the hash still holds (nil when none expired). Reads only: a count never writes, so a
+# read can neither change what it reads nor leave the hash half-pruned.
+_LIVE_FUNCTION = """
+local function live(key, current, window)
   local cutoff = current - window + 1
   local state = redis.call('HMGET', key, 'total', 'oldest')
   local total = tonumber(state[1]) or 0
   local oldest = tonumber(state[2]) or current
-  if oldest < cutoff then
-    if cutoff - oldest >= window then
+  if oldest >= cutoff then return total, oldest, nil end
+  if cutoff - oldest >= window then return 0, cutoff, {} end
+  local expired = {}
+  for b = oldest, cutoff - 1 do
+    local n = tonumber(redis.call('HGET', key, b))
+    if n then
+      total = total - n
+      expired[#expired + 1] = b
+    end
+  end
+  return total, cutoff, expired
+end
+"""
+
+# take(key, now (s), bucket seconds, buckets, limit, cost, record): {allowed (1/0), used, retry}.
+_TAKE_FUNCTION = (
+    _LIVE_FUNCTION
+    + """
+local function take(key, now, size, window, limit, cost, record)
+  local current = math.floor(now / size)
+  local total, oldest, expired = live(key, current, window)
+  if expired then
+    -- Prune, leaving the hash saying what is live: an empty window is no hash at all, never a
+    -- stale total that the next call would adopt.
+    if total <= 0 then
       redis.call('DEL', key)
       total = 0
     else
-      for b = oldest, cutoff - 1 do
-        local n = tonumber(redis.call('HGET', key, b))
-        if n then
-          total = total - n
-          redis.call('HDEL', key, b)
-        end
-      end
+      if #expired > 0 then redis.call('HDEL', key, unpack(expired)) end
+      redis.call('HSET', key, 'total', total, 'oldest', oldest)
     end
-    oldest = cutoff
-    if total > 0 then redis.call('HSET', key, 'total', total, 'oldest', oldest) end
   end
   if total + cost > limit then
     local need = total + cost - limit
@@ -116,6 +135,7 @@ local function take(key, now, size, window, limit, cost, record)
   return {1, total, 0}
 end
 """
+)
 
 # KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, limit, cost, record (1/0).
 _TAKE = (
@@ -123,6 +143,15 @@ _TAKE = (
     + """
 return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
             tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1')
+"""
+)
+
+# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets. Returns the credits counted.
+_USED = (
+    _LIVE_FUNCTION
+    + """
+local total = live(KEYS[1], math.floor(tonumber(ARGV[1]) / tonumber(ARGV[2])), tonumber(ARGV[3]))
+return total
 """
 )
 
@@ -215,6 +244,7 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = prefix
         self._take = self.client.register_script(_TAKE)
+        self._used = self.client.register_script(_USED)
         self._enter = self.client.register_script(_ENTER)
         self._admit = self.client.register_script(_ADMIT)
 
@@ -228,7 +258,11 @@ class RedisStore:
         return Decision(bool(allowed), int(used), int(retry_after))
 
     def used(self, key: str, *, window: Window, now: float) -> int:
-        return self.take(key, cost=0, limit=2**62, window=window, now=now, record=False).used
+        return int(
+            self._used(
+                keys=[self.prefix + key], args=[int(now), window.bucket_seconds, window.buckets]
+            )
+        )
 
     def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
         return bool(
@@ -262,7 +296,7 @@ class LocalStore:
         current = int(now) // window.bucket_seconds
         cutoff = current - window.buckets + 1
         with self._lock:
-            state = self._windows.setdefault(key, _Rolling())
+            state = self._windows.get(key) or _Rolling()
             for bucket in [b for b in state.buckets if b < cutoff]:
                 state.total -= state.buckets.pop(bucket)
             if state.total + cost > limit:
@@ -272,16 +306,26 @@ class LocalStore:
                     if freed >= need:
                         retry = (bucket + window.buckets) * window.bucket_seconds - int(now)
                         break
-                return Decision(False, state.total, max(retry, 1))
-            if record and cost > 0:
-                state.buckets[current] = state.buckets.get(current, 0) + cost
-                state.total += cost
-            if not state.buckets:
-                del self._windows[key]
-            return Decision(True, state.total)
+                decision = Decision(False, state.total, max(retry, 1))
+            else:
+                if record and cost > 0:
+                    state.buckets[current] = state.buckets.get(current, 0) + cost
+                    state.total += cost
+                decision = Decision(True, state.total)
+            # An empty window is no entry at all (the Redis store deletes its hash alike).
+            if state.buckets:
+                self._windows[key] = state
+            else:
+                self._windows.pop(key, None)
+            return decision
 
     def used(self, key: str, *, window: Window, now: float) -> int:
-        return self.take(key, cost=0, limit=2**62, window=window, now=now, record=False).used
+        cutoff = int(now) // window.bucket_seconds - window.buckets + 1
+        with self._lock:
+            state = self._windows.get(key)
+            if state is None:
+                return 0
+            return sum(n for bucket, n in state.buckets.items() if bucket >= cutoff)
 
     def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
         with self._lock:

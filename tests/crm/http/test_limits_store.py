@@ -79,6 +79,19 @@ def test_retry_after_waits_for_enough_credits_to_free_up(store):
     assert (three.allowed, three.retry_after) == (False, 50)
 
 
+def test_a_read_after_the_window_emptied_invents_nothing(store):
+    window = Window(bucket_seconds=10, buckets=6)  # one minute in 10 s buckets
+    store.take("k", cost=3, limit=3, window=window, now=T0)
+
+    # A minute later the three have left the window; reading the count must not leave them
+    # behind for the next call to adopt.
+    assert store.used("k", window=window, now=T0 + 60) == 0
+    after = store.take("k", cost=1, limit=3, window=window, now=T0 + 70)
+
+    assert (after.allowed, after.used) == (True, 1)
+    assert store.used("k", window=window, now=T0 + 70) == 1
+
+
 def test_counts_are_per_key(store):
     for _ in range(2):
         store.take("a", cost=1, limit=2, window=CREDITS_WINDOW, now=T0)
