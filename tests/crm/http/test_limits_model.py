@@ -1,7 +1,8 @@
 """One truth for the two stores of crm/http/limits.py: the Redis store and the in-process one
 answer exactly as a reference model of a few lines does, step by step, for any sequence of
-calls hypothesis makes up (takes of any cost against any limit, admissions, reads, time moving
-by seconds, to bucket boundaries, to the moment a bucket leaves the window, past a whole window).
+calls hypothesis makes up (takes of any cost against any limit, admissions, units given back,
+reads, time moving by seconds, to bucket boundaries, to the moment a bucket leaves the window,
+past a whole window).
 A read must also leave each store's state as it found it.
 """
 
@@ -66,6 +67,11 @@ class Reference:
         if cost:
             self.taken[key][int(now) // window.bucket_seconds] += cost
         return Decision(True, used + cost)
+
+    def give_back(self, key: str, *, cost: int, window: Window, taken_at: float, now: float):
+        bucket = int(taken_at) // window.bucket_seconds
+        if bucket in self._live(key, window, now):
+            self.taken[key][bucket] -= min(cost, self.taken[key][bucket])
 
     def oldest_live(self, key: str, window: Window, now: float) -> int | None:
         return min(self._live(key, window, now), default=None)
@@ -140,6 +146,23 @@ class StoresAgree(RuleBasedStateMachine):
             assert answers[name] != IN_FLIGHT  # each admission leaves before the next
             store.leave("in-flight", token)
         self._agree(expected, answers)
+
+    @rule(
+        key=st.sampled_from(sorted(WINDOWS)),
+        cost=st.integers(min_value=1, max_value=3),
+        ago=st.one_of(st.integers(min_value=0, max_value=70), st.sampled_from([86_399, 86_400])),
+    )
+    def give_back(self, key: str, cost: int, ago: int) -> None:
+        """Units given back (a token request that did not fail) leave their bucket."""
+        call = {
+            "cost": cost,
+            "window": WINDOWS[key],
+            "taken_at": max(T0, self.now - ago),
+            "now": self.now,
+        }
+        self.model.give_back(key, **call)
+        for store in self.stores.values():
+            store.give_back(key, **call)
 
     @rule(key=st.sampled_from(sorted(WINDOWS)))
     def read(self, key: str) -> None:
