@@ -113,7 +113,8 @@ def test_guessing_from_many_addresses_never_locks_the_owner_out(
     assert from_a_guesser.status_code == 200, from_a_guesser.json()
 
 
-@pytest.mark.django_db(transaction=True)
+# Committed for real: the guesses run in threads, each with its own connection.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_guesses_from_one_address_stop_exactly_at_the_limit(
     store_kind, settings, monkeypatch, self_client, refresh_token
 ):
