@@ -210,10 +210,9 @@ API_CONCURRENCY_LIMITS = env.dict(
     "API_CONCURRENCY_LIMITS", cast={"value": int}, default={"free": 5, "express": 10, "premier": 15}
 )
 API_REQUEST_STALE_SECONDS = env.int("API_REQUEST_STALE_SECONDS", default=120)
-# Guessing on the token endpoint: failures allowed per source address and per client_id in 10
-# minutes (crm/oauth/guessing.py).
+# Guessing on the token endpoint: failures allowed per source address in 10 minutes (per address
+# only: a client id is public, crm/oauth/guessing.py).
 OAUTH_FAILURES_PER_ADDRESS = env.int("OAUTH_FAILURES_PER_ADDRESS", default=20)
-OAUTH_FAILURES_PER_CLIENT = env.int("OAUTH_FAILURES_PER_CLIENT", default=100)
 # Proxies in front that append the client's address to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 

@@ -133,11 +133,15 @@ def _field(
     return field
 
 
-def module_fields(
-    organization: Organization, module: ModuleInfo, dialect: Dialect
-) -> list[dict[str, Any]]:
-    """The module's fields: its records' data fields by name (PostgreSQL's jsonb keeps no key
-    order), then the system ones."""
+# Fields every record has (columns, not keys of its fields JSON); What_Id and $se_module only
+# an activity's.
+SYSTEM_FIELDS = frozenset(
+    {"id", "Owner", "Created_Time", "Modified_Time", "Modified_By", "What_Id", "$se_module"}
+)
+
+
+def _data_fields(organization: Organization, module: ModuleInfo) -> dict[str, list[Any]]:
+    """The values seen of each data field of the module's records, by api_name."""
     samples = (
         Record.objects.filter(organization=organization, module_id=module.id)
         .order_by("id")
@@ -146,21 +150,27 @@ def module_fields(
     seen: dict[str, list[Any]] = {}
     for fields in samples:
         for name, value in (fields or {}).items():
-            seen.setdefault(name, []).append(value)
+            if name not in SYSTEM_FIELDS:
+                seen.setdefault(name, []).append(value)
+    return seen
+
+
+def data_field_names(organization: Organization, module: ModuleInfo) -> frozenset[str]:
+    """The api_names of the module's data fields, exactly those `module_fields` lists (the
+    criteria of a mass change may name no other, owners/transfers/criteria.py). One query."""
+    return frozenset(_data_fields(organization, module))
+
+
+def module_fields(
+    organization: Organization, module: ModuleInfo, dialect: Dialect
+) -> list[dict[str, Any]]:
+    """The module's fields: its records' data fields by name (PostgreSQL's jsonb keeps no key
+    order), then the system ones."""
+    seen = _data_fields(organization, module)
     singular, _ = dialect.labels(module)
-    system = {
-        "id",
-        "Owner",
-        "Created_Time",
-        "Modified_Time",
-        "Modified_By",
-        "What_Id",
-        "$se_module",
-    }
     out = [
         _field(dialect, module, name, _label(name), *_data_type(name, values), custom_field=True)
         for name, values in sorted(seen.items())
-        if name not in system
     ]
     out += [
         _field(

@@ -7,7 +7,9 @@ Redis (exact for one process).
 A rolling window is kept as buckets (a hash field per bucket of `bucket_seconds`) plus a running
 total: a call expires the buckets that left the window, then checks and records, so it costs a
 few hash operations whatever the number of calls in the window. The window rolls by whole
-buckets (credits: by the minute).
+buckets (credits: by the minute). A read of the count (`used`: the admin's page) writes nothing.
+Both stores must answer alike for any sequence of calls: tests/crm/http/test_limits_model.py
+drives them and a reference model of a few lines with the same calls.
 
 Requests in flight are a sorted set of request tokens scored by their start; a token older than
 `stale_seconds` (a process that died mid-request) no longer counts, so a crash never leaks a
@@ -53,11 +55,17 @@ class Decision:
 
 
 class Store(Protocol):
-    def take(
-        self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
-    ) -> Decision: ...
+    def take(self, key: str, *, cost: int, limit: int, window: Window, now: float) -> Decision:
+        """Check and record in one step: `cost` units are counted now if the window then holds
+        at most `limit`, else nothing is."""
 
-    def used(self, key: str, *, window: Window, now: float) -> int: ...
+    def give_back(
+        self, key: str, *, cost: int, window: Window, taken_at: float, now: float
+    ) -> None:
+        """Un-count up to `cost` units taken at `taken_at`, while their bucket is in the window."""
+
+    def used(self, key: str, *, window: Window, now: float) -> int:
+        """The units in the window; changes nothing."""
 
     def enter(
         self, key: str, token: str, *, limit: int, stale_seconds: int, now: float
@@ -66,30 +74,58 @@ class Store(Protocol):
     def leave(self, key: str, token: str) -> None: ...
 
 
-# take(key, now (s), bucket seconds, buckets, limit, cost, record): {allowed (1/0), used, retry}.
-_TAKE_FUNCTION = """
-local function take(key, now, size, window, limit, cost, record)
-  local current = math.floor(now / size)
+# live(key, current bucket, buckets): the window's total, its oldest live bucket and the expired
+# buckets the hash still holds (nil when none expired). Reads only: a count never writes, so a
+# read can neither change what it reads nor leave the hash half-pruned.
+_LIVE_FUNCTION = """
+local function live(key, current, window)
   local cutoff = current - window + 1
   local state = redis.call('HMGET', key, 'total', 'oldest')
   local total = tonumber(state[1]) or 0
   local oldest = tonumber(state[2]) or current
-  if oldest < cutoff then
-    if cutoff - oldest >= window then
+  if oldest >= cutoff then return total, oldest, nil end
+  if cutoff - oldest >= window then return 0, cutoff, {} end
+  local expired = {}
+  for b = oldest, cutoff - 1 do
+    local n = tonumber(redis.call('HGET', key, b))
+    if n then
+      total = total - n
+      expired[#expired + 1] = b
+    end
+  end
+  return total, cutoff, expired
+end
+"""
+
+# prune(key, current bucket, buckets): live's total and oldest bucket, with the hash made to say
+# so: an empty window is no hash at all, never a stale total that the next call would adopt.
+_PRUNE_FUNCTION = (
+    _LIVE_FUNCTION
+    + """
+local function prune(key, current, window)
+  local total, oldest, expired = live(key, current, window)
+  if expired then
+    if total <= 0 then
       redis.call('DEL', key)
       total = 0
     else
-      for b = oldest, cutoff - 1 do
-        local n = tonumber(redis.call('HGET', key, b))
-        if n then
-          total = total - n
-          redis.call('HDEL', key, b)
-        end
-      end
+      if #expired > 0 then redis.call('HDEL', key, unpack(expired)) end
+      redis.call('HSET', key, 'total', total, 'oldest', oldest)
     end
-    oldest = cutoff
-    if total > 0 then redis.call('HSET', key, 'total', total, 'oldest', oldest) end
   end
+  return total, oldest
+end
+"""
+)
+
+# take(key, now (s), bucket seconds, buckets, limit, cost): {allowed (1/0), used, retry}. The
+# check and the record are one step: two callers can never both take the last unit.
+_TAKE_FUNCTION = (
+    _PRUNE_FUNCTION
+    + """
+local function take(key, now, size, window, limit, cost)
+  local current = math.floor(now / size)
+  local total, oldest = prune(key, current, window)
   if total + cost > limit then
     local need = total + cost - limit
     local freed = 0
@@ -107,7 +143,7 @@ local function take(key, now, size, window, limit, cost, record)
     if retry < 1 then retry = 1 end
     return {0, total, math.ceil(retry)}
   end
-  if record and cost > 0 then
+  if cost > 0 then
     redis.call('HINCRBY', key, current, cost)
     total = total + cost
     redis.call('HSET', key, 'total', total, 'oldest', oldest)
@@ -116,13 +152,51 @@ local function take(key, now, size, window, limit, cost, record)
   return {1, total, 0}
 end
 """
+)
 
-# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, limit, cost, record (1/0).
+# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, limit, cost.
 _TAKE = (
     _TAKE_FUNCTION
     + """
 return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-            tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1')
+            tonumber(ARGV[4]), tonumber(ARGV[5]))
+"""
+)
+
+# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets, taken at (s), cost.
+# Gives back up to `cost` units of the bucket they were taken in, if it is still in the window.
+_GIVE_BACK = (
+    _PRUNE_FUNCTION
+    + """
+local size, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local current = math.floor(tonumber(ARGV[1]) / size)
+local bucket = math.floor(tonumber(ARGV[4]) / size)
+local total, oldest = prune(KEYS[1], current, window)
+if bucket < oldest or bucket > current then return total end
+local n = tonumber(redis.call('HGET', KEYS[1], bucket))
+if not n then return total end
+local back = math.min(n, tonumber(ARGV[5]))
+total = total - back
+if total <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if back == n then
+  redis.call('HDEL', KEYS[1], bucket)
+else
+  redis.call('HINCRBY', KEYS[1], bucket, -back)
+end
+redis.call('HSET', KEYS[1], 'total', total)
+return total
+"""
+)
+
+# KEYS[1]: the window's hash. ARGV: now (s), bucket seconds, buckets. Returns the credits counted.
+_USED = (
+    _LIVE_FUNCTION
+    + """
+local total = live(KEYS[1], math.floor(tonumber(ARGV[1]) / tonumber(ARGV[2])), tonumber(ARGV[3]))
+return total
 """
 )
 
@@ -156,7 +230,7 @@ if enter(KEYS[1], now_ms, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]) == 0 th
   return {-1, 0, 1}
 end
 local result = take(KEYS[2], math.floor(now_ms / 1000), tonumber(ARGV[5]), tonumber(ARGV[6]),
-                    tonumber(ARGV[7]), tonumber(ARGV[8]), true)
+                    tonumber(ARGV[7]), tonumber(ARGV[8]))
 if result[1] == 0 then redis.call('ZREM', KEYS[1], ARGV[4]) end
 return result
 """
@@ -215,20 +289,32 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = prefix
         self._take = self.client.register_script(_TAKE)
+        self._used = self.client.register_script(_USED)
+        self._give_back = self.client.register_script(_GIVE_BACK)
         self._enter = self.client.register_script(_ENTER)
         self._admit = self.client.register_script(_ADMIT)
 
-    def take(
-        self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
-    ) -> Decision:
+    def take(self, key: str, *, cost: int, limit: int, window: Window, now: float) -> Decision:
         allowed, used, retry_after = self._take(
             keys=[self.prefix + key],
-            args=[int(now), window.bucket_seconds, window.buckets, limit, cost, int(record)],
+            args=[int(now), window.bucket_seconds, window.buckets, limit, cost],
         )
         return Decision(bool(allowed), int(used), int(retry_after))
 
+    def give_back(
+        self, key: str, *, cost: int, window: Window, taken_at: float, now: float
+    ) -> None:
+        self._give_back(
+            keys=[self.prefix + key],
+            args=[int(now), window.bucket_seconds, window.buckets, int(taken_at), cost],
+        )
+
     def used(self, key: str, *, window: Window, now: float) -> int:
-        return self.take(key, cost=0, limit=2**62, window=window, now=now, record=False).used
+        return int(
+            self._used(
+                keys=[self.prefix + key], args=[int(now), window.bucket_seconds, window.buckets]
+            )
+        )
 
     def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
         return bool(
@@ -256,15 +342,24 @@ class LocalStore:
         self._windows: dict[str, _Rolling] = {}
         self._in_flight: dict[str, dict[str, float]] = {}
 
-    def take(
-        self, key: str, *, cost: int, limit: int, window: Window, now: float, record: bool = True
-    ) -> Decision:
+    def _pruned(self, key: str, window: Window, now: float) -> _Rolling:
+        cutoff = int(now) // window.bucket_seconds - window.buckets + 1
+        state = self._windows.get(key) or _Rolling()
+        for bucket in [b for b in state.buckets if b < cutoff]:
+            state.total -= state.buckets.pop(bucket)
+        return state
+
+    def _keep(self, key: str, state: _Rolling) -> None:
+        # An empty window is no entry at all (the Redis store deletes its hash alike).
+        if state.buckets:
+            self._windows[key] = state
+        else:
+            self._windows.pop(key, None)
+
+    def take(self, key: str, *, cost: int, limit: int, window: Window, now: float) -> Decision:
         current = int(now) // window.bucket_seconds
-        cutoff = current - window.buckets + 1
         with self._lock:
-            state = self._windows.setdefault(key, _Rolling())
-            for bucket in [b for b in state.buckets if b < cutoff]:
-                state.total -= state.buckets.pop(bucket)
+            state = self._pruned(key, window, now)
             if state.total + cost > limit:
                 need, freed, retry = state.total + cost - limit, 0, window.seconds
                 for bucket in sorted(state.buckets):
@@ -272,16 +367,36 @@ class LocalStore:
                     if freed >= need:
                         retry = (bucket + window.buckets) * window.bucket_seconds - int(now)
                         break
-                return Decision(False, state.total, max(retry, 1))
-            if record and cost > 0:
-                state.buckets[current] = state.buckets.get(current, 0) + cost
-                state.total += cost
-            if not state.buckets:
-                del self._windows[key]
-            return Decision(True, state.total)
+                decision = Decision(False, state.total, max(retry, 1))
+            else:
+                if cost > 0:
+                    state.buckets[current] = state.buckets.get(current, 0) + cost
+                    state.total += cost
+                decision = Decision(True, state.total)
+            self._keep(key, state)
+            return decision
+
+    def give_back(
+        self, key: str, *, cost: int, window: Window, taken_at: float, now: float
+    ) -> None:
+        bucket = int(taken_at) // window.bucket_seconds
+        with self._lock:
+            state = self._pruned(key, window, now)
+            if bucket <= int(now) // window.bucket_seconds and bucket in state.buckets:
+                back = min(state.buckets[bucket], cost)
+                state.buckets[bucket] -= back
+                state.total -= back
+                if not state.buckets[bucket]:
+                    del state.buckets[bucket]
+            self._keep(key, state)
 
     def used(self, key: str, *, window: Window, now: float) -> int:
-        return self.take(key, cost=0, limit=2**62, window=window, now=now, record=False).used
+        cutoff = int(now) // window.bucket_seconds - window.buckets + 1
+        with self._lock:
+            state = self._windows.get(key)
+            if state is None:
+                return 0
+            return sum(n for bucket, n in state.buckets.items() if bucket >= cutoff)
 
     def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
         with self._lock:
@@ -325,6 +440,12 @@ class FailOpen:
         except redis.RedisError as exc:
             logger.warning("API limits: Redis unavailable, request not counted: %s", exc)
             return Decision(True, 0)
+
+    def give_back(self, key: str, **kwargs) -> None:
+        try:
+            self.inner.give_back(key, **kwargs)
+        except redis.RedisError as exc:
+            logger.warning("API limits: Redis unavailable, nothing given back: %s", exc)
 
     def used(self, key: str, **kwargs) -> int | None:
         try:

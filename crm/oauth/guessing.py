@@ -1,15 +1,21 @@
-"""Guessing limits of the token endpoint, as Zoho's accounts server has them: failed attempts
-(a wrong client secret, an unknown client, a wrong or spent code or refresh token) are counted per
-source address and per client_id over 10 minutes; past either limit the endpoint answers Zoho's
-"Access Denied" without checking anything (docs/limits.md).
+"""Guessing limits of the token endpoint: failed attempts (a wrong client secret, an unknown
+client, a wrong or spent code or refresh token) are counted per source address over 10 minutes;
+past the limit the endpoint answers Zoho's "Access Denied" without checking anything
+(docs/limits.md).
 
-A refused attempt is not counted again, so one address hammering a client cannot push that
-client over its own limit: the owner of the right secret, elsewhere, still gets in.
+Per address only: a client id is public (it travels in every authorization URL), so a count per
+client would let anyone who knows it lock its owner out by guessing from elsewhere. What stops
+guessing a secret from many addresses is the secret itself (168 random bits, crm/oauth/tokens.py).
+
+Check and count are one step of the store: `take_attempt` counts the attempt as a failure as it
+admits it, so concurrent guesses from one address can never get past the limit between a check
+and a count. An attempt that succeeds (or was no guess at a secret) is given back. So an
+attempt counts from the moment it arrives until it succeeds; a refused attempt is not counted.
 """
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -24,26 +30,31 @@ ACCESS_DENIED = {
 }
 
 
-def _counters(client_id: str, address: str) -> list[tuple[str, int]]:
-    client_key = hashlib.sha256(client_id.encode()).hexdigest()[:32]
-    return [
-        (f"oauth-failures:address:{address}", settings.OAUTH_FAILURES_PER_ADDRESS),
-        (f"oauth-failures:client:{client_key}", settings.OAUTH_FAILURES_PER_CLIENT),
-    ]
+@dataclass(frozen=True)
+class Attempt:
+    address: str
+    taken_at: float
+    refused: bool
+    retry_after: int  # seconds to wait, when refused
 
 
-def refused(*, client_id: str, address: str) -> int | None:
-    """Seconds to wait when this address or client has failed too often lately, else None."""
+def _key(address: str) -> str:
+    return f"oauth-failures:address:{address}"
+
+
+def take_attempt(*, address: str) -> Attempt:
+    """Admit an attempt from `address` and count it as a failure, in one step; refused (and not
+    counted) when the address has failed `OAUTH_FAILURES_PER_ADDRESS` times lately."""
     store, now = limits.FailOpen(limits.store()), limits.now()
-    waits = []
-    for key, limit in _counters(client_id, address):
-        decision = store.take(key, cost=1, limit=limit, window=WINDOW, now=now, record=False)
-        if not decision.allowed:
-            waits.append(decision.retry_after)
-    return max(waits) if waits else None
+    decision = store.take(
+        _key(address), cost=1, limit=settings.OAUTH_FAILURES_PER_ADDRESS, window=WINDOW, now=now
+    )
+    return Attempt(address, now, not decision.allowed, decision.retry_after)
 
 
-def record_failure(*, client_id: str, address: str) -> None:
-    store, now = limits.FailOpen(limits.store()), limits.now()
-    for key, _ in _counters(client_id, address):
-        store.take(key, cost=1, limit=2**62, window=WINDOW, now=now)
+def give_back(attempt: Attempt) -> None:
+    """The attempt did not fail: it no longer counts."""
+    store = limits.FailOpen(limits.store())
+    store.give_back(
+        _key(attempt.address), cost=1, window=WINDOW, taken_at=attempt.taken_at, now=limits.now()
+    )

@@ -63,20 +63,25 @@ class TokenView(TokenServerView):
             "client_id": params.get("client_id", ""),
             "client_secret": params.get("client_secret", ""),
         }
-        address = client_address(request)
-        wait = guessing.refused(client_id=client["client_id"], address=address)
-        if wait is not None:
-            return Response(guessing.ACCESS_DENIED, status=429, headers={"Retry-After": str(wait)})
+        # Counted as a failure from here until it succeeds (crm/oauth/guessing.py).
+        attempt = guessing.take_attempt(address=client_address(request))
+        if attempt.refused:
+            return Response(
+                guessing.ACCESS_DENIED,
+                status=429,
+                headers={"Retry-After": str(attempt.retry_after)},
+            )
         try:
             if grant_type == "authorization_code":
                 issued = grants.exchange_code(**client, code=params.get("code", ""))
             elif grant_type == "refresh_token":
                 issued = grants.refresh(**client, refresh_token=params.get("refresh_token", ""))
             else:
+                guessing.give_back(attempt)  # no guess at a secret
                 return Response({"error": UNSUPPORTED_GRANT_TYPE})
         except grants.OAuthError as failure:
-            guessing.record_failure(client_id=client["client_id"], address=address)
             return Response({"error": failure.error})
+        guessing.give_back(attempt)
         body = {"access_token": issued.access_token}
         if issued.refresh_token is not None:
             body["refresh_token"] = issued.refresh_token

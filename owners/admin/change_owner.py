@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from audit.models import AuditEntry
 from crm.http.errors import ApiError
 from crm.ids import MAX_ID, parse_id
-from crm.models import Record, User
+from crm.models import Organization, Record, User
 from crm.modules import ModuleInfo, module_by_id, module_by_name
 from owners.models import OutboxEntry
 from owners.services import ChangeOwnerResult
@@ -37,10 +37,13 @@ class FiltersNotSupported(Exception):
     """The list is filtered in a way a job's criteria cannot repeat (a search by name)."""
 
 
-def criteria_from_filters(params: QueryDict) -> dict:
+def criteria_from_filters(
+    params: QueryDict, *, organization: Organization, modules: Sequence[ModuleInfo]
+) -> dict:
     """The job criteria that select what the filtered record list shows, in the engine's normal
-    form. The module and organization filters need no criteria: the action schedules one job per
-    module of the selection, in its one organization."""
+    form, checked as the API checks them against each of `modules` (one job each). The module
+    and organization filters need no criteria: the action schedules one job per module of the
+    selection, in its one organization."""
     conditions = []
     unknown = sorted(set(params) - SELECTING_FILTERS - NOT_SELECTING - {"q"})
     search = params.get("q", "").strip()
@@ -74,7 +77,7 @@ def criteria_from_filters(params: QueryDict) -> dict:
         conditions[0] if len(conditions) == 1 else {"group_operator": "and", "group": conditions}
     )
     try:
-        return parse_criteria(criteria)
+        return parse_criteria(criteria, organization=organization, modules=modules)
     except ApiError as exc:
         raise FiltersNotSupported(f"The list's filters are not valid: {exc}.") from exc
 

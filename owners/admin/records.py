@@ -311,13 +311,15 @@ class RecordAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         if len({organization_id for organization_id, _, _ in counts}) > 1:
             self.message_user(request, MIXED_ORGANIZATIONS, messages.ERROR)
             return None
+        organization = Organization.objects.get(id=counts[0][0])
+        per_module = [(module_by_id(module_id), count) for _, module_id, count in counts]
         try:
-            criteria = criteria_from_filters(request.GET)
+            criteria = criteria_from_filters(
+                request.GET, organization=organization, modules=[m for m, _ in per_module]
+            )
         except FiltersNotSupported as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
-        organization = Organization.objects.get(id=counts[0][0])
-        per_module = [(module_by_id(module_id), count) for _, module_id, count in counts]
         if "apply" not in request.POST:
             form = ChangeOwnerForm(organization=organization)
             return self._change_owner_job_page(request, organization, per_module, criteria, form)

@@ -7,22 +7,32 @@ normal form (ids as strings), which the job row stores. `criteria_condition` tur
 form into a Django `Q` over `Record`: the database evaluates it, in the same statement that
 selects (and locks) a chunk, so a record moves only if it matches when its chunk runs.
 
-Fields: `Owner` (value `{"id"}`), `id`, `Created_Time`, `Modified_Time`, `What_Id` (an
-activity's parent, value `{"id"}` or an id) and any other name, looked up in the record's
-fields JSON.
+Fields name fields, never code: a criteria may name the system fields `Owner` (value `{"id"}`),
+`id`, `Created_Time`, `Modified_Time`, `What_Id` (an activity's parent, value `{"id"}` or an id;
+activity modules only), each a column of Record, or a data field of the job's module as
+`GET /settings/fields` lists it (`crm.metadata.data_field_names`: one key of the record's fields
+JSON). Any other name answers `INVALID_DATA {"api_name": <the name>, "json_path"}`; so does a
+field of the module that no criteria can name (`Modified_By`, `$se_module`). The key of a data
+field reaches the database as a parameter of one `KeyTransform`, never as a lookup path, so even
+a name that got past the parser (`Mailing_State__regex`) could only be a key that matches nothing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, F, JSONField, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils.dateparse import parse_datetime
 
 from crm.http.errors import ErrorKind
 from crm.ids import parse_id
+from crm.metadata import data_field_names
+from crm.models import Organization
+from crm.modules import ModuleInfo
 
 MAX_CONDITIONS = 25
 MAX_DEPTH = 5
@@ -47,10 +57,12 @@ COMPARATORS = (
     "between",
 )
 GROUP_OPERATORS = ("and", "or")
-# Field api_names that map to columns; any other name is a key of Record.fields.
+# The system fields a criteria may name, each a column of Record (What_Id: activities only).
 ID_FIELDS = {"Owner": "owner_id", "id": "id", "What_Id": "related_to_id"}
 TIME_FIELDS = {"Created_Time": "created_time", "Modified_Time": "modified_time"}
+ACTIVITY_FIELDS = {"What_Id"}
 # A field api_name as Zoho spells them: letters, digits, underscores, `$` (e.g. `$se_module`).
+# Checked before the module's fields are read: a name that cannot be one costs no query.
 FIELD_NAME = re.compile(r"^[A-Za-z$][A-Za-z0-9_$]{0,99}$")
 LIST_COMPARATORS = ("in", "not_in")
 ORDER_COMPARATORS = ("greater_than", "less_than", "between")
@@ -60,26 +72,57 @@ def _invalid(path: str, api_name: str, **extra: Any):
     return INVALID_TYPE(api_name=api_name, json_path=path, **extra)
 
 
-def parse_criteria(value: Any, path: str = "$.criteria") -> dict[str, Any]:
-    """The criteria in normal form, or an ApiError naming the first mistake's json_path."""
+class _FieldNames:
+    """The names a criteria may use for a job over `modules`: a field of each of them. The data
+    fields are read (one query per module) only when a name is not a system field."""
+
+    def __init__(self, organization: Organization, modules: Sequence[ModuleInfo]) -> None:
+        self.organization = organization
+        self.modules = modules
+        self._data: frozenset[str] | None = None
+
+    def __contains__(self, api_name: str) -> bool:
+        if api_name in ID_FIELDS or api_name in TIME_FIELDS:
+            return api_name not in ACTIVITY_FIELDS or all(m.is_activity for m in self.modules)
+        if self._data is None:
+            names = [data_field_names(self.organization, module) for module in self.modules]
+            self._data = frozenset.intersection(*names) if names else frozenset()
+        return api_name in self._data
+
+
+def parse_criteria(
+    value: Any,
+    *,
+    organization: Organization,
+    modules: Sequence[ModuleInfo],
+    path: str = "$.criteria",
+) -> dict[str, Any]:
+    """The criteria in normal form, or an ApiError naming the first mistake's json_path. Every
+    field it names must be a field of each of `modules` (the modules of the job it selects for),
+    as `GET /settings/fields` lists them for `organization`, or a system field."""
     count = [0]
-    return _parse_node(value, path, depth=1, count=count)
+    fields = _FieldNames(organization, modules)
+    return _parse_node(value, path, depth=1, count=count, fields=fields)
 
 
-def _parse_node(node: Any, path: str, *, depth: int, count: list[int]) -> dict[str, Any]:
+def _parse_node(
+    node: Any, path: str, *, depth: int, count: list[int], fields: _FieldNames
+) -> dict[str, Any]:
     if not isinstance(node, dict):
         raise _invalid(path, "criteria", expected_data_type="jsonobject")
     if depth > MAX_DEPTH:
         raise DEPTH_LIMIT_EXCEEDED(limit=MAX_DEPTH, api_name="group", json_path=path)
     if "group" in node or "group_operator" in node:
-        return _parse_group(node, path, depth=depth, count=count)
+        return _parse_group(node, path, depth=depth, count=count, fields=fields)
     count[0] += 1
     if count[0] > MAX_CONDITIONS:
         raise CRITERIA_LIMIT_EXCEEDED(limit=MAX_CONDITIONS, api_name="criteria", json_path=path)
-    return _parse_condition(node, path)
+    return _parse_condition(node, path, fields=fields)
 
 
-def _parse_group(node: dict, path: str, *, depth: int, count: list[int]) -> dict[str, Any]:
+def _parse_group(
+    node: dict, path: str, *, depth: int, count: list[int], fields: _FieldNames
+) -> dict[str, Any]:
     operator = node.get("group_operator")
     if operator is None:
         raise MANDATORY_NOT_FOUND(api_name="group_operator", json_path=f"{path}.group_operator")
@@ -93,21 +136,23 @@ def _parse_group(node: dict, path: str, *, depth: int, count: list[int]) -> dict
     return {
         "group_operator": operator.lower(),
         "group": [
-            _parse_node(item, f"{path}.group[{index}]", depth=depth + 1, count=count)
+            _parse_node(item, f"{path}.group[{index}]", depth=depth + 1, count=count, fields=fields)
             for index, item in enumerate(group)
         ],
     }
 
 
-def _parse_condition(node: dict, path: str) -> dict[str, Any]:
+def _parse_condition(node: dict, path: str, *, fields: _FieldNames) -> dict[str, Any]:
     field = node.get("field")
     if field is None:
         raise MANDATORY_NOT_FOUND(api_name="field", json_path=f"{path}.field")
     if not isinstance(field, dict) or field.get("api_name") is None:
         raise MANDATORY_NOT_FOUND(api_name="api_name", json_path=f"{path}.field.api_name")
     api_name = field["api_name"]
-    if not isinstance(api_name, str) or not FIELD_NAME.match(api_name):
+    if not isinstance(api_name, str):
         raise _invalid(f"{path}.field.api_name", "api_name")
+    if not FIELD_NAME.match(api_name) or api_name not in fields:
+        raise _invalid(f"{path}.field.api_name", api_name)
     comparator = node.get("comparator")
     if comparator is None:
         raise MANDATORY_NOT_FOUND(api_name="comparator", json_path=f"{path}.comparator")
@@ -170,39 +215,50 @@ def criteria_condition(criteria: dict[str, Any]) -> Q:
     return _condition(criteria["field"]["api_name"], criteria["comparator"], criteria["value"])
 
 
-def _column_value(api_name: str, value: Any) -> tuple[str, Any]:
+def _value(api_name: str, value: Any) -> Any:
     if api_name in ID_FIELDS:
-        raw = value["id"] if isinstance(value, dict) else value
-        return ID_FIELDS[api_name], int(raw)
+        return int(value["id"] if isinstance(value, dict) else value)
     if api_name in TIME_FIELDS:
-        return TIME_FIELDS[api_name], datetime.fromisoformat(value)
-    return f"fields__{api_name}", value
+        return datetime.fromisoformat(value)
+    return value
+
+
+def _lookup(api_name: str, lookup: str, value: Any) -> Q:
+    """One lookup on the field. A system field is a column named by this module; a data field
+    is one key of Record.fields, its name a parameter of a KeyTransform: a name is never parsed
+    as a lookup path, whatever `__` it holds."""
+    column = ID_FIELDS.get(api_name) or TIME_FIELDS.get(api_name)
+    if column is not None:
+        return Q(**{f"{column}__{lookup}": value})
+    # Record.fields typed as JSON, so that the lookup prepares its value as JSON, exactly as
+    # `fields__<key>=value` would (the same SQL and parameters).
+    key = KeyTransform(api_name, ExpressionWrapper(F("fields"), output_field=JSONField()))
+    return Q(key.get_lookup(lookup)(key, value))
 
 
 def _condition(api_name: str, comparator: str, value: Any) -> Q:
     if comparator in LIST_COMPARATORS or comparator == "between":
-        pairs = [_column_value(api_name, item) for item in value]
-        column, values = pairs[0][0], [item for _, item in pairs]
+        values = [_value(api_name, item) for item in value]
     else:
-        column, single = _column_value(api_name, value)
+        single = _value(api_name, value)
     match comparator:
         case "equal":
-            return Q(**{column: single})
+            return _lookup(api_name, "exact", single)
         case "not_equal":
             # A record without the field (NULL) differs from the value too.
-            return ~Q(**{column: single}) | Q(**{f"{column}__isnull": True})
+            return ~_lookup(api_name, "exact", single) | _lookup(api_name, "isnull", True)
         case "in":
-            return Q(**{f"{column}__in": values})
+            return _lookup(api_name, "in", values)
         case "not_in":
-            return ~Q(**{f"{column}__in": values}) | Q(**{f"{column}__isnull": True})
+            return ~_lookup(api_name, "in", values) | _lookup(api_name, "isnull", True)
         case "starts_with":
-            return Q(**{f"{column}__startswith": single})
+            return _lookup(api_name, "startswith", single)
         case "greater_than":
-            return Q(**{f"{column}__gt": single})
+            return _lookup(api_name, "gt", single)
         case "less_than":
-            return Q(**{f"{column}__lt": single})
+            return _lookup(api_name, "lt", single)
         case "between":
-            return Q(**{f"{column}__gte": values[0], f"{column}__lte": values[1]})
+            return _lookup(api_name, "gte", values[0]) & _lookup(api_name, "lte", values[1])
     raise ValueError(comparator)  # parse_criteria lets no other comparator through
 
 

@@ -197,7 +197,9 @@ def test_an_operator_cancels_a_running_job_from_its_page(
         actor=ann,
         module=CONTACTS,
         criteria=parse_criteria(
-            {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}}
+            {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}},
+            organization=zylker,
+            modules=[CONTACTS],
         ),
         new_owner=chen,
     )
@@ -326,7 +328,9 @@ def test_an_operator_retries_a_failed_transfer_job(
         actor=ann,
         module=CONTACTS,
         criteria=parse_criteria(
-            {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}}
+            {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}},
+            organization=zylker,
+            modules=[CONTACTS],
         ),
         new_owner=chen,
     )

@@ -488,7 +488,9 @@ def test_select_all_over_more_than_a_chunk_schedules_a_job_per_module_from_the_f
     transfers = list(TransferJob.objects.order_by("module_ids"))
     assert [t.module_ids for t in transfers] == [[CONTACTS.id], [TASKS.id]]
     owner_is_ben = parse_criteria(
-        {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}}
+        {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(ben.id)}},
+        organization=ben.organization,
+        modules=[CONTACTS],
     )
     assert [t.criteria for t in transfers] == [owner_is_ben, owner_is_ben]
     assert confirm.status_code == 302 and confirm.url == url

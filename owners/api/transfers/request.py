@@ -14,6 +14,7 @@ from crm import policy
 from crm.http.errors import INVALID_BODY, ErrorKind
 from crm.ids import parse_id
 from crm.models import Organization, User
+from crm.modules import ModuleInfo
 from owners.api.bigin.request import (
     INVALID_TYPE,
     MANDATORY_NOT_FOUND,
@@ -95,9 +96,11 @@ def _boolean(body: dict[str, Any], key: str, path: str) -> bool:
     raise INVALID_TYPE(expected_data_type="boolean", api_name=key, json_path=path)
 
 
-def parse_mass_change(body: Any, *, organization: Organization) -> MassChangeRequest:
+def parse_mass_change(
+    body: Any, *, organization: Organization, module: ModuleInfo
+) -> MassChangeRequest:
     """The checks in order: body, the Zoho keys we do not serve (cvid, territory), owner,
-    criteria, related_modules, notify, dry_run."""
+    criteria (whose fields are `module`'s), related_modules, notify, dry_run."""
     if not isinstance(body, dict):
         raise INVALID_BODY()
     for key in ("cvid", "territory"):
@@ -106,7 +109,7 @@ def parse_mass_change(body: Any, *, organization: Organization) -> MassChangeReq
     new_owner = parse_owner(body, organization)
     if body.get("criteria") is None:
         raise MANDATORY_NOT_FOUND(api_name="criteria", json_path="$.criteria")
-    criteria = parse_criteria(body["criteria"])
+    criteria = parse_criteria(body["criteria"], organization=organization, modules=[module])
     related = parse_related(body)
     if related.record_ids:
         # A mass change moves whole modules of related activities, not picked ones.

@@ -159,7 +159,9 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
         organization = request.user.organization
         if "job_id" in request.query_params or "action" in request.query_params:
             return self._cancel(request, module_info)
-        parsed = parse.parse_mass_change(request.data, organization=organization)
+        parsed = parse.parse_mass_change(
+            request.data, organization=organization, module=module_info
+        )
         if parsed.dry_run:
             result = engine.dry_run_mass_change(
                 organization=organization,

@@ -20,10 +20,12 @@ from crm import policy
 from crm.http.errors import ApiError
 from crm.ids import parse_id
 from crm.management.commands._lookup import user_by_email_or_id
-from crm.modules import module_by_name
+from crm.models import Organization
+from crm.modules import ModuleInfo, module_by_name
 from owners.models import OutboxEntry, TransferJob
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
+from owners.transfers.selection import offboarding_modules
 
 FINISHED = (TransferJob.Status.COMPLETED, TransferJob.Status.FAILED)
 
@@ -71,7 +73,11 @@ class Command(BaseCommand):
             module = module_by_name(options["module"])
             if module is None:
                 raise CommandError(f"No module {options['module']!r}.")
-        criteria = self._criteria(options["criteria"])
+        criteria = self._criteria(
+            options["criteria"],
+            organization=from_user.organization,
+            modules=[module] if module else offboarding_modules(),
+        )
         common = {
             "organization": from_user.organization,
             "from_user": from_user,
@@ -94,11 +100,11 @@ class Command(BaseCommand):
         )
         return transfer
 
-    def _criteria(self, text: str | None):
+    def _criteria(self, text: str | None, *, organization: Organization, modules: list[ModuleInfo]):
         if not text:
             return None
         try:
-            return parse_criteria(json.loads(text))
+            return parse_criteria(json.loads(text), organization=organization, modules=modules)
         except json.JSONDecodeError as error:
             raise CommandError(f"--criteria is not JSON: {error}") from None
         except ApiError as error:

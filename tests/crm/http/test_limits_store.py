@@ -79,6 +79,19 @@ def test_retry_after_waits_for_enough_credits_to_free_up(store):
     assert (three.allowed, three.retry_after) == (False, 50)
 
 
+def test_a_read_after_the_window_emptied_invents_nothing(store):
+    window = Window(bucket_seconds=10, buckets=6)  # one minute in 10 s buckets
+    store.take("k", cost=3, limit=3, window=window, now=T0)
+
+    # A minute later the three have left the window; reading the count must not leave them
+    # behind for the next call to adopt.
+    assert store.used("k", window=window, now=T0 + 60) == 0
+    after = store.take("k", cost=1, limit=3, window=window, now=T0 + 70)
+
+    assert (after.allowed, after.used) == (True, 1)
+    assert store.used("k", window=window, now=T0 + 70) == 1
+
+
 def test_counts_are_per_key(store):
     for _ in range(2):
         store.take("a", cost=1, limit=2, window=CREDITS_WINDOW, now=T0)
@@ -87,9 +100,20 @@ def test_counts_are_per_key(store):
     assert store.take("b", cost=1, limit=2, window=CREDITS_WINDOW, now=T0).allowed
 
 
-def test_a_check_without_record_counts_nothing(store):
-    assert store.take("k", cost=1, limit=1, window=CREDITS_WINDOW, now=T0, record=False).allowed
-    assert store.used("k", window=CREDITS_WINDOW, now=T0) == 0
+def test_units_given_back_no_longer_count(store):
+    window = Window(bucket_seconds=10, buckets=6)
+    store.take("k", cost=2, limit=3, window=window, now=T0)
+    store.take("k", cost=1, limit=3, window=window, now=T0 + 10)
+
+    store.give_back("k", cost=1, window=window, taken_at=T0, now=T0 + 15)
+    assert store.used("k", window=window, now=T0 + 15) == 2
+    assert store.take("k", cost=1, limit=3, window=window, now=T0 + 15).allowed
+    # More than the bucket holds: the bucket empties, the others keep theirs.
+    store.give_back("k", cost=5, window=window, taken_at=T0 + 10, now=T0 + 15)
+    assert store.used("k", window=window, now=T0 + 15) == 1
+    # A bucket that left the window has nothing left to give back.
+    store.give_back("k", cost=1, window=window, taken_at=T0, now=T0 + 60)
+    assert store.used("k", window=window, now=T0 + 60) == 0
 
 
 def test_requests_in_flight_are_limited_and_released(store):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from crm.http import limits, metering
 from crm.models import Organization
@@ -55,6 +57,30 @@ def test_an_organization_gets_its_credits_then_429(store_kind, limited, admin_us
     # The three credits were spent within this minute; they leave the window in under 24 h.
     assert 0 < int(refused["Retry-After"]) <= 86400
     assert metering.credits_used(limited) == 3
+
+
+def test_reading_the_credits_in_the_admin_never_invents_any(
+    store_kind, limited, admin_user, auth_client, admin_site_client
+):
+    """The admin page reads the count the moment the last spent credits left the window; the
+    next call is then counted from nothing, not from the credits that left."""
+    page = f"/admin/crm/organization/{limited.pk}/change/"
+    spent_at = datetime(2026, 3, 2, 10, 4, 30, tzinfo=UTC)
+    with time_machine.travel(spent_at, tick=False) as traveller:
+        client = auth_client(admin_user, "ZohoBigin.users.READ")
+        assert [client.get(USERS).status_code for _ in range(3)] == [200, 200, 200]
+        assert b"3 of 3" in admin_site_client.get(page).content
+
+        # 10:05 the next day: the minute 10:04 has left the window.
+        traveller.move_to(spent_at + timedelta(days=1, seconds=40))
+        assert b"0 of 3" in admin_site_client.get(page).content
+        traveller.shift(timedelta(seconds=60))
+        client = auth_client(admin_user, "ZohoBigin.users.READ")  # yesterday's token expired
+        answer = client.get(USERS)
+
+        assert answer.status_code == 200, answer.json()
+        assert b"1 of 3" in admin_site_client.get(page).content
+        assert metering.credits_used(limited) == 1
 
 
 def test_other_organizations_are_unaffected(store_kind, limited, admin_user, auth_client):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from crm.http import limits
-from crm.oauth import grants
+from crm.oauth import grants, guessing
 from tests.crm.oauth.oauth_helpers import TOKEN_URL
 
 pytestmark = pytest.mark.django_db
@@ -48,12 +52,13 @@ def refresh_token(self_client, admin_user) -> str:
     ).refresh_token
 
 
+FORM = "application/x-www-form-urlencoded"
 # One client for the module: a new APIClient loads the middleware again, which costs more than
 # the request.
 CLIENT = APIClient()
 
 
-def _refresh(client_id: str, secret: str, refresh_token: str, address: str):
+def _refresh(client_id: str, secret: str, refresh_token: str, address: str, client=CLIENT):
     body = urlencode(
         {
             "grant_type": "refresh_token",
@@ -62,9 +67,7 @@ def _refresh(client_id: str, secret: str, refresh_token: str, address: str):
             "refresh_token": refresh_token,
         }
     )
-    return CLIENT.post(
-        TOKEN_URL, body, content_type="application/x-www-form-urlencoded", REMOTE_ADDR=address
-    )
+    return client.post(TOKEN_URL, body, content_type=FORM, REMOTE_ADDR=address)
 
 
 def test_a_thousand_wrong_secrets_from_one_address_are_cut_off(
@@ -79,26 +82,100 @@ def test_a_thousand_wrong_secrets_from_one_address_are_cut_off(
     # The right secret, from the same address: still refused (the address is cut off) ...
     same_address = _refresh(client_id, self_client.client_secret, refresh_token, "203.0.113.7")
     assert same_address.status_code == 429
-    # ... and from another address it works: the cut-off attempts did not count for the client.
+    # ... and from another address it works: failures are counted per address only.
     right = _refresh(client_id, self_client.client_secret, refresh_token, "198.51.100.20")
     assert right.status_code == 200
     assert set(right.json()) == {"access_token", "scope", "api_domain", "token_type", "expires_in"}
 
 
-def test_a_client_guessed_from_many_addresses_is_cut_off(
-    store_kind, settings, self_client, refresh_token
+def test_guessing_from_many_addresses_never_locks_the_owner_out(
+    store_kind, self_client, refresh_token
 ):
-    settings.OAUTH_FAILURES_PER_CLIENT = 5
+    """The client id is public: 120 wrong secrets from eight addresses (15 each, under the limit
+    of 20 per address) refuse none of them, and the owner's right secret works from its own
+    address as from one of the guessers'."""
     client_id = self_client.client.client_id
-    for n in range(5):
-        wrong = _refresh(client_id, "wrong", refresh_token, f"203.0.113.{n}")
-        assert wrong.json() == {"error": "invalid_client"}
+    guessers = [f"203.0.113.{n}" for n in range(8)]
+    answers = [
+        _refresh(client_id, f"wrong-{n}", refresh_token, address)
+        for address in guessers
+        for n in range(15)
+    ]
 
-    refused = _refresh(client_id, self_client.client_secret, refresh_token, "198.51.100.20")
-    other_client = _refresh("1000.OTHERCLIENT", "x", refresh_token, "198.51.100.20")
+    owner = _refresh(client_id, self_client.client_secret, refresh_token, "198.51.100.20")
+    from_a_guesser = _refresh(client_id, self_client.client_secret, refresh_token, guessers[0])
 
-    assert (refused.status_code, refused.json()) == (429, ACCESS_DENIED)
-    assert other_client.json() == {"error": "invalid_client"}
+    assert {(a.status_code, str(a.json())) for a in answers} == {
+        (200, str({"error": "invalid_client"}))
+    }
+    assert owner.status_code == 200, owner.json()
+    assert set(owner.json()) == {"access_token", "scope", "api_domain", "token_type", "expires_in"}
+    assert from_a_guesser.status_code == 200, from_a_guesser.json()
+
+
+# Committed for real: the guesses run in threads, each with its own connection.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_guesses_from_one_address_stop_exactly_at_the_limit(
+    store_kind, settings, monkeypatch, self_client, refresh_token
+):
+    """Twenty wrong secrets from one address arrive at once, each checked slowly: exactly the
+    limit of 5 are checked (and counted), the other 15 are refused unchecked."""
+    settings.OAUTH_FAILURES_PER_ADDRESS = 5
+    client_id, address = self_client.client.client_id, "203.0.113.7"
+    checked = []
+    real_refresh = grants.refresh
+
+    def slow_refresh(**credentials):
+        checked.append(credentials["client_secret"])
+        time.sleep(0.3)  # the other guesses arrive while this one is checked
+        return real_refresh(**credentials)
+
+    monkeypatch.setattr(grants, "refresh", slow_refresh)
+    start = threading.Barrier(20)
+
+    def guess(n: int):
+        start.wait()
+        try:
+            return _refresh(client_id, f"wrong-{n}", refresh_token, address, APIClient())
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(guess, range(20)))
+
+    bodies = sorted((a.status_code, str(a.json())) for a in answers)
+    assert (
+        bodies == [(200, str({"error": "invalid_client"}))] * 5 + [(429, str(ACCESS_DENIED))] * 15
+    )
+    assert len(checked) == 5
+    failures = limits.store().used(
+        f"oauth-failures:address:{address}", window=guessing.WINDOW, now=limits.now()
+    )
+    assert failures == 5
+    monkeypatch.setattr(grants, "refresh", real_refresh)
+    right = _refresh(client_id, self_client.client_secret, refresh_token, "198.51.100.20")
+    assert right.status_code == 200
+
+
+def test_a_right_secret_is_not_a_failure(store_kind, settings, self_client, refresh_token):
+    """Each attempt counts until it succeeds: an address may refresh as often as it likes."""
+    settings.OAUTH_FAILURES_PER_ADDRESS = 2
+    client_id = self_client.client.client_id
+    rights = [
+        _refresh(client_id, self_client.client_secret, refresh_token, "198.51.100.20")
+        for _ in range(5)
+    ]
+    unsupported = [
+        CLIENT.post(
+            TOKEN_URL, "grant_type=password", content_type=FORM, REMOTE_ADDR="198.51.100.20"
+        )
+        for _ in range(3)
+    ]
+    wrong = [_refresh(client_id, "wrong", refresh_token, "198.51.100.20") for _ in range(3)]
+
+    assert [a.status_code for a in rights] == [200] * 5
+    assert [a.json() for a in unsupported] == [{"error": "unsupported_grant_type"}] * 3
+    assert [a.json() for a in wrong] == [{"error": "invalid_client"}] * 2 + [ACCESS_DENIED]
 
 
 def test_wrong_codes_count_as_failures(store_kind, settings, self_client):

@@ -496,6 +496,78 @@ def test_mass_change_leaves_out_records_the_new_owner_has(client, new_owner, lea
     assert response.json()["data"][0]["details"]["Total_Count"] == 1
 
 
+def _condition(api_name: str, value) -> dict:
+    return {"field": {"api_name": api_name}, "comparator": "equal", "value": value}
+
+
+@pytest.fixture
+def mailing_states(make_record, leaving):
+    """Contacts with the data field Mailing_State, a company with Industry (Accounts only)."""
+    make_record(module_name="Accounts", owner=leaving, fields={"Industry": "Retail"})
+    return [
+        make_record(module_name="Contacts", owner=leaving, fields={"Mailing_State": state})
+        for state in ("CA", "NV")
+    ]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize(
+    ("criteria", "api_name", "json_path"),
+    [
+        # A lookup of the ORM after a field's name: a client's regex run by PostgreSQL ...
+        (_condition("Mailing_State__regex", ".*"), "Mailing_State__regex", "$.criteria"),
+        # ... or a lookup that fails in the database (a 500 before).
+        (_condition("Mailing_State__range", "Nevada"), "Mailing_State__range", "$.criteria"),
+        (_condition("Favourite_Colour", "red"), "Favourite_Colour", "$.criteria"),
+        # A field of Accounts, not of Contacts; a field of activities only.
+        (_condition("Industry", "Retail"), "Industry", "$.criteria"),
+        (_condition("What_Id", {"id": "1"}), "What_Id", "$.criteria"),
+        (
+            {
+                "group_operator": "or",
+                "group": [
+                    _condition("Mailing_State", "CA"),
+                    _condition("Mailing_State__regex", "^N"),
+                ],
+            },
+            "Mailing_State__regex",
+            "$.criteria.group[1]",
+        ),
+    ],
+)
+def test_mass_change_criteria_name_fields_of_the_module_never_lookups(
+    client, new_owner, leaving, mailing_states, criteria, api_name, json_path, dry_run
+):
+    response = client.post(MASS, body(new_owner, criteria, dry_run=dry_run), format="json")
+
+    assert (response.status_code, response.json()) == (
+        400,
+        error(
+            "INVALID_DATA",
+            {"api_name": api_name, "json_path": f"{json_path}.field.api_name"},
+            "invalid data",
+        ),
+    )
+    assert Record.objects.filter(owner=new_owner).count() == 0
+
+
+def test_mass_change_by_a_field_of_the_module_moves_what_matches(
+    client, new_owner, leaving, mailing_states
+):
+    california, nevada = mailing_states
+    criteria = _condition("Mailing_State", "CA")
+
+    dry = client.post(MASS, body(new_owner, criteria, dry_run=True), format="json")
+    scheduled = client.post(MASS, body(new_owner, criteria), format="json")
+    drain()
+
+    assert dry.json()["data"][0]["details"]["sample_ids"] == [str(california.id)]
+    assert scheduled.status_code == 202
+    california.refresh_from_db()
+    nevada.refresh_from_db()
+    assert (california.owner_id, nevada.owner_id) == (new_owner.id, leaving.id)
+
+
 def test_transfer_and_delete_is_for_administrators_only(auth_client, make_user, new_owner, leaving):
     standard = make_user(email="std@zylker.test", profile_name="Standard")
     response = auth_client(standard, "ZohoBigin.users.ALL").post(

@@ -62,7 +62,9 @@ def test_mass_change_moves_matching_records_in_chunks_with_their_tasks(
                 owner_is(leaving.id),
                 {"field": {"api_name": "State"}, "comparator": "in", "value": ["CA", "NV"]},
             ],
-        }
+        },
+        organization=organization,
+        modules=[CONTACTS],
     )
     transfer = engine.schedule_mass_change(
         organization=organization,
@@ -113,7 +115,9 @@ def test_a_record_that_no_longer_matches_when_its_chunk_runs_is_skipped(
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
     )
     # Planned: the plan job runs alone, then someone moves one contact on.
@@ -142,7 +146,9 @@ def test_dry_run_counts_and_writes_nothing(organization, new_owner, leaving, own
         organization=organization,
         module=CONTACTS,
         criteria=parse_criteria(
-            {"field": {"api_name": "State"}, "comparator": "equal", "value": "CA"}
+            {"field": {"api_name": "State"}, "comparator": "equal", "value": "CA"},
+            organization=organization,
+            modules=[CONTACTS],
         ),
         new_owner=new_owner,
         related_modules=["Tasks", "Calls"],
@@ -164,7 +170,9 @@ def test_cancel_stops_the_chunks_not_started(
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
     )
     plan = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
@@ -192,7 +200,9 @@ def test_another_organizations_job_is_unknown(
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
     )
     assert (
@@ -259,7 +269,9 @@ def test_revert_restores_records_still_as_the_batch_left_them_and_twice_is_a_no_
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
         related_modules=["Tasks"],
     )
@@ -317,7 +329,9 @@ def test_a_new_owner_disabled_mid_job_fails_the_rest_and_retry_resumes(
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
     )
     plan = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan")
@@ -346,7 +360,9 @@ def test_notify_sends_one_digest_per_job(
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
         related_modules=["Tasks"],
         notify=True,
@@ -375,7 +391,9 @@ def test_scheduling_writes_the_job_and_its_plan_in_one_transaction(
             organization=organization,
             actor=admin_user,
             module=CONTACTS,
-            criteria=parse_criteria(owner_is(leaving.id)),
+            criteria=parse_criteria(
+                owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+            ),
             new_owner=new_owner,
             related_modules=["Tasks"],
         )
@@ -400,7 +418,9 @@ def test_a_chunk_costs_the_same_queries_for_1_and_60_records(
         organization=organization,
         actor=admin_user,
         module=CONTACTS,
-        criteria=parse_criteria(owner_is(leaving.id)),
+        criteria=parse_criteria(
+            owner_is(leaving.id), organization=organization, modules=[CONTACTS]
+        ),
         new_owner=new_owner,
         related_modules=["Tasks"],
     )

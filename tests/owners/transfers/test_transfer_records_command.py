@@ -168,6 +168,20 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_it(
             "--criteria: MANDATORY_NOT_FOUND"
             " {'api_name': 'api_name', 'json_path': '$.criteria.field.api_name'}",
         ),
+        (
+            (
+                "--from",
+                "lea@zylker.test",
+                "--to",
+                "chen@zylker.test",
+                "--module",
+                "Contacts",
+                "--criteria",
+                '{"field": {"api_name": "State__regex"}, "comparator": "equal", "value": ".*"}',
+            ),
+            "--criteria: INVALID_DATA"
+            " {'api_name': 'State__regex', 'json_path': '$.criteria.field.api_name'}",
+        ),
         (("--job", "12345"), "No job '12345'."),
     ],
 )
