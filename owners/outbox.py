@@ -88,13 +88,26 @@ def claim_entry(job_id: int) -> OutboxEntry | None:
     return OutboxEntry.objects.get(id=job_id)
 
 
+# What a kind of entry does when it fails for good, beside being marked failed, in the same
+# transaction (the steps of transfer jobs count the failure against their job, so it ends):
+# called with the entry and its error.
+FailureHandlers = Mapping[str, Callable[[OutboxEntry, str], object]]
+
+
 def run_entry(
-    job_id: int, runners: Mapping[str, Callable[[OutboxEntry], object]] | None = None
+    job_id: int,
+    runners: Mapping[str, Callable[[OutboxEntry], object]] | None = None,
+    *,
+    failures: FailureHandlers | None = None,
+    retry_in: float = 0.0,
 ) -> OutboxEntry | None:
     """Claim and run one job; None when it was not ours to run (done, or held by another).
 
     `runners` runs the kinds this module does not know (the steps of transfer jobs, which
-    owners.tasks hands in: owners/transfers/ builds on this module, not the other way round).
+    owners.tasks hands in: owners/transfers/ builds on this module, not the other way round), and
+    `failures` what they do when they fail for good. After a transient error the job is pending
+    again and due in `retry_in` seconds, when the caller's retry comes (so the sweep does not
+    send it a second time before then).
     """
     job = claim_entry(job_id)
     if job is None:
@@ -108,10 +121,10 @@ def run_entry(
         else:
             (runners or {})[job.kind](job)
     except TRANSIENT_ERRORS as exc:
-        _release(job, exc)
+        _release(job, exc, retry_in)
         raise
     except Exception as exc:
-        _fail(job, exc)
+        _fail(job, exc, failures or {})
         raise
     return job
 
@@ -304,12 +317,13 @@ def reset_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:
     return failed
 
 
-def release_left_behind() -> list[OutboxEntry]:
+def release_left_behind(failures: FailureHandlers | None = None) -> list[OutboxEntry]:
     """The jobs left behind, made pending and due now, for the sweep to send again.
 
     Pending jobs due for longer than the grace period (their message never reached the broker,
     or was lost), and running jobs whose lease expired (their worker died). Jobs claimed
-    `OUTBOX_MAX_ATTEMPTS` times already are marked failed instead.
+    `OUTBOX_MAX_ATTEMPTS` times already are marked failed instead, each with its kind's failure
+    handler (`failures`) in the same transaction: a transfer job whose chunk is given up on ends.
     """
     now = timezone.now()
     left_behind = Q(
@@ -319,20 +333,29 @@ def release_left_behind() -> list[OutboxEntry]:
         status=OutboxEntry.Status.RUNNING,
         claimed_at__lt=now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
     )
-    abandoned = OutboxEntry.objects.filter(
-        left_behind, attempts__gte=settings.OUTBOX_MAX_ATTEMPTS
-    ).update(
-        status=OutboxEntry.Status.FAILED,
-        finished_at=now,
-        last_error=f"gave up after {settings.OUTBOX_MAX_ATTEMPTS} attempts",
-    )
+    error = f"gave up after {settings.OUTBOX_MAX_ATTEMPTS} attempts"
+    with transaction.atomic():
+        # Locked, so a claim or an operator's retry does not interleave; one being claimed right
+        # now is skipped (its worker decides).
+        abandoned = list(
+            OutboxEntry.objects.filter(left_behind, attempts__gte=settings.OUTBOX_MAX_ATTEMPTS)
+            .order_by("id")
+            .select_for_update(skip_locked=True)[:SWEEP_BATCH]
+        )
+        OutboxEntry.objects.filter(id__in=[job.id for job in abandoned]).update(
+            status=OutboxEntry.Status.FAILED, finished_at=now, last_error=error
+        )
+        for job in abandoned:
+            handler = (failures or {}).get(job.kind)
+            if handler is not None:
+                handler(job, error)
     if abandoned:
-        logger.error("%s outbox entries failed after too many attempts", abandoned)
+        logger.error("%s outbox entries failed after too many attempts", len(abandoned))
     with transaction.atomic():
         # Locked while they are released, so no claim interleaves; a job being claimed right
         # now is skipped and left to its worker.
         due = list(
-            OutboxEntry.objects.filter(left_behind)
+            OutboxEntry.objects.filter(left_behind, attempts__lt=settings.OUTBOX_MAX_ATTEMPTS)
             .order_by("run_after")
             .select_for_update(skip_locked=True)
             .only("id", "run_after")[:SWEEP_BATCH]
@@ -362,24 +385,35 @@ def finish_claimed(job: OutboxEntry, *, result: dict | None = None) -> bool:
     )
 
 
-def _release(job: OutboxEntry, exc: BaseException) -> None:
-    """Give a job back after a transient error, so the retry (or the sweep) can claim it."""
+def _release(job: OutboxEntry, exc: BaseException, retry_in: float) -> None:
+    """Give a job back after a transient error, due when its retry comes, so the retry (or, past
+    the grace period after that, the sweep) claims it."""
     try:
         OutboxEntry.objects.filter(
             id=job.id, status=OutboxEntry.Status.RUNNING, claimed_at=job.claimed_at
-        ).update(status=OutboxEntry.Status.PENDING, claimed_at=None, last_error=repr(exc)[:2000])
+        ).update(
+            status=OutboxEntry.Status.PENDING,
+            claimed_at=None,
+            run_after=timezone.now() + timedelta(seconds=retry_in),
+            last_error=repr(exc)[:2000],
+        )
     except TRANSIENT_ERRORS:
         # The database is the trouble: the lease runs out and the sweep takes the job over.
         logger.warning("outbox entry %s not released; its lease will expire", job.id)
 
 
-def _fail(job: OutboxEntry, exc: BaseException) -> None:
+def _fail(job: OutboxEntry, exc: BaseException, failures: FailureHandlers) -> None:
+    """Mark the job failed, fenced on its claim, and run its kind's failure handler in the same
+    transaction: both happen, or (a crash between them) neither, and the sweep runs it again."""
     logger.error("outbox entry %s failed: %r", job.id, exc)
-    OutboxEntry.objects.filter(
-        id=job.id, status=OutboxEntry.Status.RUNNING, claimed_at=job.claimed_at
-    ).update(
-        status=OutboxEntry.Status.FAILED, finished_at=timezone.now(), last_error=repr(exc)[:2000]
-    )
+    error = repr(exc)[:2000]
+    with transaction.atomic():
+        failed = OutboxEntry.objects.filter(
+            id=job.id, status=OutboxEntry.Status.RUNNING, claimed_at=job.claimed_at
+        ).update(status=OutboxEntry.Status.FAILED, finished_at=timezone.now(), last_error=error)
+        handler = failures.get(job.kind)
+        if failed and handler is not None:
+            handler(job, error)
 
 
 def _notification_email(

@@ -24,31 +24,58 @@ logger = logging.getLogger(__name__)
 # acks_late: the claim makes a second delivery a no-op, so a message is acknowledged only after
 # the job ran and a worker lost mid-job leaves it to be delivered again. Retries cover transient
 # errors only, with exponential backoff (2, 4, 8, 16, 32 s, jittered, at most 60 s) and a cap;
-# past it the job is pending again and the sweep retries it until OUTBOX_MAX_ATTEMPTS.
+# the released job is due when its retry comes, and past the cap the sweep retries it until
+# OUTBOX_MAX_ATTEMPTS.
+RETRY_BACKOFF = 2
+RETRY_BACKOFF_MAX = 60
+MAX_RETRIES = 5
+
+
 @shared_task(
     bind=True,
     acks_late=True,
     autoretry_for=outbox.TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
+    retry_backoff=RETRY_BACKOFF,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     retry_jitter=True,
-    max_retries=5,
+    max_retries=MAX_RETRIES,
     ignore_result=True,
 )
 def run_outbox_entry_task(self, job_id: str) -> None:
-    run_entry(int(job_id))
+    run_entry(int(job_id), retry_in=retry_countdown(self.request.retries))
 
 
-def run_entry(job_id: int) -> OutboxEntry | None:
+def retry_countdown(retries: int) -> float:
+    """The latest the autoretry after `retries` earlier retries may come (its jitter draws up to
+    this); 0 once the retries are spent (the sweep takes over)."""
+    if retries >= MAX_RETRIES:
+        return 0.0
+    return float(min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2**retries))
+
+
+def run_entry(job_id: int, *, retry_in: float = 0.0) -> OutboxEntry | None:
     """Claim and run one outbox entry of any kind (owners.outbox.run_entry, with the steps of owner
     transfer jobs); the jobs a transfer step created are sent once it has committed."""
     return outbox.run_entry(
-        job_id, runners=dict.fromkeys(transfer_runner.KINDS, _run_transfer_step)
+        job_id,
+        runners=dict.fromkeys(transfer_runner.KINDS, _run_transfer_step),
+        failures=FAILURES,
+        retry_in=retry_in,
     )
 
 
 def _run_transfer_step(job: OutboxEntry) -> None:
     dispatch_entries(transfer_runner.run_transfer_job(job))
+
+
+def _transfer_step_failed(job: OutboxEntry, error: str) -> None:
+    created = transfer_runner.record_failure(job, error)
+    if created:
+        transaction.on_commit(partial(dispatch_entries, created))
+
+
+# A transfer job's step that fails for good counts against its job (so the job ends).
+FAILURES = dict.fromkeys(transfer_runner.KINDS, _transfer_step_failed)
 
 
 @shared_task(ignore_result=True)
@@ -80,7 +107,7 @@ def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:
 
 def sweep() -> int:
     """Send again the entries left behind (`outbox.release_left_behind`); returns how many."""
-    return dispatch_entries(outbox.release_left_behind())
+    return dispatch_entries(outbox.release_left_behind(FAILURES))
 
 
 def retry_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:

@@ -93,3 +93,38 @@ def test_no_modules_import_each_other_in_a_circle():
     for module in sorted(graph):
         visit(module)
     assert circles == []
+
+
+def _production_files() -> list[Path]:
+    return [
+        path
+        for app in ("crm", "owners", "audit")
+        for path in (ROOT / app).rglob("*.py")
+        if "migrations" not in path.parts
+    ]
+
+
+def test_only_the_settings_read_the_environment():
+    """A setting is declared in config/settings.py (django-environ) and read as a setting; code
+    that reads the environment itself is how a test hook creeps in (no test hooks in production
+    code: tests reach states through real mechanisms)."""
+    readers = []
+    for path in _production_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                if isinstance(node.value, ast.Name) and node.value.id == "os":
+                    readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert readers == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    """`from x import _name` between modules: a private function used by another module is a
+    public one in hiding (make it public, or keep the caller beside it)."""
+    found = []
+    for path in _production_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and not (node.module or "").startswith("__"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {private}")
+    assert found == []

@@ -26,8 +26,14 @@ one transaction:
     lock the job row, add the counts, and when the module's last chunk is done plan the next
     module (or finish: final counts, the digest email, the leaving user deleted)
 
-Records that matched when planned but no longer do when their chunk runs (someone changed the
-owner, or a field, in between) are skipped and counted: the newest write wins.
+Records that matched when planned but no longer do when their chunk runs, and records and
+activities whose owner anyone changed after the job was scheduled, are skipped and counted: the
+newest write wins (owners/transfers/selection.py).
+
+A job always ends. A step that fails for good (its error, or the sweep giving up on it) is
+counted against its job (`runner.record_failure`) in the transaction that marks its outbox entry
+failed: a chunk's records as failed, and the job goes on to its end, FAILED; a plan fails the job
+at once. `retry_transfer` runs the failed steps again.
 """
 
 from __future__ import annotations
@@ -412,8 +418,9 @@ def cancel_transfer(*, organization: Organization, transfer_id: int) -> Transfer
 
 
 def retry_transfer(*, organization: Organization, transfer_id: int) -> TransferJob | None:
-    """Run again the chunks of a FAILED job that failed (they re-check every record, so what
-    moved since is skipped). None for an unknown job."""
+    """Run again the steps of a FAILED job that failed (chunks re-check every record, so what
+    changed since is skipped); a job that has not failed is returned as it is. None for an
+    unknown job."""
     transfer = _transfer(organization, transfer_id)
     if transfer is None or transfer.status != TransferJob.Status.FAILED:
         return transfer

@@ -4,8 +4,6 @@ hands over (see engine.py for the life of a job)."""
 from __future__ import annotations
 
 import logging
-import os
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -23,17 +21,12 @@ from crm.models import User
 from crm.modules import module_by_id, module_by_name
 
 from ..models import OutboxEntry, TransferJob
-from ..outbox import TRANSIENT_ERRORS, finish_claimed
+from ..outbox import finish_claimed
 from ..statements import NewOwnerNotActive, new_owner_status, record_owner_changes, update_owners
 from .revert import revert_range
-from .selection import SOURCES, job_condition, records_to_move, related_to_move
+from .selection import SOURCES, job_condition, records_left_to_move, related_left_to_move
 
 logger = logging.getLogger(__name__)
-
-# Test-only: the resume test in tests/integration holds a chunk's transaction open after its
-# writes, to kill the worker inside it. Never set in a deployment.
-_TEST_PAUSE_IN_CHUNK = float(os.environ.get("OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS") or 0)
-
 
 KINDS = (
     OutboxEntry.Kind.TRANSFER_PLAN,
@@ -44,21 +37,16 @@ KINDS = (
 
 def run_transfer_job(job: OutboxEntry) -> list[OutboxEntry]:
     """Run one step of a transfer job; returns the outbox entries it created and committed, for the
-    caller to send (owners.tasks). A step that fails for good counts its records as failed;
-    what that creates is sent by the sweep."""
+    caller to send (owners.tasks). A step that fails for good is counted by `record_failure`,
+    which the outbox calls in the transaction that marks the entry failed."""
     created: list[OutboxEntry] = []
     transfer_id = int(job.payload["transfer_id"])
-    try:
-        if job.kind == OutboxEntry.Kind.TRANSFER_PLAN:
-            _run_plan(job, transfer_id, created)
-        elif job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
-            _run_chunk(job, transfer_id, created)
-        else:
-            _run_digest(job, transfer_id)
-    except Exception as exc:
-        if not isinstance(exc, TRANSIENT_ERRORS) and job.kind != OutboxEntry.Kind.TRANSFER_DIGEST:
-            _record_failure(job, transfer_id, exc)
-        raise
+    if job.kind == OutboxEntry.Kind.TRANSFER_PLAN:
+        _run_plan(job, transfer_id, created)
+    elif job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
+        _run_chunk(job, transfer_id, created)
+    else:
+        _run_digest(job, transfer_id)
     return created
 
 
@@ -99,7 +87,7 @@ def _plan_module(transfer: TransferJob, module_id: int, now: datetime) -> list[O
         ).values("record_id")
         id_column = "record_id"
     else:
-        ids = records_to_move(transfer, module_id).values("id")
+        ids = records_left_to_move(transfer, module_id).values("id")
         id_column = "id"
     size = settings.TRANSFER_JOB_CHUNK
     sql, params = ids.order_by().query.sql_with_params()
@@ -166,17 +154,18 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
     module_id = int(payload["module_id"])
     after, up_to, planned = int(payload["after"]), int(payload["up_to"]), int(payload["planned"])
     size = settings.TRANSFER_JOB_CHUNK
-    org_id, new_owner_id = transfer.organization_id, transfer.new_owner_id
+    new_owner_id = transfer.new_owner_id
     # The new owner's status, FOR SHARE: disabling them waits for this chunk, or this chunk sees
     # it and the job stops (the error fails the chunk and the job).
     status = new_owner_status(new_owner_id)
     if status != User.Status.ACTIVE:
         raise NewOwnerNotActive(status)
-    # The records of the range that still match, locked in id order (as change_owner locks):
-    # a concurrent change_owner of some of them queues behind this chunk, or this chunk behind
-    # it, and then re-evaluates the condition on the row it committed.
+    # The records of the range that still match and that nobody gave another owner since the
+    # job was scheduled, locked in id order (as change_owner locks): a concurrent change_owner
+    # of some of them queues behind this chunk, or this chunk behind it, and then re-evaluates
+    # the condition on the row it committed (newest write wins).
     locked = list(
-        records_to_move(transfer, module_id)
+        records_left_to_move(transfer, module_id)
         .filter(id__gt=after, id__lte=up_to)
         .order_by("id")
         .select_for_update()
@@ -197,9 +186,7 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
         # the activity is also one the job moves in its own module (a leaving user's task), so
         # it counts as moved, not only as related.
         rows = list(
-            related_to_move(
-                org_id, [record_id for record_id, _ in locked], related_ids, new_owner_id
-            )
+            related_left_to_move(transfer, [record_id for record_id, _ in locked], related_ids)
             .annotate(
                 in_job=ExpressionWrapper(
                     job_condition(transfer) & Q(module_id__in=transfer.module_ids),
@@ -217,13 +204,35 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
     now = timezone.now()
     _give(transfer, changes, new_owner_id, now)
     _give(transfer, related, new_owner_id, now)
-    if _TEST_PAUSE_IN_CHUNK:
-        time.sleep(_TEST_PAUSE_IN_CHUNK)
     outcome.moved = len(locked)
-    outcome.skipped = max(0, planned - outcome.moved)
+    outcome.skipped = max(0, planned - outcome.moved - _moved_before(transfer, payload, locked))
     outcome.related = len(related)
     outcome.extra_updated = in_job
     return outcome
+
+
+def _moved_before(
+    transfer: TransferJob, payload: dict[str, Any], locked: list[tuple[int, int | None]]
+) -> int:
+    """How many activities of the range this job moved already with their parents (counted as
+    updated by the parent's chunk, so not skipped here). Only a retried job meets them: a module
+    of activities is otherwise planned after its parents' chunks have run."""
+    module_id = int(payload["module_id"])
+    if not transfer.related_modules or not module_by_id(module_id).is_activity:
+        return 0
+    return (
+        AuditEntry.objects.filter(
+            organization_id=transfer.organization_id,
+            batch_id=transfer.batch_id,
+            module_id=module_id,
+            record_id__gt=int(payload["after"]),
+            record_id__lte=int(payload["up_to"]),
+        )
+        .exclude(record_id__in=[record_id for record_id, _ in locked])
+        .values("record_id")
+        .distinct()
+        .count()
+    )
 
 
 def _give(
@@ -328,14 +337,14 @@ def _complete(transfer: TransferJob, now: datetime, created: list[OutboxEntry]) 
     """The end of a job (in the transaction of its last plan): final counts, the leaving user
     deleted, the digest email queued."""
     done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
-    if not transfer.cancelled:
-        if done <= transfer.total_count:
-            # Records that matched when the job was scheduled but no longer did when their
-            # module was planned: skipped like those a chunk found changed.
-            transfer.skipped_count += transfer.total_count - done
-        else:
-            # Records that came to match after scheduling and were moved: counted in.
-            transfer.total_count = done
+    if done > transfer.total_count:
+        # Records that came to match after scheduling and were moved: counted in.
+        transfer.total_count = done
+    elif not transfer.cancelled:
+        # Records that matched when the job was scheduled but no longer did (or had a newer
+        # owner) when their module was planned: skipped like those a chunk found changed. A
+        # cancelled job leaves them not updated.
+        transfer.skipped_count += transfer.total_count - done
     transfer.status = (
         TransferJob.Status.FAILED if transfer.failed_count else TransferJob.Status.COMPLETED
     )
@@ -357,25 +366,34 @@ def _complete(transfer: TransferJob, now: datetime, created: list[OutboxEntry]) 
         transaction.on_commit(partial(created.append, digest))
 
 
-def _record_failure(job: OutboxEntry, transfer_id: int, exc: BaseException) -> None:
-    """A chunk failed for good: its records count as failed, and the job goes on (it ends
-    FAILED). The chunk job itself is marked failed by owners.outbox; `retry_transfer` runs it
-    again."""
-    with transaction.atomic():
-        transfer = TransferJob.objects.select_for_update().filter(id=transfer_id).first()
-        if transfer is None:
-            return
-        transfer.last_error = repr(exc)[:2000]
-        if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
-            transfer.failed_count += int(job.payload.get("planned", 0))
-            transfer.chunks_done += 1
-            if transfer.chunks_done == transfer.chunks_planned:
-                # Sent by the sweep (this step's caller is handling the failure).
-                _next_plan_job(transfer).save(force_insert=True)
-        else:
-            transfer.status = TransferJob.Status.FAILED
-            transfer.finished_time = timezone.now()
-        transfer.save()
+def record_failure(job: OutboxEntry, error: str) -> list[OutboxEntry]:
+    """A step of a transfer job failed for good (its error, or the sweep gave up on it): count it
+    against its job, so the job always ends. Called by owners.outbox in the transaction that
+    marks the entry failed (a crash between the two leaves neither). A chunk's records count as
+    failed and the job goes on (it ends FAILED, and `engine.retry_transfer` runs the chunk
+    again); a plan fails its job at once. Returns the entries it created, for the caller to send
+    after commit. A digest's failure changes no count: its job has ended already."""
+    if job.kind not in (OutboxEntry.Kind.TRANSFER_PLAN, OutboxEntry.Kind.TRANSFER_CHUNK):
+        return []
+    transfer = (
+        TransferJob.objects.select_for_update().filter(id=int(job.payload["transfer_id"])).first()
+    )
+    if transfer is None:
+        return []
+    created: list[OutboxEntry] = []
+    transfer.last_error = error[:2000]
+    if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
+        transfer.failed_count += int(job.payload.get("planned", 0))
+        transfer.chunks_done += 1
+        if transfer.chunks_done == transfer.chunks_planned:
+            plan = _next_plan_job(transfer)
+            plan.save(force_insert=True)
+            created.append(plan)
+    else:
+        transfer.status = TransferJob.Status.FAILED
+        transfer.finished_time = timezone.now()
+    transfer.save()
+    return created
 
 
 # ----------------------------------------------------------------------------------------------

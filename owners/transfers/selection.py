@@ -1,5 +1,7 @@
-"""Which records an transfer job moves: one SQL condition per module, evaluated again by
-every chunk when it runs (so a record moves only if it still matches then)."""
+"""Which records a transfer job moves: one SQL condition per module, evaluated again by every
+chunk when it runs (so a record moves only if it still matches then), and the newest write wins:
+a record or an activity whose owner anyone changed at or after the job was scheduled keeps that
+owner, whatever the criteria say (owners/statements.py, `owner_unchanged_since`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from crm.models import Record
 from crm.modules import MODULES, ModuleInfo, module_by_name
 
 from ..models import TransferJob
+from ..statements import owner_unchanged_since
 from .criteria import criteria_condition
 
 # The audit source of each kind of job.
@@ -37,6 +40,12 @@ def records_to_move(transfer: TransferJob, module_id: int) -> QuerySet:
     )
 
 
+def records_left_to_move(transfer: TransferJob, module_id: int) -> QuerySet:
+    """The records of `module_id` the job moves when its chunk runs: those that still match and
+    whose owner nobody changed since the job was scheduled."""
+    return records_to_move(transfer, module_id).filter(owner_unchanged_since(transfer.created_time))
+
+
 def related_to_move(
     organization_id: int, parents: Any, module_ids: list[int], new_owner_id: int
 ) -> QuerySet:
@@ -45,6 +54,14 @@ def related_to_move(
     return Record.objects.filter(
         organization_id=organization_id, related_to_id__in=parents, module_id__in=module_ids
     ).exclude(owner_id=new_owner_id)
+
+
+def related_left_to_move(transfer: TransferJob, parents: Any, module_ids: list[int]) -> QuerySet:
+    """`related_to_move` for a running job: without the activities whose owner someone changed
+    since the job was scheduled."""
+    return related_to_move(
+        transfer.organization_id, parents, module_ids, transfer.new_owner_id
+    ).filter(owner_unchanged_since(transfer.created_time))
 
 
 def offboarding_modules() -> list[ModuleInfo]:

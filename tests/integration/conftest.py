@@ -238,3 +238,38 @@ def measured() -> Iterator[list[float]]:
     started = time.monotonic()
     yield elapsed
     elapsed.append(time.monotonic() - started)
+
+
+class RowLock:
+    """Rows of one table held FOR UPDATE by a connection of the test's own: a writer that needs
+    one of them waits inside its transaction until `release` (or the test's end)."""
+
+    def __init__(self, table: str, ids: list[int]) -> None:
+        import psycopg
+
+        self._connection = psycopg.connect(_test_database_url(), autocommit=False)
+        self._connection.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
+        )
+
+    def release(self) -> None:
+        if not self._connection.closed:
+            self._connection.rollback()
+            self._connection.close()
+
+
+@pytest.fixture
+def row_lock(transactional_db) -> Iterator[Callable[[str, list[int]], RowLock]]:
+    """`row_lock(table, ids)`: lock those rows from another connection (the way a slow writer
+    would), so a worker's chunk that reaches them is held inside its transaction. Released at
+    teardown at the latest."""
+    locks: list[RowLock] = []
+
+    def take(table: str, ids: list[int]) -> RowLock:
+        lock = RowLock(table, ids)
+        locks.append(lock)
+        return lock
+
+    yield take
+    for lock in locks:
+        lock.release()

@@ -130,12 +130,22 @@ def worker(redis_server, queue_name, publish_to, start_worker):
     return start
 
 
+def contact_ids(owner: User) -> list[int]:
+    return list(
+        Record.objects.filter(owner=owner, module_id=CONTACTS.id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
 def test_offboarding_a_user_with_20000_records_from_the_form_to_a_finished_bar(
-    live_server, worker, zylker, ann, ben, chen
+    live_server, worker, row_lock, zylker, ann, ben, chen
 ):
     total = bulk_records(zylker, ben, 10_000, with_tasks=True)
-    # 1,000-record chunks, each held 0.4 s: the job takes several seconds, the page polls each.
-    worker(TRANSFER_JOB_CHUNK="1000", OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.4")
+    # 1,000-record chunks; a contact of the sixth held by another writer until the page has shown
+    # the bar half full.
+    lock = row_lock(Record._meta.db_table, [contact_ids(ben)[5_500]])
+    worker(TRANSFER_JOB_CHUNK="1000")
 
     with sync_playwright() as playwright:
         browser = launch(playwright)
@@ -166,6 +176,7 @@ def test_offboarding_a_user_with_20000_records_from_the_form_to_a_finished_bar(
             timeout=JOB_TIMEOUT_MS,
         )
         screenshot(page, "offboard-job-running")
+        lock.release()
         expect(page.locator("#batch-link")).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(page.locator("#progress-status")).to_have_text("Completed")
         expect(page.locator("#count-updated_count")).to_have_text("20,000")
@@ -188,10 +199,13 @@ def test_offboarding_a_user_with_20000_records_from_the_form_to_a_finished_bar(
 
 
 def test_an_operator_cancels_a_running_job_from_its_page(
-    live_server, worker, zylker, ann, ben, chen
+    live_server, worker, row_lock, zylker, ann, ben, chen
 ):
     total = bulk_records(zylker, ben, 5_000)
-    worker(TRANSFER_JOB_CHUNK="250", OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.5")
+    # 250-record chunks; a contact of the eleventh held by another writer until the operator
+    # has cancelled: that chunk finishes, the chunks not started do nothing.
+    lock = row_lock(Record._meta.db_table, [contact_ids(ben)[2_600]])
+    worker(TRANSFER_JOB_CHUNK="250")
     transfer = engine.schedule_mass_change(
         organization=zylker,
         actor=ann,
@@ -216,6 +230,7 @@ def test_an_operator_cancels_a_running_job_from_its_page(
         page.click("#cancel-job")
         expect(page.locator(".messagelist .success")).to_contain_text("stops after the chunks")
         expect(page.locator("#cancel-job")).to_be_hidden()
+        lock.release()
         expect(page.locator("#batch-link")).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(page.locator("#progress-status")).to_have_text("Cancelled")
         screenshot(page, "job-cancelled")

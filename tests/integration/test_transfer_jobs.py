@@ -79,6 +79,7 @@ def status(client, transfer) -> dict:
 
 
 def test_status_goes_scheduled_running_completed_on_a_real_worker(
+    row_lock,
     redis_server,
     queue_name,
     publish_to,
@@ -90,23 +91,20 @@ def test_status_goes_scheduled_running_completed_on_a_real_worker(
     leaving,
 ):
     settings.TRANSFER_JOB_CHUNK = 100
-    bulk_contacts(organization, leaving, 1_000)
+    ids = bulk_contacts(organization, leaving, 1_000)
     publish_to(redis_server.url, queue_name)
     transfer = schedule(client, new_owner, leaving)
     assert status(client, transfer)["Status"] == "SCHEDULED"
-    # A worker that holds every chunk a while, so the job is seen running.
-    start_worker(
-        redis_server.url,
-        queue_name,
-        TRANSFER_JOB_CHUNK="100",
-        OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.3",
-    )
+    # A record of the sixth chunk held by another writer: the job is seen running, half done.
+    lock = row_lock(Record._meta.db_table, [ids[550]])
+    start_worker(redis_server.url, queue_name, TRANSFER_JOB_CHUNK="100")
     running = wait_until(
-        lambda: (entry := status(client, transfer))["Status"] == "RUNNING" and entry,
-        what="the job to run",
+        lambda: (entry := status(client, transfer))["Updated_Count"] == 500 and entry,
+        what="the job to run up to the held record",
     )
+    assert running["Status"] == "RUNNING"
     assert running["Total_Count"] == 1_000
-    assert 0 <= running["Updated_Count"] < 1_000
+    lock.release()
     done = wait_until(
         lambda: (entry := status(client, transfer))["Status"] == "COMPLETED" and entry,
         what="the job to complete",
@@ -125,6 +123,7 @@ def test_status_goes_scheduled_running_completed_on_a_real_worker(
 
 
 def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly_once(
+    row_lock,
     redis_server,
     queue_name,
     publish_to,
@@ -138,10 +137,11 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
     settings.OUTBOX_LEASE_SECONDS = 2
     ids = bulk_contacts(organization, leaving, 50_000)
     publish_to(redis_server.url, queue_name)
-    # This worker pauses inside every chunk's transaction, after its UPDATE and audit INSERT.
-    doomed = start_worker(
-        redis_server.url, queue_name, OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="2"
-    )
+    # A record in the middle of the third chunk (5,000 records each) held by another writer: the
+    # worker's third chunk waits for it inside its transaction, having claimed its entry and
+    # locked the records before it.
+    lock = row_lock(Record._meta.db_table, [ids[12_500]])
+    doomed = start_worker(redis_server.url, queue_name)
     transfer = schedule(client, new_owner, leaving)
 
     def a_chunk_committed_and_another_claimed():
@@ -157,6 +157,8 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
     moved_before_the_kill = transfer.updated_count
     assert moved_before_the_kill == 5_000 * transfer.chunks_done
     assert Record.objects.filter(owner=new_owner).count() == moved_before_the_kill
+    # The dead worker's transaction rolls back once its server process finds the client gone.
+    lock.release()
 
     # Another worker; the sweep hands it the dead worker's chunk once its lease has run out.
     start_worker(redis_server.url, queue_name)
@@ -179,6 +181,7 @@ def test_a_worker_killed_inside_a_chunk_of_a_50000_record_job_is_resumed_exactly
 
 
 def test_single_record_changes_racing_a_job_all_succeed_and_the_audit_tells_the_truth(
+    row_lock,
     redis_server,
     queue_name,
     publish_to,
@@ -196,12 +199,11 @@ def test_single_record_changes_racing_a_job_all_succeed_and_the_audit_tells_the_
     third = make_user(full_name="Third Person", email="third@zylker.test")
     ids = bulk_contacts(organization, leaving, 10_000)
     publish_to(redis_server.url, queue_name)
-    start_worker(
-        redis_server.url,
-        queue_name,
-        TRANSFER_JOB_CHUNK="500",
-        OWNER_TRANSFER_TEST_PAUSE_IN_CHUNK_SECONDS="0.05",
-    )
+    # The job's last record held by another writer for the first seconds of the race: the job
+    # is still running while the requests fire (those for the last chunk's records wait too).
+    lock = row_lock(Record._meta.db_table, [ids[-1]])
+    threading.Timer(3.0, lock.release).start()
+    start_worker(redis_server.url, queue_name, TRANSFER_JOB_CHUNK="500")
     transfer = schedule(client, new_owner, leaving)
     wait_until(lambda: TransferJob.objects.get(id=transfer.id).status == "running", what="the job")
     failures: list[tuple[int, int]] = []

@@ -225,15 +225,33 @@ JOB_ID_PARAMETER = OpenApiParameter(
     description="The `details.job_id` of the answer that scheduled the job.",
     examples=[OpenApiExample("AJob", summary="A scheduled job's id", value="4876876000100900001")],
 )
-CANCEL_JOB_ID_PARAMETER = OpenApiParameter(
+JOB_ACTION_ID_PARAMETER = OpenApiParameter(
     "job_id",
     str,
     OpenApiParameter.QUERY,
     required=False,
-    description="With `action=cancel`: the job to cancel (no body then).",
+    description="With `action`: the job to cancel or retry (no body then).",
 )
-CANCEL_ACTION_PARAMETER = OpenApiParameter(
-    "action", str, OpenApiParameter.QUERY, required=False, enum=["cancel"]
+JOB_ACTION_PARAMETER = OpenApiParameter(
+    "action",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    enum=["cancel", "retry"],
+    description=(
+        "`cancel`: stop the job after the chunks running now. `retry`: run again the chunks of a"
+        " FAILED job that did not get done."
+    ),
+)
+RETRY_JOB_ID_PARAMETER = OpenApiParameter(
+    "job_id",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="With `action=retry`: the FAILED job to retry (no body then).",
+)
+RETRY_ACTION_PARAMETER = OpenApiParameter(
+    "action", str, OpenApiParameter.QUERY, required=False, enum=["retry"]
 )
 BATCH_ID_PARAMETER = OpenApiParameter(
     "batch_id",
@@ -276,9 +294,10 @@ _MASS_CHANGE_ERRORS = docs.error_responses(
     (bigin_docs.rules.OWNER_DELETED, {**_OWNER_ID, "owner_status": "deleted"}),
     (rules.RELATED_NOT_SUPPORTED, {"api_name": "id", "json_path": "$.related_modules[0].id"}),
     (rules.REQUIRED_PARAM_MISSING, _JOB),
-    (rules.INVALID_ACTION, {"param_name": "action", "supported_values": ["cancel"]}),
+    (rules.INVALID_ACTION, {"param_name": "action", "supported_values": ["cancel", "retry"]}),
     (rules.INVALID_JOB, _JOB),
     (rules.JOB_FINISHED, {**_JOB, "job_status": "COMPLETED"}),
+    (rules.JOB_NOT_FAILED, {**_JOB, "job_status": "RUNNING"}),
     (NO_PERMISSION, {"permissions": ["Change_Owner"]}),
 )
 _MASS_STATUS_ERRORS = docs.error_responses(
@@ -290,9 +309,9 @@ _MASS_STATUS_ERRORS = docs.error_responses(
 _ENTRY = "$.transfer_and_delete[0]"
 
 
-def _transfer_errors(leaving_user: dict) -> dict:
+def _transfer_errors(leaving_user: dict, *more: tuple) -> dict:
     """The errors of transfer and delete; `leaving_user` names where the leaving user's id is
-    (the entry's `id`, or the path's on `/users/{user_id}/...`)."""
+    (the entry's `id`, or the path's on `/users/{user_id}/...`); `more`, those of one path."""
     return docs.error_responses(
         (INVALID_BODY, {}),
         (
@@ -317,11 +336,17 @@ def _transfer_errors(leaving_user: dict) -> dict:
             bigin_docs.rules.OWNER_DELETED,
             {"api_name": "id", "json_path": f"{_ENTRY}.transfer.id", "owner_status": "deleted"},
         ),
+        *more,
         (NO_PERMISSION, {"permissions": ["Manage_Users"]}),
     )
 
 
-_TRANSFER_ERRORS = _transfer_errors({"api_name": "id", "json_path": f"{_ENTRY}.id"})
+_TRANSFER_ERRORS = _transfer_errors(
+    {"api_name": "id", "json_path": f"{_ENTRY}.id"},
+    (rules.INVALID_ACTION, {"param_name": "action", "supported_values": ["retry"]}),
+    (rules.INVALID_JOB, _JOB),
+    (rules.JOB_NOT_FAILED, {**_JOB, "job_status": "in_progress"}),
+)
 _USER_TRANSFER_ERRORS = _transfer_errors(rules.PATH_USER_ID)
 _TRANSFER_STATUS_ERRORS = docs.error_responses(
     (rules.REQUIRED_PARAM_MISSING, _JOB),
@@ -352,7 +377,10 @@ MASS_CHANGE_RESPONSES = {
         ),
         description="A dry run's counts (nothing changed), or a cancelled job (`action=cancel`).",
     ),
-    202: OpenApiResponse(JobAnswerSerializer, description=_SCHEDULED_DESCRIPTION),
+    202: OpenApiResponse(
+        JobAnswerSerializer,
+        description=f"{_SCHEDULED_DESCRIPTION} Or a failed job retried (`action=retry`).",
+    ),
     **_MASS_CHANGE_ERRORS,
 }
 MASS_CHANGE_STATUS_RESPONSES = {
@@ -363,10 +391,17 @@ TRANSFER_RESPONSES = {
     200: OpenApiResponse(
         TransferAndDeleteDryRunSerializer, description="A dry run's counts; nothing changed."
     ),
-    202: OpenApiResponse(TransferAndDeleteScheduledSerializer, description=_SCHEDULED_DESCRIPTION),
+    202: OpenApiResponse(
+        TransferAndDeleteScheduledSerializer,
+        description=f"{_SCHEDULED_DESCRIPTION} Or a failed job retried (`action=retry`).",
+    ),
     **_TRANSFER_ERRORS,
 }
-USER_TRANSFER_RESPONSES = {**TRANSFER_RESPONSES, **_USER_TRANSFER_ERRORS}
+USER_TRANSFER_RESPONSES = {
+    200: TRANSFER_RESPONSES[200],
+    202: OpenApiResponse(TransferAndDeleteScheduledSerializer, description=_SCHEDULED_DESCRIPTION),
+    **_USER_TRANSFER_ERRORS,
+}
 TRANSFER_STATUS_RESPONSES = {
     200: OpenApiResponse(TransferAndDeleteStatusSerializer, description="The job's progress."),
     **_TRANSFER_STATUS_ERRORS,

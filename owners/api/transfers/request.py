@@ -35,6 +35,7 @@ REQUIRED_PARAM_MISSING = ErrorKind(
 INVALID_JOB = ErrorKind(400, "INVALID_DATA", "the job id given seems to be invalid")
 INVALID_ACTION = ErrorKind(400, "INVALID_DATA", "invalid data")
 JOB_FINISHED = ErrorKind(400, "INVALID_DATA", "the job has already finished")
+JOB_NOT_FAILED = ErrorKind(400, "INVALID_DATA", "only a failed job can be retried")
 TRANSFER_LIMIT_EXCEEDED = ErrorKind(
     400, "LIMIT_EXCEEDED", "Limit Exceeded, You cannot transfer and delete more than 1 user"
 )

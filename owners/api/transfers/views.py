@@ -141,12 +141,13 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
             "Scope: `ZohoBigin.change_owner.CREATE` (or `.ALL`); a profile that may change"
             " owners. `dry_run: true` (ours) counts and changes nothing. With"
             " `?job_id=...&action=cancel` (ours, no body): cancel that job; it stops after the"
-            " chunks running now. See docs/transfer-jobs.md."
+            " chunks running now. `?job_id=...&action=retry` (ours, no body): run again the"
+            " chunks of a FAILED job that did not get done (202). See docs/transfer-jobs.md."
         ),
         parameters=[
             crm_docs.MODULE_PARAMETER,
-            docs.CANCEL_JOB_ID_PARAMETER,
-            docs.CANCEL_ACTION_PARAMETER,
+            docs.JOB_ACTION_ID_PARAMETER,
+            docs.JOB_ACTION_PARAMETER,
             docs.BATCH_HEADER,
         ],
         request=docs.MassChangeOwnerBodySerializer,
@@ -158,7 +159,7 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
         module_info = self._module()
         organization = request.user.organization
         if "job_id" in request.query_params or "action" in request.query_params:
-            return self._cancel(request, module_info)
+            return self._job_action(request, module_info)
         parsed = parse.parse_mass_change(
             request.data, organization=organization, module=module_info
         )
@@ -197,10 +198,13 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
             raise parse.INVALID_JOB(param_name="job_id")
         return progress
 
-    def _cancel(self, request: Request, module: ModuleInfo) -> Response:
-        if request.query_params.get("action") != "cancel":
-            raise parse.INVALID_ACTION(param_name="action", supported_values=["cancel"])
+    def _job_action(self, request: Request, module: ModuleInfo) -> Response:
+        action_name = request.query_params.get("action")
+        if action_name not in JOB_ACTIONS:
+            raise parse.INVALID_ACTION(param_name="action", supported_values=list(JOB_ACTIONS))
         progress = self._progress(request, module)
+        if action_name == "retry":
+            return _retry(request, progress, MASS_CHANGE_STATUS, envelope="data")
         if progress.finished:
             raise parse.JOB_FINISHED(
                 param_name="job_id", job_status=MASS_CHANGE_STATUS[progress.status]
@@ -218,6 +222,39 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
                 ]
             }
         )
+
+
+# `POST ...?job_id=...&action=...` (ours): what a client may do to a job it scheduled.
+JOB_ACTIONS = ("cancel", "retry")
+
+
+def _retry(
+    request: Request,
+    progress: engine.TransferProgress,
+    statuses: dict[str, str],
+    *,
+    envelope: str,
+) -> Response:
+    """Run again the chunks of a FAILED job that did not get done; any other job is refused."""
+    if progress.status != TransferJob.Status.FAILED:
+        raise parse.JOB_NOT_FAILED(param_name="job_id", job_status=statuses[progress.status])
+    transfer = engine.retry_transfer(
+        organization=request.user.organization, transfer_id=progress.job_id
+    )
+    return Response(
+        {
+            envelope: [
+                {
+                    "code": "SUCCESS",
+                    "details": {"job_id": str(progress.job_id)},
+                    "message": "the job is retried: the chunks not done run again",
+                    "status": "success",
+                }
+            ]
+        },
+        status=202,
+        headers=_batch_header(transfer),
+    )
 
 
 class TransferAndDeleteView(APIView):
@@ -246,16 +283,19 @@ class TransferAndDeleteView(APIView):
     )
     def get(self, request: Request, user_id: str | None = None) -> Response:
         self._check_administrator(request)
-        job_id = parse.job_id_param(request)
+        progress = self._progress(request)
+        entry = {"status": TRANSFER_AND_DELETE_STATUS[progress.status], **counts(progress)}
+        return Response({"transfer_and_delete": [entry]})
+
+    def _progress(self, request: Request) -> engine.TransferProgress:
         progress = engine.transfer_progress(
             organization=request.user.organization,
-            transfer_id=job_id,
+            transfer_id=parse.job_id_param(request),
             kind=TransferJob.Kind.OFFBOARDING,
         )
         if progress is None:
             raise parse.INVALID_JOB(param_name="job_id")
-        entry = {"status": TRANSFER_AND_DELETE_STATUS[progress.status], **counts(progress)}
-        return Response({"transfer_and_delete": [entry]})
+        return progress
 
     @extend_schema(
         operation_id="transfer_and_delete",
@@ -266,15 +306,27 @@ class TransferAndDeleteView(APIView):
             " only. Nobody transfers and deletes themselves or a superuser, and only a superuser"
             " a staff account (`400 INVALID_DATA` naming the entry's `id`). `delete: false`"
             " (ours) disables instead; `dry_run: true` (ours) counts per module and changes"
-            " nothing."
+            " nothing. `?job_id=...&action=retry` (ours, no body): run again the chunks of a"
+            " FAILED job that did not get done (202)."
         ),
-        parameters=[docs.BATCH_HEADER],
+        parameters=[docs.RETRY_JOB_ID_PARAMETER, docs.RETRY_ACTION_PARAMETER, docs.BATCH_HEADER],
         request=docs.TransferAndDeleteBodySerializer,
         examples=docs.TRANSFER_EXAMPLES,
         responses=docs.TRANSFER_RESPONSES,
     )
     def post(self, request: Request, user_id: str | None = None) -> Response:
         self._check_administrator(request)
+        if user_id is None and (
+            "job_id" in request.query_params or "action" in request.query_params
+        ):
+            if request.query_params.get("action") != "retry":
+                raise parse.INVALID_ACTION(param_name="action", supported_values=["retry"])
+            return _retry(
+                request,
+                self._progress(request),
+                TRANSFER_AND_DELETE_STATUS,
+                envelope="transfer_and_delete",
+            )
         organization = request.user.organization
         parsed = parse.parse_transfer_and_delete(
             request.data, organization=organization, actor=request.user, path_user_id=user_id

@@ -1,6 +1,7 @@
 """`python manage.py transfer_records --from EMAIL --to EMAIL [--module M] [--criteria JSON]
-[--dry-run]`: give one user's records to another as an transfer job, and follow it with a
-live progress bar until it finishes. `--job ID` follows (and, if it failed, resumes) a job.
+[--dry-run]`: give one user's records to another as a transfer job, and follow it with a
+live progress bar until it finishes. `--job ID` follows a job; `--retry ID` runs the chunks of a
+FAILED job that did not get done again, and follows it.
 
 Ctrl-C stops following, not the job: the workers go on, and the command says how to follow it.
 Without a broker (`make run`'s default) the job runs in this process before the bar appears.
@@ -41,13 +42,16 @@ class Command(BaseCommand):
             "--criteria", help="Zoho CRM criteria JSON the records must match as well"
         )
         parser.add_argument("--dry-run", action="store_true", help="count, change nothing")
-        parser.add_argument("--job", help="follow (or resume, if it failed) this job id")
+        parser.add_argument("--job", help="follow this job id")
+        parser.add_argument("--retry", help="retry this FAILED job id, and follow it")
         parser.add_argument(
             "--poll", type=float, default=0.5, help="seconds between progress reads (0.5)"
         )
 
     def handle(self, *args, **options) -> None:
-        if options["job"]:
+        if options["retry"]:
+            transfer = self._retry(options["retry"])
+        elif options["job"]:
             transfer = self._resume(options["job"])
         else:
             transfer = self._schedule(options)
@@ -57,7 +61,7 @@ class Command(BaseCommand):
 
     def _schedule(self, options) -> TransferJob | None:
         if not options["from_user"] or not options["to_user"]:
-            raise CommandError("--from and --to are required (or --job ID).")
+            raise CommandError("--from and --to are required (or --job ID, or --retry ID).")
         from_user = user_by_email_or_id(options["from_user"])
         new_owner = user_by_email_or_id(options["to_user"])
         if new_owner.organization_id != from_user.organization_id:
@@ -110,15 +114,31 @@ class Command(BaseCommand):
         except ApiError as error:
             raise CommandError(f"--criteria: {error.kind.code} {error.details}") from None
 
-    def _resume(self, raw: str) -> TransferJob:
+    def _job(self, raw: str) -> TransferJob:
         job_id = parse_id(raw)
         transfer = TransferJob.objects.filter(id=job_id).first() if job_id else None
         if transfer is None:
             raise CommandError(f"No job {raw!r}.")
-        if transfer.status == TransferJob.Status.FAILED:
-            engine.retry_transfer(organization=transfer.organization, transfer_id=transfer.id)
-            self.stdout.write(f"Job {transfer.id} failed before: its failed chunks run again.")
-        elif settings.CELERY_TASK_ALWAYS_EAGER:
+        return transfer
+
+    def _retry(self, raw: str) -> TransferJob:
+        transfer = self._job(raw)
+        if transfer.status != TransferJob.Status.FAILED:
+            raise CommandError(
+                f"Job {transfer.id} is {transfer.status}: only a failed job is retried."
+            )
+        engine.retry_transfer(organization=transfer.organization, transfer_id=transfer.id)
+        self.stdout.write(f"Job {transfer.id} failed before: the chunks not done run again.")
+        self._run_here(transfer)
+        return transfer
+
+    def _resume(self, raw: str) -> TransferJob:
+        transfer = self._job(raw)
+        self._run_here(transfer)
+        return transfer
+
+    def _run_here(self, transfer: TransferJob) -> None:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
             # No broker and no workers: this process runs what is left.
             from owners import tasks
 
@@ -126,7 +146,6 @@ class Command(BaseCommand):
                 batch_id=transfer.batch_id, status=OutboxEntry.Status.PENDING
             ).order_by("created_time"):
                 tasks.run_entry(job.id)
-        return transfer
 
     def _follow(self, transfer: TransferJob, poll: float) -> None:
         bar = tqdm(
@@ -171,4 +190,7 @@ class Command(BaseCommand):
             f" (revert: POST /bigin/v2/owner_batches/{transfer.batch_id}/actions/revert)."
         )
         if transfer.status == TransferJob.Status.FAILED:
-            raise CommandError(f"Job {transfer.id} failed: {transfer.last_error}")
+            raise CommandError(
+                f"Job {transfer.id} failed: {transfer.last_error} (retry it with:"
+                f" python manage.py transfer_records --retry {transfer.id})"
+            )

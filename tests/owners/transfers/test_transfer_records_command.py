@@ -117,6 +117,52 @@ def test_following_a_job_by_id(leaving, new_owner, owned):
     assert "7.00/7.00" in err and "moved=7" in err
 
 
+def run_with_deadline(*args: str) -> tuple[str, str]:
+    """`run` in a thread with a deadline: a job that never runs keeps the command following it."""
+    outcome = []
+
+    def command() -> None:
+        try:
+            outcome.append(run(*args))
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=command, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert outcome, f"the command did not finish; outbox {list(OutboxEntry.objects.values())}"
+    return outcome[0]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_failed_job_ends_failed_and_retry_runs_the_chunks_not_done(
+    leaving, new_owner, owned, open_broker_pools, in_process_tasks
+):
+    # The new owner disabled before the job runs: every chunk fails, and the job ends FAILED.
+    new_owner.__class__.objects.filter(id=new_owner.id).update(status="disabled")
+    transfer = engine.schedule_transfer_records(
+        organization=leaving.organization, actor=None, from_user=leaving, new_owner=new_owner
+    )
+    with pytest.raises(CommandError) as caught:
+        run("--job", str(transfer.id), "--poll", "0")
+    assert str(caught.value) == (
+        f"Job {transfer.id} failed: NewOwnerNotActive('the new owner is disabled') (retry it"
+        f" with: python manage.py transfer_records --retry {transfer.id})"
+    )
+    transfer.refresh_from_db()
+    assert (transfer.status, transfer.failed_count, transfer.updated_count) == ("failed", 7, 0)
+
+    # Enabled again, the job is retried: what failed runs, and the job completes.
+    new_owner.__class__.objects.filter(id=new_owner.id).update(status="active")
+    out, _ = run_with_deadline("--retry", str(transfer.id), "--poll", "0.1")
+    assert out.splitlines()[0] == f"Job {transfer.id} failed before: the chunks not done run again."
+    assert out.splitlines()[1].startswith(f"Job {transfer.id} completed: 7 moved, 0 skipped")
+    assert Record.objects.filter(owner=new_owner).count() == 7
+    with pytest.raises(CommandError) as caught:
+        run("--retry", str(transfer.id))
+    assert str(caught.value) == f"Job {transfer.id} is completed: only a failed job is retried."
+
+
 def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_it(
     monkeypatch, leaving, new_owner, owned
 ):
@@ -138,7 +184,10 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_it(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--to", "chen@zylker.test"), "--from and --to are required (or --job ID)."),
+        (
+            ("--to", "chen@zylker.test"),
+            "--from and --to are required (or --job ID, or --retry ID).",
+        ),
         (
             ("--from", "lea@zylker.test", "--to", "lea@zylker.test"),
             "--from and --to are the same user.",
@@ -183,6 +232,7 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_follow_it(
             " {'api_name': 'State__regex', 'json_path': '$.criteria.field.api_name'}",
         ),
         (("--job", "12345"), "No job '12345'."),
+        (("--retry", "12345"), "No job '12345'."),
     ],
 )
 def test_errors(leaving, new_owner, args, message):
