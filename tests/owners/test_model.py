@@ -1,0 +1,520 @@
+"""The model test: every door that writes owners, interleaved by hypothesis on PostgreSQL, with
+the outbox and the transfer jobs really run (in this process, one entry at a time, as a worker
+runs them), and the invariants of "Where features meet" checked after every step.
+
+Doors (rules): change owner through the API (bulk with related modules, and the one-record form,
+on parents and on activities), the Kenbun API (assign and unassign), the admin's change-owner
+action, mass change, offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs
+(all through the API), an operator disabling a user, a worker that claims an entry and dies
+mid-way, the sweep, and running the outbox one entry at a time.
+
+Invariants:
+- each record's owner is the new owner of its latest audit row (its first owner when it has none);
+- no record is owned by a deleted user;
+- newest write wins: no job (mass change, offboarding, revert, related transfer) writes over a
+  change made at or after the time it was scheduled;
+- a revert is never overtaken by the batch it reverts;
+- counts add up: a finished transfer job has Total = Updated + Failed + Skipped;
+- every job ends: after the sweep's horizon (the `settle` rule) no transfer job is scheduled or
+  running and no outbox entry is pending or running;
+- the other organization is untouched.
+
+Bounded here (`make test`); `make fuzz` runs it longer with `MODEL_TEST_EXAMPLES` and prints the
+seed (hypothesis prints the failing example and how to reproduce it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import uuid
+from collections import defaultdict
+
+import pytest
+from django.db.models import Min
+from django.test import Client
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from rest_framework.test import APIClient
+
+from audit.models import AuditEntry
+from crm.models import Organization, Record, User
+from crm.modules import module_by_name
+from crm.oauth.grants import issue_access_token
+from owners import outbox
+from owners.models import OutboxEntry, TransferJob
+from owners.selectors import batch_overview
+from owners.transfers import runner
+from tests.factories import OrganizationFactory, RecordFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+SCOPES = ["ZohoBigin.change_owner.ALL", "ZohoBigin.users.ALL"]
+STATES = ("OR", "CA")
+# Criteria names a client may send: a field of Contacts, and two that are ORM lookups in disguise.
+CRITERIA_FIELDS = ("Mailing_State", "Mailing_State", "Mailing_State__regex", "Mailing_State__range")
+TRANSFER_STEPS = dict.fromkeys(runner.KINDS, runner.run_transfer_job)
+TRANSFER_FAILURES = dict.fromkeys(runner.KINDS, runner.record_failure)
+CONTACTS = module_by_name("Contacts")
+TASKS = module_by_name("Tasks")
+JOB_SOURCES = {
+    AuditEntry.Source.MASS_CHANGE,
+    AuditEntry.Source.OFFBOARDING,
+    AuditEntry.Source.REVERT,
+    AuditEntry.Source.RELATED_TRANSFER,
+}
+FINISHED = (TransferJob.Status.COMPLETED, TransferJob.Status.FAILED)
+# How many rounds of "run what is due, then sweep" the settle rule allows before it calls a job
+# stuck: far more than the attempts a job may take (OUTBOX_MAX_ATTEMPTS below).
+SETTLE_ROUNDS = 40
+
+
+def _bigin(user: User) -> APIClient:
+    client = APIClient()
+    token = issue_access_token(user=user, scopes=SCOPES)
+    client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {token}")
+    return client
+
+
+def _kenbun(user: User) -> APIClient:
+    client = APIClient()
+    token = issue_access_token(user=user, scopes=SCOPES)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def _run_entry(entry_id: int) -> None:
+    # What a worker's task does with one entry (a failure is marked on the entry, and counted by
+    # its transfer job, by run_entry itself).
+    with contextlib.suppress(Exception):
+        outbox.run_entry(entry_id, runners=TRANSFER_STEPS, failures=TRANSFER_FAILURES)
+
+
+class WritePaths(RuleBasedStateMachine):
+    # Set by the test function: the other organization and what it looked like.
+    other_organization: Organization
+    other_snapshot: tuple
+
+    @initialize()
+    def setup(self) -> None:
+        self.organization = OrganizationFactory(name=f"Model {uuid.uuid4().hex[:6]}")
+        org = self.organization
+        self.ann = UserFactory(organization=org, full_name="Ann", profile_name="Administrator")
+        self.root = UserFactory(
+            organization=org, full_name="Root", profile_name="Administrator", is_superuser=True
+        )
+        self.bo = UserFactory(organization=org, full_name="Bo", profile_name="Standard")
+        self.tess = UserFactory(organization=org, full_name="Tess", profile_name="Standard")
+        self.cy = UserFactory(organization=org, full_name="Cy", profile_name="Standard")
+        self.users = [self.ann, self.root, self.bo, self.tess, self.cy]
+        self.contacts = [
+            RecordFactory(
+                organization=org,
+                module_name="Contacts",
+                owner=self.users[n % 5],
+                fields={"Last_Name": f"C{n}", "Mailing_State": STATES[n % 2]},
+            )
+            for n in range(6)
+        ]
+        self.tasks = [
+            RecordFactory(
+                organization=org,
+                module_name="Tasks",
+                owner=self.users[(n + 2) % 5],
+                related_to=self.contacts[n % 6],
+                fields={"Subject": f"T{n}"},
+            )
+            for n in range(6)
+        ]
+        self.first_owner = {r.id: r.owner_id for r in [*self.contacts, *self.tasks]}
+        self.bigin = {user.id: _bigin(user) for user in self.users}
+        self.kenbun = {user.id: _kenbun(user) for user in self.users}
+        self.admin = Client()
+        self.admin.force_login(self.root)
+        self.root.is_staff = True
+        self.root.save(update_fields=["is_staff"])
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def status(self, user: User) -> str:
+        return User.objects.values_list("status", flat=True).get(id=user.id)
+
+    def batches(self) -> list[uuid.UUID]:
+        """The organization's batches in the order they began (not by their random ids, so a
+        replayed example draws the same batch)."""
+        first: dict[uuid.UUID, object] = dict(
+            AuditEntry.objects.filter(organization=self.organization)
+            .values("batch_id")
+            .annotate(first=Min("created_time"))
+            .values_list("batch_id", "first")
+        )
+        for batch_id, created in TransferJob.objects.filter(
+            organization=self.organization
+        ).values_list("batch_id", "created_time"):
+            first[batch_id] = min(first.get(batch_id, created), created)
+        return sorted(first, key=lambda batch_id: first[batch_id])
+
+    def jobs(self) -> list[TransferJob]:
+        return list(TransferJob.objects.filter(organization=self.organization).order_by("id"))
+
+    def pending(self) -> list[int]:
+        return list(
+            OutboxEntry.objects.filter(
+                organization=self.organization, status=OutboxEntry.Status.PENDING
+            )
+            .order_by("created_time", "id")
+            .values_list("id", flat=True)
+        )
+
+    # --- doors that change owners now ---------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        actor=st.integers(0, 4),
+        owner=st.integers(0, 4),
+        related=st.booleans(),
+        notify=st.booleans(),
+    )
+    def change_owner_bulk(self, data, actor, owner, related, notify) -> None:
+        picked = data.draw(st.sets(st.sampled_from(self.contacts), min_size=1, max_size=4))
+        body = {"ids": [str(r.id) for r in picked], "owner": {"id": str(self.users[owner].id)}}
+        if related:
+            body["related_modules"] = [{"api_name": "Tasks"}]
+        if notify:
+            body["notify"] = True
+        response = self.bigin[self.users[actor].id].post(
+            "/bigin/v2/Contacts/actions/change_owner", body, format="json"
+        )
+        assert response.status_code in (200, 202, 400, 401, 403), response.content
+
+    @rule(data=st.data(), actor=st.integers(0, 4), owner=st.integers(0, 4))
+    def change_owner_single(self, data, actor, owner) -> None:
+        # A parent or an activity (a direct change of a task, racing its related transfer).
+        record = data.draw(st.sampled_from([*self.contacts, *self.tasks]))
+        module = "Contacts" if record in self.contacts else "Tasks"
+        response = self.bigin[self.users[actor].id].post(
+            f"/bigin/v2/{module}/{record.id}/actions/change_owner",
+            {"owner": {"id": str(self.users[owner].id)}},
+            format="json",
+        )
+        assert response.status_code in (200, 400, 401, 403), response.content
+
+    @rule(data=st.data(), actor=st.integers(0, 4), owner=st.one_of(st.none(), st.integers(0, 4)))
+    def kenbun_assign(self, data, actor, owner) -> None:
+        record = data.draw(st.sampled_from(self.contacts))
+        owner_id = None if owner is None else str(self.users[owner].id)
+        response = self.kenbun[self.users[actor].id].post(
+            f"/leads/{record.id}/owner", {"owner_id": owner_id}, "json"
+        )
+        assert response.status_code in (200, 400, 401, 403), response.content
+
+    @rule(data=st.data(), owner=st.integers(0, 4), related=st.booleans())
+    def admin_change_owner(self, data, owner, related) -> None:
+        picked = data.draw(st.sets(st.sampled_from(self.contacts), min_size=1, max_size=3))
+        response = self.admin.post(
+            "/admin/crm/record/",
+            {
+                "action": "change_owner_action",
+                "apply": "yes",
+                "_selected_action": [r.id for r in picked],
+                "new_owner": self.users[owner].id,
+                "related_modules": ["Tasks"] if related else [],
+            },
+        )
+        assert response.status_code in (200, 302), response.status_code
+
+    @rule(user=st.integers(0, 4))
+    def operator_disables_a_user(self, user) -> None:
+        # A new owner disabled while a job runs: its chunks fail, and the job must still end.
+        target = self.users[user]
+        if target.is_superuser:
+            return
+        User.objects.filter(id=target.id, status=User.Status.ACTIVE).update(
+            status=User.Status.DISABLED
+        )
+
+    # --- transfer jobs --------------------------------------------------------------------------
+
+    @rule(
+        actor=st.integers(0, 4),
+        owner=st.integers(0, 4),
+        field=st.sampled_from(CRITERIA_FIELDS),
+        state=st.sampled_from(STATES),
+        related=st.booleans(),
+    )
+    def mass_change(self, actor, owner, field, state, related) -> None:
+        body = {
+            "owner": {"id": str(self.users[owner].id)},
+            "criteria": {"field": {"api_name": field}, "comparator": "equal", "value": state},
+        }
+        if related:
+            body["related_modules"] = [{"api_name": "Tasks"}]
+        active = self.status(self.users[actor]) == User.Status.ACTIVE
+        response = self.bigin[self.users[actor].id].post(
+            "/bigin/v2/Contacts/actions/mass_change_owner", body, format="json"
+        )
+        if not active:
+            assert response.status_code == 401, response.content
+            return
+        if self.status(self.users[owner]) != User.Status.ACTIVE:
+            assert response.status_code in (400, 403), response.content
+            return
+        if field != "Mailing_State":
+            # Criteria name fields, never database lookups.
+            assert (response.status_code, response.json()) == (
+                400,
+                {
+                    "code": "INVALID_DATA",
+                    "details": {"api_name": field, "json_path": "$.criteria.field.api_name"},
+                    "message": response.json()["message"],
+                    "status": "error",
+                },
+            )
+            return
+        assert response.status_code in (202, 400, 403), response.content
+
+    @rule(actor=st.integers(0, 4), leaving=st.integers(0, 4), owner=st.integers(0, 4))
+    def offboard(self, actor, leaving, owner) -> None:
+        acting, gone = self.users[actor], self.users[leaving]
+        body = {
+            "transfer_and_delete": [
+                {"id": str(gone.id), "transfer": {"id": str(self.users[owner].id), "records": True}}
+            ]
+        }
+        active = self.status(acting) == User.Status.ACTIVE
+        response = self.bigin[acting.id].post(
+            "/bigin/v2/users/actions/transfer_and_delete", body, format="json"
+        )
+        if not active:
+            assert response.status_code == 401, response.content
+            return
+        if acting.profile.name != "Administrator":
+            assert response.status_code == 403, response.content
+            return
+        if gone.id == acting.id or gone.is_superuser:
+            # The API refuses what the admin refuses.
+            assert response.status_code == 400, response.content
+            assert response.json()["code"] == "INVALID_DATA", response.content
+            assert response.json()["details"] == {
+                "api_name": "id",
+                "json_path": "$.transfer_and_delete[0].id",
+            }
+            return
+        assert response.status_code in (202, 400), response.content
+
+    @rule(data=st.data(), actor=st.integers(0, 4))
+    def revert(self, data, actor) -> None:
+        batches = self.batches()
+        if not batches:
+            return
+        batch_id = data.draw(st.sampled_from(batches))
+        overview = batch_overview(organization_id=self.organization.id, batch_id=batch_id)
+        acting = self.users[actor]
+        active = self.status(acting) == User.Status.ACTIVE
+        response = self.bigin[acting.id].post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert")
+        if not active:
+            assert response.status_code == 401, response.content
+            return
+        if overview.source == AuditEntry.Source.OFFBOARDING and (
+            acting.profile.name != "Administrator"
+        ):
+            # The revert needs the permission its batch's operation needed.
+            assert response.status_code == 403, response.content
+            return
+        if overview.unfinished_status is not None:
+            # No revert of a batch whose records may still move.
+            assert response.status_code == 400, response.content
+            assert response.json()["details"] == {
+                "batch_id": str(batch_id),
+                "job_status": overview.unfinished_status.upper(),
+            }
+            return
+        assert response.status_code in (202, 400, 403), response.content
+
+    @precondition(lambda self: TransferJob.objects.filter(organization=self.organization).exists())
+    @rule(data=st.data(), action=st.sampled_from(["cancel", "retry"]))
+    def cancel_or_retry(self, data, action) -> None:
+        job = data.draw(st.sampled_from(self.jobs()))
+        if job.kind == TransferJob.Kind.OFFBOARDING:
+            path = "/bigin/v2/users/actions/transfer_and_delete"
+            action = "retry"  # an offboarding is not cancelled through the API
+        elif job.kind == TransferJob.Kind.MASS_CHANGE:
+            path = "/bigin/v2/Contacts/actions/mass_change_owner"
+        else:
+            return  # a revert is cancelled and retried in the admin only
+        response = self.bigin[self.ann.id].post(f"{path}?job_id={job.id}&action={action}")
+        if self.status(self.ann) != User.Status.ACTIVE:
+            assert response.status_code == 401, response.content
+            return
+        status = TransferJob.objects.values_list("status", flat=True).get(id=job.id)
+        if action == "retry":
+            # A failed job is retried (its failed chunks run again); any other is refused.
+            expected = 202 if job.status == TransferJob.Status.FAILED else 400
+        else:
+            expected = 400 if job.status in FINISHED else 200
+        assert response.status_code == expected, (job.status, status, response.content)
+
+    # --- workers --------------------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.pending()))
+    @rule(data=st.data())
+    def run_one_entry(self, data) -> None:
+        _run_entry(data.draw(st.sampled_from(self.pending())))
+
+    @precondition(lambda self: bool(self.pending()))
+    @rule(data=st.data())
+    def worker_dies_mid_entry(self, data) -> None:
+        # Claimed, then the worker is killed inside the entry's transaction: the transaction rolls
+        # back and the claim stays, with its lease running (0 s here, so it has run out).
+        outbox.claim_entry(data.draw(st.sampled_from(self.pending())))
+
+    @rule()
+    def sweep(self) -> None:
+        outbox.release_left_behind(TRANSFER_FAILURES)
+
+    @rule()
+    def settle(self) -> None:
+        self.run_until_quiet()
+
+    def run_until_quiet(self) -> None:
+        """Run what is due and sweep, round after round, until nothing is left; then every job
+        must have ended."""
+        for _ in range(SETTLE_ROUNDS):
+            pending = self.pending()
+            for entry_id in pending:
+                _run_entry(entry_id)
+            released = outbox.release_left_behind(TRANSFER_FAILURES)
+            if not pending and not released and not self.pending():
+                break
+        open_entries = OutboxEntry.objects.filter(
+            organization=self.organization,
+            status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.RUNNING],
+        )
+        assert not open_entries.exists(), list(open_entries.values("kind", "status", "attempts"))
+        stuck = [job for job in self.jobs() if job.status not in FINISHED]
+        assert not stuck, [
+            (job.kind, job.status, job.chunks_done, job.chunks_planned) for job in stuck
+        ]
+
+    def teardown(self) -> None:
+        if hasattr(self, "organization"):
+            self.run_until_quiet()
+            self.check_all()
+
+    # --- invariants -----------------------------------------------------------------------------
+
+    @invariant()
+    def invariants(self) -> None:
+        if hasattr(self, "organization"):
+            self.check_all()
+
+    def check_all(self) -> None:
+        audit = list(
+            AuditEntry.objects.filter(organization=self.organization)
+            .order_by("created_time", "id")
+            .values_list("record_id", "new_owner_id", "batch_id", "source", "created_time")
+        )
+        history: dict[int, list[tuple]] = defaultdict(list)
+        for row in audit:
+            history[row[0]].append(row)
+        owners = dict(
+            Record.objects.filter(organization=self.organization).values_list("id", "owner_id")
+        )
+        # Each record's owner is the new owner of its latest audit row.
+        for record_id, owner_id in owners.items():
+            rows = history.get(record_id)
+            expected = rows[-1][1] if rows else self.first_owner[record_id]
+            assert owner_id == expected, (record_id, owner_id, rows)
+        # No record is owned by a deleted user.
+        deleted = set(
+            User.objects.filter(
+                organization=self.organization, status=User.Status.DELETED
+            ).values_list("id", flat=True)
+        )
+        assert not {owner for owner in owners.values() if owner in deleted}
+        # Newest write wins: a job writes over no change made at or after its scheduling.
+        scheduled = {
+            job.batch_id: job.created_time
+            for job in TransferJob.objects.filter(organization=self.organization)
+        }
+        scheduled.update(
+            OutboxEntry.objects.filter(
+                organization=self.organization, kind=OutboxEntry.Kind.RELATED_TRANSFER
+            ).values_list("batch_id", "created_time")
+        )
+        for rows in history.values():
+            for previous, row in itertools.pairwise(rows):
+                if row[3] in JOB_SOURCES and row[2] in scheduled and previous[2] != row[2]:
+                    assert previous[4] < scheduled[row[2]], (
+                        "overwrote a newer change",
+                        previous,
+                        row,
+                    )
+        # A revert is never overtaken by the batch it reverts.
+        for job in self.jobs():
+            if job.kind == TransferJob.Kind.REVERT and job.status == TransferJob.Status.COMPLETED:
+                late = [
+                    row
+                    for row in audit
+                    if row[2] == job.reverted_batch_id and row[4] > job.created_time
+                ]
+                assert not late, ("the reverted batch changed records after its revert", late)
+        # Counts add up (a cancelled job leaves the rest not updated).
+        for job in self.jobs():
+            done = job.updated_count + job.failed_count + job.skipped_count
+            if job.status in FINISHED and not job.cancelled:
+                assert job.total_count == done, (job.kind, job.status, job.total_count, done)
+            assert done <= job.total_count or job.status not in FINISHED, (job.kind, done)
+        # The other organization is untouched.
+        assert snapshot(self.other_organization) == self.other_snapshot
+
+
+def snapshot(organization: Organization) -> tuple:
+    owners = tuple(
+        Record.objects.filter(organization=organization)
+        .order_by("id")
+        .values_list("id", "owner_id")
+    )
+    return owners, AuditEntry.objects.filter(organization=organization).count()
+
+
+EXAMPLES = int(os.environ.get("MODEL_TEST_EXAMPLES", "12"))
+
+
+def test_every_write_path_keeps_the_rules_where_features_meet(settings_fixture_for_model):
+    other = OrganizationFactory(name="Untouched")
+    somebody = UserFactory(organization=other, full_name="Ola")
+    for n in range(3):
+        RecordFactory(organization=other, module_name="Contacts", owner=somebody, name=f"O{n}")
+    WritePaths.other_organization = other
+    WritePaths.other_snapshot = snapshot(other)
+    run_state_machine_as_test(
+        WritePaths,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=int(os.environ.get("MODEL_TEST_STEPS", "30")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=not os.environ.get("MODEL_TEST_EXAMPLES"),
+        ),
+    )
+
+
+@pytest.fixture
+def settings_fixture_for_model(settings):
+    # Small chunks, so a job has several; leases and the sweep's grace at zero, so "later" is
+    # now; few attempts, so the sweep gives up on an entry within a test.
+    settings.TRANSFER_JOB_CHUNK = 2
+    settings.OUTBOX_LEASE_SECONDS = 0
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    return settings
