@@ -108,10 +108,16 @@ if DATABASE_POOLER not in ("", "transaction"):
         f"DATABASE_POOLER is {DATABASE_POOLER!r}: leave it empty (a direct connection or a "
         "session pooler) or set it to 'transaction' (pgbouncer in transaction mode)."
     )
-if DATABASE_POOLER == "transaction" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-    # Django's default, said here so that nothing turns it on behind this pooler.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    # A database host that does not answer (rather than one that refuses) fails the request in
+    # seconds, as a 503 (crm/http/boundary.py), instead of holding its worker until gunicorn
+    # kills it. `?connect_timeout=` in DATABASE_URL overrides it.
+    options.setdefault("connect_timeout", 5)
+    if DATABASE_POOLER == "transaction":
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # Django's default, said here so that nothing turns it on behind this pooler.
+        options["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "crm.User"
 
