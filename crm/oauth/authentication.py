@@ -18,9 +18,11 @@ SCHEMES = ("zoho-oauthtoken", "bearer")
 # Every request pays for this lookup, so on PostgreSQL it is one call of a PL/pgSQL function
 # (crm/migrations/0009): PostgreSQL plans the five-table query inside it once per server
 # session and then only executes it. Planning it was about a third of a single-record
-# change_owner's time (issue 19; bench/token_lookup.py). Unlike the prepared statement it
-# replaces, nothing of it lives in the client's session, so it holds behind pgbouncer in
-# transaction mode, where a client's next transaction may run on another server session. It
+# change_owner's time (issue 19). Unlike the prepared statement it replaces, nothing of it lives
+# in the client's session, so it holds behind pgbouncer in transaction mode, where a client's
+# next transaction may run on another server session; the call itself is parsed on every request,
+# which costs a little more than the prepared statement did and far less than planning the join
+# (bench/token_lookup.py compares the three). It
 # reads the database every time, so revoking a token or disabling its user takes effect on the
 # very next request, which no cache of tokens can promise without an invalidation message racing
 # the request.
