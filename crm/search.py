@@ -59,7 +59,6 @@ _LOOKUPS = {
     "greater_equal": "gte",
     "less_than": "lt",
     "less_equal": "lte",
-    "between": "range",
 }
 _ORDERED = frozenset({"greater_than", "greater_equal", "less_than", "less_equal", "between"})
 
@@ -193,9 +192,14 @@ class _Compiler:
             expression, values = self._system(condition)
         else:
             expression, values = self._data(condition)
-        lookup = _LOOKUPS[operator]
-        value: Any = list(values) if operator in ("in", "between") else values[0]
-        q = Q(**{f"{self._alias(expression)}__{lookup}": value})
+        alias = self._alias(expression)
+        if (
+            operator == "between"
+        ):  # both ends included, as two comparisons (JSON keys have no range)
+            low, high = sorted(values)
+            return Q(**{f"{alias}__gte": low, f"{alias}__lte": high})
+        value: Any = list(values) if operator == "in" else values[0]
+        q = Q(**{f"{alias}__{_LOOKUPS[operator]}": value})
         return ~q if operator == "not_equal" else q
 
     def _invalid(self, condition: Condition, expected: str) -> Exception:

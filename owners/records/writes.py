@@ -125,7 +125,7 @@ def add_records(
     *, organization: Organization, actor: User, module: ModuleInfo, rows: Sequence[Any]
 ) -> WriteResult:
     """Add `rows` (entries of `data`) to `module`; each is owned by its Owner, else by `actor`."""
-    _require(actor, policy.CREATE_RECORDS)
+    require(actor, policy.CREATE_RECORDS)
     specs = module_field_specs(organization, module)
     read = read_rows(rows, specs, module, adding=True)
     return _write(organization, actor, module, specs, inserts=read, updates=[], order=read)
@@ -141,7 +141,7 @@ def update_records(
 ) -> WriteResult:
     """Update the records `rows` name by `id`; with `record_id` (the one-record form), that record
     whatever the rows say. A row that names a record twice is applied in order."""
-    _require(actor, policy.EDIT_RECORDS)
+    require(actor, policy.EDIT_RECORDS)
     specs = module_field_specs(organization, module)
     read = read_rows(rows, specs, module, adding=False, needs_id=record_id is None)
     if record_id is not None:
@@ -161,8 +161,8 @@ def upsert_records(
     """Update each row's record found by `duplicate_check_fields` (in order: the first field
     whose value matches a record, the oldest such record), else add it. Without them, the
     module's unique fields."""
-    _require(actor, policy.CREATE_RECORDS)
-    _require(actor, policy.EDIT_RECORDS)
+    require(actor, policy.CREATE_RECORDS)
+    require(actor, policy.EDIT_RECORDS)
     specs = module_field_specs(organization, module)
     check = _duplicate_check(module, specs, duplicate_check_fields)
     read = read_rows(rows, specs, module, adding=False)
@@ -206,7 +206,7 @@ def delete_records(
     """Delete the records `record_ids` of `module`, and the activities related to them (Bigin
     deletes a record's activities with it). Ids that are no record of the module are left out of
     `deleted`. Two statements."""
-    _require(actor, policy.DELETE_RECORDS)
+    require(actor, policy.DELETE_RECORDS)
     requested = tuple(dict.fromkeys(record_ids))
     if not requested:
         return DeleteResult(requested=(), deleted=frozenset())
@@ -221,7 +221,9 @@ def delete_records(
 # The write of a call ------------------------------------------------------------------------
 
 
-def _require(actor: User, permission: str) -> None:
+def require(actor: User, permission: str) -> None:
+    """NotAllowed unless `actor` holds `permission` (crm/policy.py). Each write calls it first;
+    so does its view, before reading the body (the API checks the permission before the body)."""
     if not policy.has_permission(actor, permission):
         raise NotAllowed(permission)
 

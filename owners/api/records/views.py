@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crm import search
+from crm import policy, search
 from crm.api import params
 from crm.api.views import RecordViewSet
 from crm.fields import module_field_specs
@@ -44,6 +44,15 @@ OPERATIONS = {
 # The collection's PUT and DELETE (crm/api/routers.py): drf-spectacular's extend_schema_view knows
 # only DRF's own action names, so these two carry their schema themselves.
 BULK = ("bulk_update", "bulk_destroy")
+# What the caller's profile needs for each write (crm/policy.py), checked before the body.
+PERMISSIONS = {
+    "create": (policy.CREATE_RECORDS,),
+    "upsert": (policy.CREATE_RECORDS, policy.EDIT_RECORDS),
+    "bulk_update": (policy.EDIT_RECORDS,),
+    "update": (policy.EDIT_RECORDS,),
+    "bulk_destroy": (policy.DELETE_RECORDS,),
+    "destroy": (policy.DELETE_RECORDS,),
+}
 # Search needs this besides a module scope (Bigin's and Zoho CRM's search pages).
 SEARCH_SCOPE = "ZohoSearch.securesearch.READ"
 
@@ -74,6 +83,15 @@ class RecordWriteViewSet(RecordViewSet):
             scope_satisfies(granted, SEARCH_SCOPE) for granted in request.auth.scopes
         ):
             raise OAUTH_SCOPE_MISMATCH()
+
+    def _module(self) -> ModuleInfo:
+        module = super()._module()
+        try:
+            for permission in PERMISSIONS.get(self.action, ()):
+                writes.require(self.request.user, permission)
+        except writes.NotAllowed as refused:
+            raise NO_PERMISSION(permissions=[refused.permission]) from None
+        return module
 
     def _answer(
         self,

@@ -318,7 +318,7 @@ def test_a_read_only_profile_writes_nothing(auth_client, make_user, make_record)
     client = auth_client(reader, WRITE)
 
     answers = [
-        post(client, {"data": [{"Last_Name": "A"}]}),
+        post(client, {"data": "not even a list"}),  # the permission is checked before the body
         put(client, {"data": [{"id": str(contact.id), "Title": "x"}]}),
         client.put(f"/bigin/v2/Contacts/{contact.id}", {"data": [{"Title": "x"}]}, format="json"),
         client.post("/bigin/v2/Contacts/upsert", {"data": [{"Last_Name": "A"}]}, format="json"),
