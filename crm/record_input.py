@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from math import isfinite
 from typing import Any
 
 from django.db.models import Q
@@ -134,7 +135,7 @@ def _check_value(spec: FieldSpec, value: Any) -> Any:
             return value
         raise _Invalid(expected_data_type=kind)
     if kind in ("double", "currency"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not isfinite(value):
             raise _Invalid(expected_data_type=kind)
         return value
     if kind == "boolean":

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from math import isfinite
 from typing import Any
 
 from django.db.models import F, Q
@@ -264,9 +265,10 @@ def _column(name: str) -> Expression:
 
 def _number(value: str) -> float | int | None:
     try:
-        return int(value) if re.fullmatch(r"-?\d+", value) else float(value)
+        number = int(value) if re.fullmatch(r"-?\d{1,18}", value) else float(value)
     except ValueError:
         return None
+    return number if isfinite(number) else None
 
 
 def _datetime(value: str) -> datetime | None:

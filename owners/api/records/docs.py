@@ -62,8 +62,9 @@ class UpsertBodySerializer(RecordsBodySerializer):
         child=serializers.CharField(),
         min_length=1,
         required=False,
-        help_text="Text fields that find the record to update, in order; default: the "
-        "module's unique fields (Email, Account_Name, Product_Name; Deal_Name).",
+        allow_null=True,
+        help_text="Text fields that find the record to update, in order; default (absent or "
+        "null): the module's unique fields (Email, Account_Name, Product_Name; Deal_Name).",
     )
 
 

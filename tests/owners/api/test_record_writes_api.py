@@ -745,3 +745,65 @@ def test_an_unknown_module_is_refused_before_the_body(client):
             "the module name given seems to be invalid",
         ),
     )
+
+
+def test_a_lone_surrogate_or_an_infinite_number_is_a_clients_mistake(client):
+    surrogate = client.generic(
+        "POST",
+        "/bigin/v2/Contacts",
+        '{"data": [{"Last_Name": "\\ud800"}]}',
+        content_type="application/json",
+    )
+    infinite = client.generic(
+        "POST",
+        "/bigin/v2/Products",
+        '{"data": [{"Product_Name": "P", "Unit_Price": 1e999}]}',
+        content_type="application/json",
+    )
+
+    assert (surrogate.status_code, surrogate.json()) == (
+        400,
+        error("INVALID_DATA", {}, "either the request body or parameters is in wrong format"),
+    )
+    assert (infinite.status_code, infinite.json()) == (
+        400,
+        {"data": [invalid("Unit_Price", expected_data_type="currency")]},
+    )
+    assert not Record.objects.exists()
+
+
+@pytest.mark.postgres
+def test_adding_or_updating_100_records_over_http_costs_the_queries_10_do(
+    client, admin_user, bo, make_record
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_record(fields={"Last_Name": "First"})  # the process's block of ids is taken
+
+    def people(start, count):
+        return [
+            {"Last_Name": f"P{n}", "Email": f"p{n}@x.test", "Owner": {"id": str(bo.id)}}
+            for n in range(start, start + count)
+        ]
+
+    with CaptureQueriesContext(connection) as add_10:
+        assert post(client, {"data": people(0, 10)}).status_code == 201
+    with CaptureQueriesContext(connection) as add_100:
+        assert post(client, {"data": people(10, 100)}).status_code == 201
+    ids = list(Record.objects.filter(owner=bo).order_by("id").values_list("id", flat=True))
+
+    def retitled(record_ids):
+        return [
+            {"id": str(rid), "Title": "CTO", "Owner": {"id": str(admin_user.id)}}
+            for rid in record_ids
+        ]
+
+    with CaptureQueriesContext(connection) as update_10:
+        assert put(client, {"data": retitled(ids[:10])}).status_code == 200
+    with CaptureQueriesContext(connection) as update_100:
+        assert put(client, {"data": retitled(ids[10:])}).status_code == 200
+
+    assert len(ids) == 110
+    assert len(add_10) == len(add_100)
+    assert len(update_10) == len(update_100)
