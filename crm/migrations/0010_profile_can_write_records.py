@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     but Read Only."""
 
     dependencies = [
-        ("crm", "0008_org_api_limits"),
+        ("crm", "0009_access_token_lookup_function"),
     ]
 
     operations = [

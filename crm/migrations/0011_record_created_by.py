@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """Who added a record through the record APIs (the Created_By of their answers)."""
 
     dependencies = [
-        ("crm", "0009_profile_can_write_records"),
+        ("crm", "0010_profile_can_write_records"),
     ]
 
     operations = [

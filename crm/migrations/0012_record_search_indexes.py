@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
     duplicates, without case, per organization and module."""
 
     dependencies = [
-        ("crm", "0010_record_created_by"),
+        ("crm", "0011_record_created_by"),
     ]
 
     operations = [
