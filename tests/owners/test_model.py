@@ -3,8 +3,8 @@ the outbox and the transfer jobs really run (in this process, one entry at a tim
 runs them), and the invariants of "Where features meet" checked after every step.
 
 Doors (rules): change owner through the API (bulk with related modules, and the one-record form,
-on parents and on activities), the Kenbun API (assign and unassign), the admin's change-owner
-action, mass change, offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs
+on parents and on activities), the record APIs (add with or without an Owner, update of Owner,
+delete), the Kenbun API (assign and unassign), the admin's change-owner action, mass change, offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs
 (all through the API), an operator disabling a user, a worker that claims an entry and dies
 mid-way, the sweep, and running the outbox one entry at a time.
 
@@ -58,7 +58,7 @@ from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
-SCOPES = ["ZohoBigin.change_owner.ALL", "ZohoBigin.users.ALL"]
+SCOPES = ["ZohoBigin.change_owner.ALL", "ZohoBigin.users.ALL", "ZohoBigin.modules.ALL"]
 STATES = ("OR", "CA")
 # Criteria names a client may send: a field of Contacts, and two that are ORM lookups in disguise.
 CRITERIA_FIELDS = ("Mailing_State", "Mailing_State", "Mailing_State__regex", "Mailing_State__range")
@@ -236,6 +236,48 @@ class WritePaths(RuleBasedStateMachine):
             },
         )
         assert response.status_code in (200, 302), response.status_code
+
+    @rule(
+        actor=st.integers(0, 4),
+        owner=st.one_of(st.none(), st.integers(0, 4)),
+        state=st.sampled_from(STATES),
+    )
+    def record_add(self, actor, owner, state) -> None:
+        # A client adds a contact (owner: the caller unless given); an added record is audited
+        # (source insert) and takes part in everything after.
+        row = {"Last_Name": f"New{len(self.contacts)}", "Mailing_State": state}
+        if owner is not None:
+            row["Owner"] = {"id": str(self.users[owner].id)}
+        response = self.bigin[self.users[actor].id].post(
+            "/bigin/v2/Contacts", {"data": [row]}, format="json"
+        )
+        assert response.status_code in (201, 400, 401, 403), response.content
+        if response.status_code == 201:
+            record_id = int(response.json()["data"][0]["details"]["id"])
+            self.contacts.append(Record.objects.get(id=record_id))
+
+    @rule(data=st.data(), actor=st.integers(0, 4), owner=st.integers(0, 4))
+    def record_update_owner(self, data, actor, owner) -> None:
+        # A client updates a record's Owner with the record APIs: an owner change (source update).
+        record = data.draw(st.sampled_from([*self.contacts, *self.tasks]))
+        module = "Contacts" if record in self.contacts else "Tasks"
+        response = self.bigin[self.users[actor].id].put(
+            f"/bigin/v2/{module}/{record.id}",
+            {"data": [{"Owner": {"id": str(self.users[owner].id)}}]},
+            format="json",
+        )
+        assert response.status_code in (200, 202, 400, 401, 403), response.content
+
+    @precondition(lambda self: len(self.contacts) > 2)
+    @rule(data=st.data(), actor=st.integers(0, 4))
+    def record_delete(self, data, actor) -> None:
+        # A client deletes a contact while jobs and reverts may still name it.
+        record = data.draw(st.sampled_from(self.contacts))
+        response = self.bigin[self.users[actor].id].delete(f"/bigin/v2/Contacts/{record.id}")
+        assert response.status_code in (200, 400, 401, 403), response.content
+        if response.status_code == 200:
+            self.contacts.remove(record)
+            self.tasks = [t for t in self.tasks if Record.objects.filter(id=t.id).exists()]
 
     @rule(user=st.integers(0, 4))
     def operator_disables_a_user(self, user) -> None:
