@@ -4,9 +4,11 @@ runs them), and the invariants of "Where features meet" checked after every step
 
 Doors (rules): change owner through the API (bulk with related modules, and the one-record form,
 on parents and on activities), the record APIs (add with or without an Owner, update of Owner,
-delete), the Kenbun API (assign and unassign), the admin's change-owner action, mass change, offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs
-(all through the API), an operator disabling a user, a worker that claims an entry and dies
-mid-way, the sweep, and running the outbox one entry at a time.
+delete), the Kenbun API (assign and unassign), the admin's change-owner action, mass change,
+offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs (all through the
+API), an operator disabling a user, a worker that claims an entry and dies mid-way, an entry
+whose worker always dies until the sweep gives up, the sweep, and running the outbox one entry
+at a time.
 
 Invariants:
 - each record's owner is the new owner of its latest audit row (its first owner when it has none);
