@@ -369,7 +369,8 @@ class WritePaths(RuleBasedStateMachine):
         batches = self.batches()
         if not batches:
             return
-        batch_id = data.draw(st.sampled_from(batches))
+        # Often the latest batch (what an operator undoes), else any.
+        batch_id = data.draw(st.one_of(st.just(batches[-1]), st.sampled_from(batches)))
         overview = batch_overview(organization_id=self.organization.id, batch_id=batch_id)
         acting = self.users[actor]
         active = self.status(acting) == User.Status.ACTIVE
@@ -392,6 +393,27 @@ class WritePaths(RuleBasedStateMachine):
             }
             return
         assert response.status_code in (202, 400, 403), response.content
+
+    @rule(actor=st.integers(0, 1), leaving=st.integers(2, 4), owner=st.integers(0, 4))
+    def offboard_then_undo(self, actor, leaving, owner) -> None:
+        # An Administrator offboards someone, the workers finish, and the Administrator undoes it
+        # (the wrong person): the revert never hands records back to the user it deleted.
+        acting, gone, heir = self.users[actor], self.users[leaving], self.users[owner]
+        if owner == leaving or any(
+            self.status(user) != User.Status.ACTIVE for user in (acting, gone, heir)
+        ):
+            return
+        response = self.bigin[acting.id].post(
+            "/bigin/v2/users/actions/transfer_and_delete",
+            {"transfer_and_delete": [{"id": str(gone.id), "transfer": {"id": str(heir.id)}}]},
+            format="json",
+        )
+        assert response.status_code == 202, response.content
+        self.run_until_quiet()
+        batch_id = response["X-Owner-Batch-Id"]
+        response = self.bigin[acting.id].post(f"/bigin/v2/owner_batches/{batch_id}/actions/revert")
+        assert response.status_code in (202, 400), response.content  # 400: it changed nothing
+        self.run_until_quiet()
 
     @precondition(lambda self: TransferJob.objects.filter(organization=self.organization).exists())
     @rule(data=st.data(), action=st.sampled_from(["cancel", "retry"]))
