@@ -277,7 +277,7 @@ def _write(
                 row.fail(INVALID_ID, api_name="id", json_path=row.path("id"))
         # The new owners' status again, read FOR SHARE: one disabled since the check above, or
         # while this transaction waited for its locks, is given nothing.
-        _recheck_owners(actor, inserts + updates)
+        _recheck_owners(actor, inserts=inserts, updates=updates)
         now = timezone.now()
         new_records, owner_changes = [], {"insert": [], "update": []}
         for row in inserts:
@@ -377,9 +377,22 @@ def _apply(module: ModuleInfo, current: dict[str, Any], row: Row, owner_id: int)
     current["owner_id"] = owner_id
 
 
-def _recheck_owners(actor: User, rows: list[Row]) -> None:
-    given = {row.owner_id for row in rows if row.error is None and row.owner_id is not UNSET}
-    given.discard(actor.id)
+def _recheck_owners(actor: User, *, inserts: list[Row], updates: list[Row]) -> None:
+    """Every owner the call gives, the caller included (an added record without `Owner` is the
+    caller's), read FOR SHARE: a user disabled since the checks, or while this transaction
+    waited (an offboarding of them), is given nothing."""
+
+    def owner(row: Row, adding: bool) -> int | None:
+        if row.error is not None:
+            return None
+        if row.owner_id is not UNSET:
+            return row.owner_id
+        return actor.id if adding else None
+
+    rows = [(row, owner(row, True)) for row in inserts] + [
+        (row, owner(row, False)) for row in updates
+    ]
+    given = {owner_id for _, owner_id in rows if owner_id is not None}
     if not given:
         return
     statuses = owner_statuses(sorted(given))
@@ -388,12 +401,10 @@ def _recheck_owners(actor: User, rows: list[Row]) -> None:
         User.Status.DISABLED: (OWNER_DISABLED, {"owner_status": "inactive"}),
         User.Status.DELETED: (OWNER_DELETED, {"owner_status": "deleted"}),
     }
-    for row in rows:
-        if row.error is None and row.owner_id in given:
-            status = statuses.get(row.owner_id)
-            if status != User.Status.ACTIVE:
-                kind, extra = errors.get(status, errors[None])
-                row.fail(kind, api_name="Owner", json_path=row.path("Owner.id"), **extra)
+    for row, owner_id in rows:
+        if owner_id is not None and statuses.get(owner_id) != User.Status.ACTIVE:
+            kind, extra = errors.get(statuses.get(owner_id), errors[None])
+            row.fail(kind, api_name="Owner", json_path=row.path("Owner.id"), **extra)
 
 
 def _fail_duplicates(

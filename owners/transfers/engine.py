@@ -287,10 +287,13 @@ def schedule_revert(
 
 def _schedule(transfer: TransferJob, *, leaving_user: User | None = None) -> TransferJob:
     now = timezone.now()
-    transfer.created_time = now
     with transaction.atomic(durable=True):
         if leaving_user is not None:
             _disable_and_revoke(leaving_user, now)
+            # The job's time is taken once the user's row is ours: a writer that gave them a
+            # record before (holding their row FOR SHARE) stamped it earlier, so the job moves it.
+            now = timezone.now()
+        transfer.created_time = now
         transfer.total_count = _estimate_total(transfer)
         transfer.save(force_insert=True)
         # Built once the job row is saved: its id is known by then, however ids are drawn.
@@ -427,6 +430,10 @@ def retry_transfer(*, organization: Organization, transfer_id: int) -> TransferJ
         return transfer
     now = timezone.now()
     with transaction.atomic(durable=True):
+        # Locked and read again: of two retries at once, the second finds the job running.
+        transfer = TransferJob.objects.select_for_update().get(id=transfer.id)
+        if transfer.status != TransferJob.Status.FAILED:
+            return transfer
         failed = list(
             OutboxEntry.objects.select_for_update().filter(
                 batch_id=transfer.batch_id,
@@ -434,21 +441,30 @@ def retry_transfer(*, organization: Organization, transfer_id: int) -> TransferJ
                 status=OutboxEntry.Status.FAILED,
             )
         )
-        retried_chunks = sum(1 for job in failed if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK)
-        retried_records = sum(runner.failed_records(job) for job in failed)
-        OutboxEntry.objects.filter(id__in=[job.id for job in failed]).update(
+        chunks = [job for job in failed if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK]
+        # With failed chunks, their module's last one plans what comes next: a failed plan is
+        # taken back (done), not run a second time.
+        plans = [job for job in failed if job.kind == OutboxEntry.Kind.TRANSFER_PLAN]
+        retried = chunks or plans
+        if not retried:
+            return transfer
+        OutboxEntry.objects.filter(id__in=[job.id for job in retried]).update(
             status=OutboxEntry.Status.PENDING, attempts=0, claimed_at=None, run_after=now
         )
+        if chunks and plans:
+            OutboxEntry.objects.filter(id__in=[job.id for job in plans]).update(
+                status=OutboxEntry.Status.DONE, finished_at=now
+            )
         TransferJob.objects.filter(id=transfer.id).update(
             status=TransferJob.Status.RUNNING,
             finished_time=None,
-            chunks_done=F("chunks_done") - retried_chunks,
-            failed_count=F("failed_count") - retried_records,
+            chunks_done=F("chunks_done") - len(chunks),
+            failed_count=F("failed_count") - sum(runner.failed_records(job) for job in failed),
             last_error="",
         )
-        for job in failed:
+        for job in retried:
             job.run_after = now
-        transaction.on_commit(partial(dispatch_entries, failed))
+        transaction.on_commit(partial(dispatch_entries, retried))
     return _transfer(organization, transfer_id)
 
 

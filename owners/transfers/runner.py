@@ -176,7 +176,14 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
         # More records match in this range than when it was planned: the rest is a chunk of its
         # own, so no transaction holds more than TRANSFER_JOB_CHUNK records.
         locked = locked[:size]
-        outcome.follow_up = _chunk_job(transfer, module_id, locked[-1][0], up_to, 0)
+        # Its records counted now, so that if it fails for good they count as failed (and the
+        # job ends FAILED, not COMPLETED with them left behind).
+        rest = (
+            records_left_to_move(transfer, module_id)
+            .filter(id__gt=locked[-1][0], id__lte=up_to)
+            .count()
+        )
+        outcome.follow_up = _chunk_job(transfer, module_id, locked[-1][0], up_to, rest)
     changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
     related: list[tuple[int, int, int | None]] = []
     related_ids = [module_by_name(name).id for name in transfer.related_modules]

@@ -282,3 +282,41 @@ def test_an_entry_released_after_a_transient_error_is_due_when_its_retry_comes(
     assert before + timedelta(seconds=8) <= plan.run_after <= timezone.now() + timedelta(seconds=8)
     # So the sweep does not send it a second time before the retry comes.
     assert outbox.release_left_behind(TRANSFER_FAILURES) == []
+
+
+def test_a_retry_after_a_chunk_and_the_plan_after_it_failed_completes_with_exact_counts(
+    settings, admin_user, tess, oregon
+):
+    """A chunk given up on, then the plan its failure created given up on too: the retry runs the
+    chunk and takes the plan back (the chunk plans what comes next), and the counts add up."""
+    from owners.transfers import engine
+
+    settings.OUTBOX_LEASE_SECONDS = 0
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+    transfer = engine.schedule_transfer_records(
+        organization=admin_user.organization, actor=None, from_user=admin_user, new_owner=tess
+    )
+
+    def give_up(kind: str) -> None:
+        (entry,) = OutboxEntry.objects.filter(
+            batch_id=transfer.batch_id, kind=kind, status="pending"
+        )
+        assert outbox.claim_entry(entry.id) is not None
+        outbox.release_left_behind(TRANSFER_FAILURES)
+
+    run_one(OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan").id)
+    give_up("transfer_chunk")  # the Contacts chunk
+    give_up("transfer_plan")  # the plan its failure created
+    transfer.refresh_from_db()
+    assert (transfer.status, transfer.failed_count) == ("failed", transfer.total_count)
+
+    engine.retry_transfer(organization=admin_user.organization, transfer_id=transfer.id)
+    drain()
+    transfer.refresh_from_db()
+    assert transfer.status == "completed"
+    assert (transfer.total_count, transfer.updated_count, transfer.failed_count) == (10, 10, 0)
+    assert transfer.skipped_count == 0
+    chunks = OutboxEntry.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
+    ranges = [(c.payload["module_id"], c.payload["after"]) for c in chunks]
+    assert len(ranges) == len(set(ranges)) == transfer.chunks_planned, ranges
