@@ -34,13 +34,15 @@ SECRET_FIELDS = frozenset(
         "access_token",
         "refresh_token",
         "client_secret",
-        "code",
         "grant_token",
         "token",
         "password",
         "id_token",
     }
 )
+# In a query or form (the token endpoint's grant code) but not in JSON, where Bigin's `code` is
+# an answer's code ("SUCCESS").
+FORM_SECRET_FIELDS = SECRET_FIELDS | {"code"}
 # The request headers kept besides the HTTP_* ones.
 PLAIN_HEADERS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
 
@@ -91,10 +93,13 @@ def _mask_pairs(text: str) -> str | None:
     if "=" not in text or any(character in text for character in " \n{["):
         return None
     pairs = parse_qsl(text, keep_blank_values=True)
-    if not any(key.lower() in SECRET_FIELDS for key, _ in pairs):
+    if not any(key.lower() in FORM_SECRET_FIELDS for key, _ in pairs):
         return text
     return urlencode(
-        [(key, masked(value) if key.lower() in SECRET_FIELDS else value) for key, value in pairs]
+        [
+            (key, masked(value) if key.lower() in FORM_SECRET_FIELDS else value)
+            for key, value in pairs
+        ]
     )
 
 
@@ -108,8 +113,9 @@ def masked_text(raw: bytes) -> tuple[str, bool]:
         pairs = _mask_pairs(text.strip())
         text = pairs if pairs is not None else text
     else:
-        if isinstance(parsed, dict | list):
-            text = json.dumps(_mask_json(parsed), ensure_ascii=False)
+        hidden = _mask_json(parsed)
+        if hidden != parsed:  # else kept as sent, byte for byte
+            text = json.dumps(hidden, ensure_ascii=False)
     data = text.encode()
     if len(data) <= MAX_BODY_BYTES:
         return text, False
