@@ -145,6 +145,8 @@ def test_requests_gives_up_on_5xx_that_never_stop_and_nothing_changes(sandbox):
     assert Record.objects.get(id=3001).owner_id == int(org["users"][0]["id"])
 
 
+# Two calls at once on the live server: SQLite's in-memory test database is one connection.
+@pytest.mark.postgres
 def test_requests_times_out_on_a_slow_call_and_its_retry_gets_through(sandbox):
     org = sandbox.create()
     fault = sandbox.fault(org, match={"path": CHANGE_OWNER}, response={"delay_ms": 1500}, times=2)
@@ -168,6 +170,7 @@ def test_requests_times_out_on_a_slow_call_and_its_retry_gets_through(sandbox):
     assert sorted(entry["duration_ms"] >= 1500 for entry in entries) == [False, True, True]
 
 
+@pytest.mark.postgres  # gunicorn serves the test database from other processes
 def test_requests_retries_a_dropped_connection_and_fails_without_retries(gunicorn_sandbox):
     sandbox = gunicorn_sandbox
     org = sandbox.create()
@@ -258,6 +261,7 @@ def test_the_sdk_waits_out_a_slow_call(sandbox, tmp_path):
     assert entry["duration_ms"] >= 1000
 
 
+@pytest.mark.postgres  # gunicorn serves the test database from other processes
 def test_the_sdk_raises_on_a_dropped_connection(gunicorn_sandbox, tmp_path):
     sandbox = gunicorn_sandbox
     org = sandbox.create()
