@@ -258,7 +258,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import metering, offboarding, report, seed, transfer
+    from . import metering, offboarding, report, sandbox, seed, transfer
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -284,6 +284,7 @@ def main() -> None:
     results["load_average_after"] = os.getloadavg()
     report.publish(results)
     offboarding.publish(offboarding_result)
+    sandbox.publish(sandbox.measure())  # the sandbox controls (docs/sandbox.md)
 
 
 if __name__ == "__main__":
