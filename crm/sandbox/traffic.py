@@ -4,8 +4,8 @@
 anything else runs: the boundary's checks, authentication, the API limits, the view. With
 SANDBOX_API off it hands every request straight on. With it on, for a call to one of the APIs
 (Bigin, Zoho CRM, Kenbun, the token server) that it can tie to an organization, it costs one
-indexed query to find the organization and whether it has rules (more only when one applies),
-and one INSERT into the journal after the answer.
+indexed query for the organization's rules (the first call with a token also finds its
+organization; more only when a rule applies), and one INSERT into the journal after the answer.
 
 The organization is found by what the call carries, without checking that it is valid (that is
 the API's job, after the fault): the access token of its Authorization header, or on the token
@@ -16,7 +16,9 @@ neither faulted nor journaled.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -53,12 +55,36 @@ _BY_CLIENT_ID = (
 )
 
 
+_FAULTS_OF = f"SELECT id FROM {Fault._meta.db_table} WHERE organization_id = %s"
+
+# Which organization a token or client id belongs to never changes (a user never moves, a
+# client is made for one organization), so each process remembers it and then asks only for
+# the organization's rules, the one thing that must be read on every call: a rule added by
+# another process applies to the very next call. The organization of a deleted token is
+# forgotten with the oldest entries; meanwhile its calls find no rules and no journal to write.
+_organizations: OrderedDict[tuple[str, str], int] = OrderedDict()
+_organizations_lock = threading.Lock()
+REMEMBERED = 10_000
+
+
 def _lookup(sql: str, value: str) -> tuple[int | None, list[int]]:
+    key = (sql, value)
+    with _organizations_lock:
+        organization_id = _organizations.get(key)
+        if organization_id is not None:
+            _organizations.move_to_end(key)
     with connection.cursor() as cursor:
+        if organization_id is not None:
+            cursor.execute(_FAULTS_OF, [organization_id])
+            return organization_id, [fault_id for (fault_id,) in cursor.fetchall()]
         cursor.execute(sql, [value])
         rows = cursor.fetchall()
     if not rows:
         return None, []
+    with _organizations_lock:
+        _organizations[key] = rows[0][0]
+        if len(_organizations) > REMEMBERED:
+            _organizations.popitem(last=False)
     return rows[0][0], [fault_id for _, fault_id in rows if fault_id is not None]
 
 
