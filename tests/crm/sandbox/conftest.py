@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 SANDBOX_KEY = "sandbox-key-for-the-tests-0123456789"
+CHANGE_OWNER = "/bigin/v2/Contacts/actions/change_owner"
 
 
 @pytest.fixture
@@ -51,3 +52,27 @@ def created(controls, db):
         return answer.json()
 
     return create
+
+
+@pytest.fixture
+def org(created) -> dict[str, Any]:
+    """The answer of creating `org_body()`."""
+    return created()
+
+
+@pytest.fixture
+def api(org) -> APIClient:
+    """A client with Ann's access token, as the integration under test calls the API."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {org['users'][0]['access_token']}")
+    return client
+
+
+def invalid(api_name: str, json_path: str, **details: Any) -> dict[str, Any]:
+    """The body of a control's INVALID_DATA for a field."""
+    return {
+        "code": "INVALID_DATA",
+        "details": {"api_name": api_name, "json_path": json_path, **details},
+        "message": "invalid data",
+        "status": "error",
+    }

@@ -14,12 +14,9 @@ from rest_framework.test import APIClient
 from crm.models import AccessToken
 from crm.sandbox.models import Fault
 
+from .conftest import CHANGE_OWNER, invalid
+
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def org(created):
-    return created()
 
 
 @pytest.fixture
@@ -27,22 +24,11 @@ def faults_url(org):
     return f"/sandbox/v1/organizations/{org['organization']['id']}/faults"
 
 
-@pytest.fixture
-def api(org):
-    """A client with Ann's access token, as the integration under test would call."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {org['users'][0]['access_token']}")
-    return client
-
-
 def add(controls, url, **rule) -> str:
     answer = controls.post(url, rule, format="json")
     assert answer.status_code == 201, answer.json()
     assert answer.json() == {"id": answer.json()["id"]}
     return answer.json()["id"]
-
-
-CHANGE_OWNER = "/bigin/v2/Contacts/actions/change_owner"
 
 
 def test_a_429_answers_in_the_bigin_envelope_with_retry_after_times_then_the_call_goes_through(
@@ -271,15 +257,6 @@ def test_drop_is_refused_where_the_server_cannot_close_a_connection(controls, fa
             "status": "error",
         },
     )
-
-
-def invalid(api_name: str, json_path: str, **details) -> dict:
-    return {
-        "code": "INVALID_DATA",
-        "details": {"api_name": api_name, "json_path": json_path, **details},
-        "message": "invalid data",
-        "status": "error",
-    }
 
 
 def not_supported(api_name: str, json_path: str) -> dict:

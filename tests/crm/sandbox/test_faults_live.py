@@ -22,14 +22,13 @@ from crm.models import Record
 from tests.clients import python_sdk
 from tests.integration.live import live_gunicorn  # noqa: F401 - the fixture
 
-from .conftest import SANDBOX_KEY, org_body
+from .conftest import CHANGE_OWNER, SANDBOX_KEY, org_body
 
 # Transactional tests flush every table afterwards; serialized_rollback puts back the rows of the
 # data migrations (the modules) for the tests that follow.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-CHANGE_OWNER = "/bigin/v2/Contacts/actions/change_owner"
 CRM_CHANGE_OWNER = "/crm/v8/Contacts/actions/change_owner"
 
 

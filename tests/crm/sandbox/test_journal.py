@@ -16,26 +16,14 @@ from rest_framework.test import APIClient
 from crm.sandbox import journal
 from crm.sandbox.models import JournalEntry
 
+from .conftest import CHANGE_OWNER
+
 pytestmark = pytest.mark.django_db
-
-CHANGE_OWNER = "/bigin/v2/Contacts/actions/change_owner"
-
-
-@pytest.fixture
-def org(created):
-    return created()
 
 
 @pytest.fixture
 def requests_url(org):
     return f"/sandbox/v1/organizations/{org['organization']['id']}/requests"
-
-
-@pytest.fixture
-def api(org):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {org['users'][0]['access_token']}")
-    return client
 
 
 def test_a_call_is_kept_as_sent_and_answered_with_the_token_masked(

@@ -27,7 +27,7 @@ from crm.sandbox.organizations import ALL_SCOPES
 from owners.models import OutboxEntry
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
-from .conftest import SANDBOX_KEY, org_body
+from .conftest import SANDBOX_KEY, invalid, org_body
 
 pytestmark = pytest.mark.django_db
 
@@ -206,15 +206,6 @@ def test_a_name_is_made_up_when_none_is_given(controls):
 
     assert answer.status_code == 201
     assert answer.json()["organization"]["name"].startswith("Sandbox ")
-
-
-def invalid(api_name: str, json_path: str, **details) -> dict:
-    return {
-        "code": "INVALID_DATA",
-        "details": {"api_name": api_name, "json_path": json_path, **details},
-        "message": "invalid data",
-        "status": "error",
-    }
 
 
 @pytest.mark.parametrize(

@@ -15,26 +15,14 @@ from crm.representations import bigin_time
 from crm.sandbox.models import Snapshot, SnapshotRecord
 from owners.models import OutboxEntry, TransferJob
 
+from .conftest import CHANGE_OWNER, invalid
+
 pytestmark = pytest.mark.django_db
-
-CHANGE_OWNER = "/bigin/v2/Contacts/actions/change_owner"
-
-
-@pytest.fixture
-def org(created):
-    return created()
 
 
 @pytest.fixture
 def url(org):
     return f"/sandbox/v1/organizations/{org['organization']['id']}"
-
-
-@pytest.fixture
-def api(org):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Zoho-oauthtoken {org['users'][0]['access_token']}")
-    return client
 
 
 def change_owner(api, org, *, related=True, notify=False):
@@ -50,15 +38,6 @@ def owners(organization_id) -> dict[int, int]:
     return dict(
         Record.objects.filter(organization_id=organization_id).values_list("id", "owner_id")
     )
-
-
-def invalid(api_name: str, json_path: str, **details) -> dict:
-    return {
-        "code": "INVALID_DATA",
-        "details": {"api_name": api_name, "json_path": json_path, **details},
-        "message": "invalid data",
-        "status": "error",
-    }
 
 
 # --- snapshots and reset ---------------------------------------------------------------------
