@@ -40,6 +40,16 @@ def invalid(api_name: str, json_path: str, **expected: Any):
     return INVALID_FIELD(api_name=api_name, json_path=json_path, **expected)
 
 
+def _given(body: dict[str, Any], api_name: str, parent: str, required: bool) -> tuple[Any, str]:
+    """A field's value (None when absent or null) and its JSON path; MANDATORY_NOT_FOUND when it
+    is required and absent."""
+    json_path = field_path(api_name, parent)
+    value = body.get(api_name)
+    if value is None and required:
+        raise MANDATORY_NOT_FOUND(api_name=api_name, json_path=json_path)
+    return value, json_path
+
+
 def integer(
     body: dict[str, Any],
     api_name: str,
@@ -50,11 +60,8 @@ def integer(
     required: bool = False,
 ) -> int | None:
     """An integer field in [minimum, maximum]; None when absent (or null) and not required."""
-    json_path = field_path(api_name, parent)
-    value = body.get(api_name)
+    value, json_path = _given(body, api_name, parent, required)
     if value is None:
-        if required:
-            raise MANDATORY_NOT_FOUND(api_name=api_name, json_path=json_path)
         return None
     if type(value) is not int:
         raise invalid(api_name, json_path, expected_data_type="integer")
@@ -74,11 +81,8 @@ def text(
     required: bool = False,
 ) -> str | None:
     """A non-empty string field of at most `max_length` characters; None when absent."""
-    json_path = field_path(api_name, parent)
-    value = body.get(api_name)
+    value, json_path = _given(body, api_name, parent, required)
     if value is None:
-        if required:
-            raise MANDATORY_NOT_FOUND(api_name=api_name, json_path=json_path)
         return None
     if not isinstance(value, str) or not value.strip():
         raise invalid(api_name, json_path, expected_data_type="string")
