@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run sandbox test lint format bench fuzz node-sdk
+.PHONY: install run sandbox test test-pooler lint format bench fuzz node-sdk
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,13 +41,23 @@ $(NODE_SDK_DIR)/node_modules/.package-lock.json: $(NODE_SDK_DIR)/package-lock.js
 
 node-sdk: $(NODE_SDK_DIR)/node_modules/.package-lock.json
 
-# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets PostgreSQL and Redis).
+# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets PostgreSQL and Redis). On
+# PostgreSQL it then runs test-pooler, unless PYTEST_ARGS picks the tests.
 test: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
 test: install lint node-sdk
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@[ -n "$(PYTEST_ARGS)" ] || PYTHON=$(BIN)/python .ci/pgbouncer.sh
+
+# The API, OAuth, job and read suites once more through pgbouncer in transaction mode, on the
+# PostgreSQL of DATABASE_URL (.ci/pgbouncer.sh installs pgbouncer and starts one of its own;
+# PYTEST_ARGS: other tests or options). Skipped, with the reason, without PostgreSQL or
+# pgbouncer; under CI=true that is a failure.
+test-pooler: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
+test-pooler: install
+	PYTHON=$(BIN)/python .ci/pgbouncer.sh $(PYTEST_ARGS)
 
 # Longer runs than `make test`'s (docs/fuzzing.md): schemathesis with 2,500 cases per operation
 # and phase and a random seed against a live gunicorn, and the model test with 300 examples and a

@@ -21,6 +21,10 @@ class AuditEntry(models.Model):
         MASS_CHANGE = "mass_change"
         OFFBOARDING = "offboarding"
         REVERT = "revert"
+        # The record APIs (owners/records/writes.py): an add gives a record its first owner, an
+        # update or upsert may give it another.
+        INSERT = "insert"
+        UPDATE = "update"
 
     id = IdField()
     # Unindexed foreign keys: audit_org_record serves lookups by organization, and nothing looks

@@ -39,3 +39,19 @@ def ensure_database(url: str) -> None:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             print(f"bench: created database {name}")
+
+
+def setup_django_alone() -> None:
+    """What a part run alone (`python -m bench.<part>`) needs first: the environment, the database,
+    Django, and the schema migrated."""
+    from pathlib import Path
+
+    configure_environment()
+    ensure_database(os.environ["DATABASE_URL"])
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)

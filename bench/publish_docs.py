@@ -73,18 +73,22 @@ def bench_targets() -> str:
     )
 
 
+def verdicts(targets: list[dict]) -> list[str]:
+    """A part's targets, one line each: PASS or MISS, the target, its value and its limit."""
+    return [
+        f"{'PASS' if row['pass'] else 'MISS'}  {row['target']:<62} {row['value']:>6.2f}"
+        f" ({row['limit']})"
+        for row in targets
+    ]
+
+
 def bench_offboarding() -> str:
     result = _load("offboarding.json")
     if result is None:
         return "No offboarding run is recorded in this tree (`bench/results/offboarding.json`).\n"
     from bench.offboarding import lines, targets  # imports nothing of Django at module level
 
-    verdicts = [
-        f"{'PASS' if row['pass'] else 'MISS'}  {row['target']:<62} {row['value']:>6.2f}"
-        f" ({row['limit']})"
-        for row in targets(result)
-    ]
-    return _fenced("\n".join([*lines(result), *verdicts]))
+    return _fenced("\n".join([*lines(result), *verdicts(targets(result))]))
 
 
 def bench_metering() -> str:
@@ -104,6 +108,15 @@ def bench_metering() -> str:
         f"settings/modules over HTTP: {http['rps_metered']:.0f} req/s metered,"
         f" {http['rps_unmetered']:.0f} unmetered, ratio {http['ratio']:.3f}"
     )
+
+
+def bench_records() -> str:
+    result = _load("records.json")
+    if result is None:
+        return "No run of the record writes (`make bench`, part 9) is recorded in this tree.\n"
+    from bench.records import lines  # imports nothing of Django at module level
+
+    return _fenced("\n".join([*lines(result), *verdicts(result["targets"])]))
 
 
 def fuzz_latest() -> str:
@@ -137,6 +150,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "bench-targets": bench_targets,
     "bench-offboarding": bench_offboarding,
     "bench-metering": bench_metering,
+    "bench-records": bench_records,
     "fuzz-latest": fuzz_latest,
     "bench-sandbox": bench_sandbox,
 }

@@ -8,7 +8,9 @@
 5.-8. the parts for scale: the single-record change_owner with and without jobs against
    same-work yardsticks (bench/single.py), the naive DRF peer (bench/naive.py), reads at 1M and 5M
    records (bench/scale.py) and the related transfer of 50,000 activities
-   (bench/transfer50k.py), on a large organization kept between runs (bench/bigdata.py).
+   (bench/transfer50k.py), on a large organization kept between runs (bench/bigdata.py);
+9. records a client writes: adding and updating 100 records vs the same writes in raw SQL, and
+   search by email at 1,000,000 contacts (bench/records.py).
 
 Prints a table, writes bench/results/latest.json and latest.png. Targets are reported, never
 asserted. Runs against DATABASE_URL (default: the `bigin_bench` database, created if missing).
@@ -258,7 +260,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import metering, offboarding, report, sandbox, seed, transfer
+    from . import metering, offboarding, records, report, sandbox, seed, transfer
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -280,10 +282,12 @@ def main() -> None:
     results["transfer"] = transfer.measure(data, runs=TRANSFER_RUNS)
     measure_scale(data, results, started)
     offboarding_result = offboarding.measure()  # part 5: its own data, table and chart
+    records_result = records.measure()  # part 9: its own data and table
     results["elapsed_s"] = time.monotonic() - started
     results["load_average_after"] = os.getloadavg()
     report.publish(results)
     offboarding.publish(offboarding_result)
+    records.publish(records_result)
     sandbox.publish(sandbox.measure())  # the sandbox controls (docs/sandbox.md)
 
 

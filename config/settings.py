@@ -99,6 +99,27 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# What sits between the service and PostgreSQL (docs/deployment.md): "" (nothing, or a pooler
+# that keeps a client's session: pgbouncer in session mode) or "transaction" (pgbouncer in
+# transaction mode), where each transaction may run on another server session, so nothing may
+# outlive a transaction: no prepared statements (psycopg's automatic ones are off; the token
+# lookup is sent whole, crm/oauth/authentication.py), no server-side cursors, no session SET.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER is {DATABASE_POOLER!r}: leave it empty (a direct connection or a "
+        "session pooler) or set it to 'transaction' (pgbouncer in transaction mode)."
+    )
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    # A database host that does not answer (rather than one that refuses) fails the request in
+    # seconds, as a 503 (crm/http/boundary.py), instead of holding its worker until gunicorn
+    # kills it. `?connect_timeout=` in DATABASE_URL overrides it.
+    options.setdefault("connect_timeout", 5)
+    if DATABASE_POOLER == "transaction":
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # Django's default, said here so that nothing turns it on behind this pooler.
+        options["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "crm.User"
 

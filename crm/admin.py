@@ -171,8 +171,8 @@ class UserAdmin(OrganizationScopedAdmin, DjangoUserAdmin):
 
 @admin.register(Profile)
 class ProfileAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
-    list_display = ("name", "organization", "can_change_owner", "id")
-    list_filter = ("organization", "can_change_owner")
+    list_display = ("name", "organization", "can_change_owner", "can_write_records", "id")
+    list_filter = ("organization", "can_change_owner", "can_write_records")
     list_select_related = ("organization",)
     search_fields = ("name", "organization__name")
     ordering = ("organization__name", "name")

@@ -1,9 +1,9 @@
 """What a client reads around change owner: the organization, and each module's fields and
 layout (api-spec.md, "Metadata a client reads around change owner").
 
-Fields come from the data: the JSON field names the module's records carry (sampled from its
-first records by id, on the (organization, module, id) index) with a data type read off their
-values, plus the system fields every record has. A value we cannot fill truthfully is null.
+Fields are the module's data fields (crm/fields.py: Bigin's standard fields, then the custom
+ones its records carry, typed from their values) plus the system fields every record has. A
+value we cannot fill truthfully is null.
 """
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ from typing import Any
 
 from django.conf import settings
 
+from .fields import FieldSpec, module_field_specs
 from .http.dialects import Dialect
-from .models import Organization, Record, User
-from .modules import ModuleInfo
+from .models import Organization, User
+from .modules import ModuleInfo, module_by_name
 from .representations import bigin_time
-
-# Records read to learn a module's field names: sandbox data gives every record of a module the
-# same fields, so the first records by id are enough, and reading them costs one index range scan.
-FIELD_SAMPLE_RECORDS = 200
-
-_INT32_MAX = 2**31 - 1
 
 
 def stable_id(*parts: str) -> str:
@@ -78,31 +73,6 @@ def _label(api_name: str) -> str:
     return api_name.replace("_", " ").strip()
 
 
-def _data_type(api_name: str, values: list[Any]) -> tuple[str, str]:
-    """(data_type, json_type) of a data field, from its name and the values seen."""
-    present = [value for value in values if value is not None]
-    if present and all(isinstance(value, bool) for value in present):
-        return "boolean", "boolean"
-    if present and all(isinstance(value, int) and not isinstance(value, bool) for value in present):
-        if all(abs(value) <= _INT32_MAX for value in present):
-            return "integer", "integer"
-        return "bigint", "string"
-    if present and all(
-        isinstance(value, (int, float)) and not isinstance(value, bool) for value in present
-    ):
-        return "double", "double"
-    if present and all(isinstance(value, (dict, list)) for value in present):
-        return "text", "jsonobject" if isinstance(present[0], dict) else "jsonarray"
-    lower = api_name.lower()
-    if "email" in lower:
-        return "email", "string"
-    if "phone" in lower or "mobile" in lower:
-        return "phone", "string"
-    if "website" in lower:
-        return "website", "string"
-    return "text", "string"
-
-
 def _field(
     dialect: Dialect,
     module: ModuleInfo,
@@ -112,66 +82,70 @@ def _field(
     json_type: str,
     *,
     read_only: bool = True,
+    mandatory: bool = False,
     custom_field: bool = False,
-    lookup: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    field = {
+    return {
         "api_name": api_name,
         "field_label": label,
         "display_label": label,
         "data_type": data_type,
         "json_type": json_type,
         "id": stable_id(module.api_name, api_name),
-        # Through this API only the owner of a record can be changed.
         "read_only": read_only,
-        "system_mandatory": False,
+        "system_mandatory": mandatory,
         "custom_field": custom_field,
         "visible": True,
+        **(extra or {}),
     }
-    if lookup is not None:
-        field["lookup"] = lookup
-    return field
 
 
-# Fields every record has (columns, not keys of its fields JSON); What_Id and $se_module only
-# an activity's.
-SYSTEM_FIELDS = frozenset(
-    {"id", "Owner", "Created_Time", "Modified_Time", "Modified_By", "What_Id", "$se_module"}
-)
-
-
-def _data_fields(organization: Organization, module: ModuleInfo) -> dict[str, list[Any]]:
-    """The values seen of each data field of the module's records, by api_name."""
-    samples = (
-        Record.objects.filter(organization=organization, module_id=module.id)
-        .order_by("id")
-        .values_list("fields", flat=True)[:FIELD_SAMPLE_RECORDS]
+def _data_field(dialect: Dialect, module: ModuleInfo, spec: FieldSpec) -> dict[str, Any]:
+    """A field a client writes: its length, picklist and lookup module where it has them."""
+    extra: dict[str, Any] = {}
+    if spec.length is not None:
+        extra["length"] = spec.length
+    if spec.picklist:
+        extra["pick_list_values"] = [
+            {
+                "display_value": value,
+                "actual_value": value,
+                "id": stable_id(module.api_name, spec.api_name, value),
+                "sequence_number": number,
+            }
+            for number, value in enumerate(spec.picklist, start=1)
+        ]
+    if spec.lookup_module is not None:
+        target = module_by_name(spec.lookup_module)
+        extra["lookup"] = {"module": {"api_name": dialect.api_name(target), "id": str(target.id)}}
+    return _field(
+        dialect,
+        module,
+        spec.api_name,
+        _label(spec.api_name),
+        spec.data_type,
+        spec.json_type,
+        read_only=False,
+        mandatory=spec.mandatory,
+        custom_field=spec.custom,
+        extra=extra,
     )
-    seen: dict[str, list[Any]] = {}
-    for fields in samples:
-        for name, value in (fields or {}).items():
-            if name not in SYSTEM_FIELDS:
-                seen.setdefault(name, []).append(value)
-    return seen
 
 
 def data_field_names(organization: Organization, module: ModuleInfo) -> frozenset[str]:
     """The api_names of the module's data fields, exactly those `module_fields` lists (the
     criteria of a mass change may name no other, owners/transfers/criteria.py). One query."""
-    return frozenset(_data_fields(organization, module))
+    return frozenset(spec.api_name for spec in module_field_specs(organization, module))
 
 
 def module_fields(
     organization: Organization, module: ModuleInfo, dialect: Dialect
 ) -> list[dict[str, Any]]:
-    """The module's fields: its records' data fields by name (PostgreSQL's jsonb keeps no key
-    order), then the system ones."""
-    seen = _data_fields(organization, module)
+    """The module's fields: its data fields (crm/fields.py: the standard ones, then the custom
+    ones its records carry), then the system ones."""
     singular, _ = dialect.labels(module)
-    out = [
-        _field(dialect, module, name, _label(name), *_data_type(name, values), custom_field=True)
-        for name, values in sorted(seen.items())
-    ]
+    out = [_data_field(dialect, module, spec) for spec in module_field_specs(organization, module)]
     out += [
         _field(
             dialect,
@@ -196,7 +170,8 @@ def module_fields(
                 "Related To",
                 "lookup",
                 "jsonobject",
-                lookup={"module": {"api_name": "se_module", "id": None}},
+                read_only=False,
+                extra={"lookup": {"module": {"api_name": "se_module", "id": None}}},
             ),
             _field(dialect, module, "$se_module", "Related Module", "text", "string"),
         ]

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .ids import IdField
@@ -45,12 +47,22 @@ class Organization(models.Model):
             super().save(*args, **kwargs)
             if adding:
                 Profile.objects.bulk_create(
-                    Profile(organization=self, name=name, can_change_owner=can_change_owner)
-                    for name, can_change_owner in DEFAULT_PROFILES
+                    Profile(
+                        organization=self,
+                        name=name,
+                        can_change_owner=can_change_owner,
+                        can_write_records=can_write_records,
+                    )
+                    for name, can_change_owner, can_write_records in DEFAULT_PROFILES
                 )
 
 
-DEFAULT_PROFILES = (("Administrator", True), ("Standard", True), ("Read Only", False))
+# (name, may change owners, may add, edit and delete records)
+DEFAULT_PROFILES = (
+    ("Administrator", True, True),
+    ("Standard", True, True),
+    ("Read Only", False, False),
+)
 
 
 class Profile(models.Model):
@@ -60,6 +72,9 @@ class Profile(models.Model):
     )
     name = models.CharField(max_length=100)
     can_change_owner = models.BooleanField(default=False)
+    # Bigin's Create, Edit and Delete permissions of the modules, as one: a Read Only profile
+    # has none of them.
+    can_write_records = models.BooleanField(default=True)
 
     class Meta:
         constraints = [
@@ -173,6 +188,10 @@ class Module(models.Model):
         return self.api_name
 
 
+# The keys of a record's fields JSON that are indexed for search and duplicate checks.
+SEARCHED_KEYS = ("Email", "Phone", "Mobile")
+
+
 class Record(models.Model):
     """One table for the records of every module."""
 
@@ -214,6 +233,11 @@ class Record(models.Model):
     modified_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
+    # Who added the record through the record APIs (None: loaded from a sandbox file). Not
+    # indexed, for the same reason as modified_by.
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         indexes = [
@@ -228,6 +252,19 @@ class Record(models.Model):
                 name="record_org_owner_module_id",
             ),
             # By related_to: the foreign key's own index.
+            # What a client searches by (GET .../search: email, phone, criteria on Email, Phone,
+            # Mobile or the name) and what a write checks for duplicates, compared without case:
+            # one index range however many records the organization has (bench/search.py).
+            *(
+                models.Index(
+                    "organization",
+                    "module",
+                    Lower(KeyTextTransform(key, "fields")),
+                    name=f"record_org_module_{key.lower()}",
+                )
+                for key in SEARCHED_KEYS
+            ),
+            models.Index("organization", "module", Lower("name"), name="record_org_module_name"),
         ]
         constraints = [
             # Target of the (related_to_id, organization_id) foreign key (PostgreSQL).

@@ -21,6 +21,14 @@ ADMINISTRATOR = "Administrator"
 CHANGE_OWNER = "Change_Owner"
 MANAGE_USERS = "Manage_Users"
 
+# What the record APIs need (add; update and upsert; delete), held together by a profile that
+# may write records (every built-in profile but Read Only). Giving a record an owner other than
+# the caller, on add or update, is a change of owner besides: it needs CHANGE_OWNER too.
+CREATE_RECORDS = "Create_Records"
+EDIT_RECORDS = "Edit_Records"
+DELETE_RECORDS = "Delete_Records"
+RECORD_PERMISSIONS = frozenset({CREATE_RECORDS, EDIT_RECORDS, DELETE_RECORDS})
+
 # The operation that needs MANAGE_USERS (a TransferJob kind and an audit source in owners/);
 # every other operation that writes a batch (a change-owner request, a mass change, a revert of
 # those) needs CHANGE_OWNER.
@@ -42,7 +50,8 @@ OWN_LOCKED_USER_FIELDS = ("profile", "status")
 def has_permission(user: User, permission: str) -> bool:
     """Whether `user` holds `permission` through any door. CHANGE_OWNER: a profile that may
     change owners. MANAGE_USERS: the Administrator profile (which must also be allowed to change
-    owners: offboarding moves records). A superuser holds every permission."""
+    owners: offboarding moves records). RECORD_PERMISSIONS: a profile that may write records. A
+    superuser holds every permission."""
     if user.is_superuser:
         return True
     profile = user.profile
@@ -50,6 +59,8 @@ def has_permission(user: User, permission: str) -> bool:
         return profile.can_change_owner
     if permission == MANAGE_USERS:
         return profile.name == ADMINISTRATOR and profile.can_change_owner
+    if permission in RECORD_PERMISSIONS:
+        return profile.can_write_records
     raise ValueError(f"unknown permission {permission!r}")
 
 
@@ -59,6 +70,17 @@ def may_change_owners(user: User) -> bool:
 
 def may_offboard(user: User) -> bool:
     return has_permission(user, MANAGE_USERS)
+
+
+def may_give_record(
+    actor: User, *, new_owner_id: int, current_owner_id: int | None, adding: bool
+) -> bool:
+    """Whether `actor` may write a record (`adding` it, or updating one owned by
+    `current_owner_id`) with the owner `new_owner_id`. Adding a record of one's own, or keeping a
+    record's owner, needs nothing more; anything else is a change of owner."""
+    if new_owner_id == (actor.id if adding else current_owner_id):
+        return True
+    return may_change_owners(actor)
 
 
 def staff_has_permission(user: User, permission: str) -> bool:

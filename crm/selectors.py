@@ -215,3 +215,24 @@ def record_by_id(
 ) -> RecordRow | None:
     values = _records(organization, module).filter(id=record_id).first()
     return None if values is None else _record_row(values)
+
+
+def records_where(
+    *,
+    organization: Organization,
+    module: ModuleInfo,
+    condition: Q,
+    aliases: dict[str, Any],
+    page: int,
+    per_page: int,
+) -> Page[RecordRow]:
+    """One page (by number) of the module's records that meet `condition` (over `aliases`:
+    crm/search.py), in id order."""
+    records = _records(organization, module).alias(**aliases).filter(condition)
+    result = _page_of(records, page=page, per_page=per_page, order=["id"], after=None)
+    return Page(
+        items=[_record_row(values) for values in result.items],
+        page=result.page,
+        per_page=result.per_page,
+        more_records=result.more_records,
+    )

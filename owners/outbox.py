@@ -36,11 +36,17 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from crm import policy
 from crm.models import Record, User
 from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
 from .models import OutboxEntry
-from .statements import owner_changed_since, record_owner_changes, update_owners
+from .statements import (
+    new_owner_status,
+    owner_changed_since,
+    record_owner_changes,
+    update_owners,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +143,11 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
     its activities. And an activity whose owner someone changed after the batch that asked for
     this job (a direct change within the scheduler's delay, or any change before a job the sweep
     replays after an outage) keeps that owner: it is skipped, and counted in the job's `result`.
+    A new owner who is no longer active (disabled or deleted since the batch) is given nothing:
+    every activity is skipped.
 
-    Whatever the number of records: lock the parents, lock the activities, mark the job done
-    with its result, one UPDATE, one audit INSERT.
+    Whatever the number of records: lock the new owner's row, lock the parents, lock the
+    activities, mark the job done with its result, one UPDATE, one audit INSERT.
     """
     payload = job.payload
     new_owner_id = int(payload["new_owner_id"])
@@ -155,6 +163,11 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
     since = job.created_time
     candidates: list[tuple[int, int, int | None, datetime | None]] = []
     with transaction.atomic(durable=True):
+        # The new owner's status FOR SHARE, first, as a transfer job's chunk reads it: a user
+        # disabled (an offboarding, an operator) since the batch is given nothing more, and an
+        # offboarding scheduled meanwhile waits for this transaction, so whatever it gives
+        # them now is theirs before the offboarding looks.
+        may_own = policy.may_own_records(new_owner_status(new_owner_id))
         # Locked in id order, as change_owner locks them: a request moving one of these parents
         # on waits for this transaction (and then its own job follows), and the two never
         # deadlock.
@@ -184,12 +197,12 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
         moved = [
             (record_id, module_id, owner_id)
             for record_id, module_id, owner_id, changed in candidates
-            if not owner_changed_since(changed, since)
+            if may_own and not owner_changed_since(changed, since)
         ]
         skipped = [
             record_id
             for record_id, _, _, changed in candidates
-            if owner_changed_since(changed, since)
+            if not may_own or owner_changed_since(changed, since)
         ]
         # Fenced on this claim: a worker that took the job over (after this one's lease ran out)
         # holds it now, and this one does nothing.

@@ -9,6 +9,7 @@ points owners -> audit."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -164,6 +165,116 @@ def update_owners(
         )
 
 
+# The record APIs (owners/records/writes.py) --------------------------------------------------
+#
+# A call adds or updates up to 100 records, each with an owner of its own: these write every
+# row's owner in one statement, fed by arrays on PostgreSQL (elsewhere, SQLite under `make run`,
+# the ORM, a statement per owner). An added record's owner is written by its INSERT, stamped like
+# any owner write (a job scheduled before it never moves it), and audited (source `insert`).
+
+_INSERT_RECORDS = f"""
+    INSERT INTO {Record._meta.db_table} (id, organization_id, module_id, owner_id, name, fields,
+        related_to_id, created_time, modified_time, owner_changed_time, modified_by_id,
+        created_by_id)
+    SELECT r.id, %s, %s, r.owner_id, r.name, r.fields::jsonb, r.related_to_id, %s, %s, %s, %s, %s
+    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[])
+        AS r(id, owner_id, name, fields, related_to_id)
+"""
+_UPDATE_OWNERS_EACH = f"""
+    UPDATE {Record._meta.db_table} AS r
+    SET owner_id = c.owner_id, modified_time = %s, owner_changed_time = %s, modified_by_id = %s
+    FROM unnest(%s::bigint[], %s::bigint[]) AS c(id, owner_id)
+    WHERE r.organization_id = %s AND r.id = c.id
+"""
+
+
+def insert_records(
+    *,
+    organization_id: int,
+    module_id: int,
+    records: Sequence[tuple[int, int, str, dict, int | None]],
+    actor_id: int,
+    now: datetime,
+) -> None:
+    """Create `records`, each (id, owner id, name, fields, related_to id), added by `actor_id`:
+    one statement. The caller audits their owners (`record_owner_changes_each`, same `now`)."""
+    if not records:
+        return
+    if connection.vendor != "postgresql":
+        Record.objects.bulk_create(
+            Record(
+                id=record_id,
+                organization_id=organization_id,
+                module_id=module_id,
+                owner_id=owner_id,
+                name=name,
+                fields=fields,
+                related_to_id=related_to_id,
+                created_time=now,
+                modified_time=now,
+                owner_changed_time=now,
+                modified_by_id=actor_id,
+                created_by_id=actor_id,
+            )
+            for record_id, owner_id, name, fields, related_to_id in records
+        )
+        return
+    columns = list(zip(*records, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_RECORDS,
+            [
+                organization_id,
+                module_id,
+                now,
+                now,
+                now,
+                actor_id,
+                actor_id,
+                list(columns[0]),
+                list(columns[1]),
+                list(columns[2]),
+                [json.dumps(fields) for fields in columns[3]],
+                list(columns[4]),
+            ],
+        )
+
+
+def update_owners_each(
+    organization_id: int,
+    changes: Sequence[tuple[int, int]],
+    *,
+    actor_id: int | None,
+    now: datetime,
+) -> None:
+    """Give each record of `changes`, (record id, new owner id), its new owner: one statement,
+    stamped and audited as `update_owners` is (the caller writes `record_owner_changes_each`)."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        by_owner: dict[int, list[int]] = {}
+        for record_id, owner_id in changes:
+            by_owner.setdefault(owner_id, []).append(record_id)
+        for owner_id, record_ids in by_owner.items():
+            update_owners(
+                organization_id, record_ids, new_owner_id=owner_id, actor_id=actor_id, now=now
+            )
+        return
+    when = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPDATE_OWNERS_EACH,
+            [
+                when,
+                when,
+                actor_id,
+                [record_id for record_id, _ in changes],
+                [owner_id for _, owner_id in changes],
+                organization_id,
+            ],
+        )
+
+
 _ORGANIZATION_USER = f"SELECT * FROM {User._meta.db_table} WHERE organization_id = %s AND id = %s"
 
 
@@ -235,6 +346,61 @@ def record_owner_changes(
                 [record_id for record_id, _, _ in changes],
                 [module_id for _, module_id, _ in changes],
                 [previous_owner_id for _, _, previous_owner_id in changes],
+            ],
+        )
+
+
+_AUDIT_EACH_FROM_ARRAYS = f"""
+    INSERT INTO {AuditEntry._meta.db_table} (id, record_id, module_id, previous_owner_id,
+        new_owner_id, organization_id, actor_id, source, batch_id, created_time)
+    SELECT a.id, a.record_id, a.module_id, a.previous_owner_id, a.new_owner_id,
+        %s, %s::bigint, %s, %s, %s
+    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+        AS a(id, record_id, module_id, previous_owner_id, new_owner_id)
+"""
+
+
+def record_owner_changes_each(
+    *,
+    organization_id: int,
+    changes: Sequence[tuple[int, int, int | None, int]],
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """`record_owner_changes` for changes with an owner each: one audit row per (record id,
+    module id, previous owner id, new owner id), one statement (elsewhere than on PostgreSQL,
+    one per new owner)."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        by_owner: dict[int, list[tuple[int, int, int | None]]] = {}
+        for record_id, module_id, previous_owner_id, new_owner_id in changes:
+            by_owner.setdefault(new_owner_id, []).append((record_id, module_id, previous_owner_id))
+        for new_owner_id, owned in by_owner.items():
+            record_owner_changes(
+                organization_id=organization_id,
+                changes=owned,
+                new_owner_id=new_owner_id,
+                actor_id=actor_id,
+                source=source,
+                batch_id=batch_id,
+                now=now,
+            )
+        return
+    columns = list(zip(*changes, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AUDIT_EACH_FROM_ARRAYS,
+            [
+                organization_id,
+                actor_id,
+                source,
+                batch_id,
+                now,
+                [new_id() for _ in changes],
+                *(list(column) for column in columns),
             ],
         )
 

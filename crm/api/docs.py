@@ -179,6 +179,13 @@ class LookupSerializer(serializers.Serializer):
     module = LookupModuleSerializer()
 
 
+class PickListValueSerializer(serializers.Serializer):
+    display_value = serializers.CharField()
+    actual_value = serializers.CharField()
+    id = serializers.CharField()
+    sequence_number = serializers.IntegerField()
+
+
 class FieldSerializer(serializers.Serializer):
     api_name = serializers.CharField()
     field_label = serializers.CharField()
@@ -190,7 +197,16 @@ class FieldSerializer(serializers.Serializer):
     system_mandatory = serializers.BooleanField()
     custom_field = serializers.BooleanField()
     visible = serializers.BooleanField()
-    lookup = LookupSerializer(required=False, help_text="What_Id only: a lookup of any module.")
+    length = serializers.IntegerField(
+        required=False, help_text="Text fields: the longest value a write may give."
+    )
+    pick_list_values = PickListValueSerializer(
+        many=True, required=False, help_text="Picklists: the values a write may give."
+    )
+    lookup = LookupSerializer(
+        required=False,
+        help_text="Lookups: the module they point to (What_Id: `se_module`, any module).",
+    )
 
 
 class FieldsSerializer(serializers.Serializer):

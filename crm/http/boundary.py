@@ -13,7 +13,8 @@ Two layers:
 - `problem_for_exception` turns what a view can still raise on client input (Django's size and
   field limits, a value the database refuses, a recursion too deep, any DRF exception the
   family's handler does not name) into the same problems; each family's exception handler renders
-  them and logs nothing.
+  them and logs nothing. One problem is not the client's: the database unavailable, a 503 with
+  `Retry-After` (logged as a warning, one line a request).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -50,7 +51,8 @@ def family_of(path: str) -> str | None:
 
 @dataclass(frozen=True)
 class Problem:
-    """A client mistake, with what each family says about it."""
+    """What a client is told about a request the service cannot take (its own mistake, or a
+    moment to wait), with what each family says about it."""
 
     status: int
     code: str  # Bigin / Zoho CRM code
@@ -126,6 +128,23 @@ def headers_too_large() -> Problem:
     )
 
 
+# The database cannot answer now: PostgreSQL down or restarting, no connection to be had (at
+# pgbouncer either), a deadlock, a statement cancelled. Nothing of the request was committed
+# unless its transaction had already ended, and the same request may well succeed in a moment:
+# 503 with Retry-After, RFC 6749's `temporarily_unavailable` on the token server, and a code of
+# our own for Bigin, which documents no 503 (ours).
+DATABASE_RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_MESSAGE = "the service is temporarily unavailable, try again later"
+DATABASE_UNAVAILABLE = Problem(
+    503,
+    "SERVICE_UNAVAILABLE",
+    UNAVAILABLE_MESSAGE,
+    UNAVAILABLE_MESSAGE,
+    oauth_error="temporarily_unavailable",
+    retry_after=DATABASE_RETRY_AFTER_SECONDS,
+)
+
+
 # A DRF exception no family handler names, by its status (the status is kept).
 _BY_STATUS = {
     400: ("INVALID_DATA", WRONG_FORMAT),
@@ -149,11 +168,15 @@ def _drf_problem(exc: exceptions.APIException) -> Problem:
     return Problem(status, code, message, str(detail), retry_after=retry_after)
 
 
-def problem_for_exception(exc: Exception) -> Problem | None:
-    """The client mistake behind an exception a view raised, or None for a real failure."""
+def problem_for_exception(exc: Exception | None) -> Problem | None:
+    """The problem behind an exception a view raised, or None for a real failure."""
     problem = getattr(exc, "problem", None)
     if isinstance(problem, Problem):
         return problem
+    if isinstance(exc, OperationalError | InterfaceError):
+        # Not a bug of ours to trace, but operators must see it: one line, with the cause.
+        logger.warning("database unavailable: %s", str(exc).strip() or type(exc).__name__)
+        return DATABASE_UNAVAILABLE
     if isinstance(exc, RequestDataTooBig):
         return body_too_large()
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):

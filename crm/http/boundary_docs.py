@@ -1,5 +1,6 @@
-"""OpenAPI: the answers of the HTTP boundary (crm/http/boundary.py) and of the API limits
-(crm/http/metering.py, crm/oauth/guessing.py), added to every operation of every API family.
+"""OpenAPI: the answers of the HTTP boundary (crm/http/boundary.py: the database unavailable
+included) and of the API limits (crm/http/metering.py, crm/oauth/guessing.py), added to every
+operation of every API family.
 
 A drf-spectacular postprocessing hook, so an endpoint added later is documented with them too.
 """
@@ -68,6 +69,12 @@ _BOUNDARY = (
     (414, "The URL is longer than API_MAX_URL_BYTES (LIMIT_EXCEEDED).", "all"),
     (431, "Too many or too large request headers (LIMIT_EXCEEDED).", "all"),
     (429, "TOO_MANY_REQUESTS: a limit of docs/limits.md was reached.", "limited"),
+    (
+        503,
+        "SERVICE_UNAVAILABLE (the token server: temporarily_unavailable): the database cannot"
+        " answer now; try again after Retry-After.",
+        "all",
+    ),
 )
 
 
@@ -113,6 +120,6 @@ def add_boundary_responses(result, generator, request, public):
                         "content": {"application/json": {"schema": _ENVELOPES[family]}},
                     },
                 )
-                if status == 429:
+                if status in (429, 503):
                     response.setdefault("headers", {}).update(RETRY_AFTER)
     return result

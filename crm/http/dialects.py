@@ -27,6 +27,9 @@ class Dialect:
     renamed: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     # Zoho CRM (v5 on): `fields` is mandatory when listing a module's records.
     list_needs_fields: bool = False
+    # The status of a record write (add, update, upsert, delete) whose records partly failed:
+    # Bigin's 202 Accepted, Zoho CRM's 207 Multi-Status.
+    records_partial_status: int = 202
 
     def api_name(self, module: ModuleInfo) -> str:
         renamed = self.renamed.get(module.api_name)
@@ -64,6 +67,7 @@ CRM_V8 = Dialect(
     scope_prefix="ZohoCRM.",
     renamed={"Pipelines": ("Deals", "Deal", "Deals")},
     list_needs_fields=True,
+    records_partial_status=207,
 )
 DIALECTS = (BIGIN, CRM_V8)
 

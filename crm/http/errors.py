@@ -7,6 +7,7 @@ own 404 and 500 included.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,13 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while it handles the exception, so the exception is at hand: the
+    # database unavailable outside a DRF view (a middleware, a plain view) answers its 503 too.
+    family = boundary.family_of(request.path)
+    if family is not None and sys.exc_info()[1] is not None:
+        problem = boundary.problem_for_exception(sys.exc_info()[1])
+        if problem is boundary.DATABASE_UNAVAILABLE:
+            return boundary.problem_response(family, problem)
     if _is_api(request):
         return JsonResponse(INTERNAL_ERROR.body(), status=500)
     return defaults.server_error(request)

@@ -15,15 +15,19 @@ from .tokens import token_hash
 SCHEMES = ("zoho-oauthtoken", "bearer")
 
 
-# Every request pays for this lookup, so on PostgreSQL it is one prepared statement per database
-# connection: parsed and planned once, then only executed. The ORM compiled the same five-table
-# query and PostgreSQL planned it on every request, about a third of a single-record
-# change_owner's time (issue 19; bench/). It reads the database every time, so revoking a token
-# or disabling its user takes effect on the very next request, which no cache of tokens can
-# promise without an invalidation message racing the request. (Needs a session that keeps its
-# prepared statements: a direct connection or a session pooler, not a transaction pooler.)
-def _columns(model, alias: str) -> list[str]:
-    return [f"{alias}.{field.column}" for field in model._meta.concrete_fields]
+# Every request pays for this lookup, so on PostgreSQL it is one call of a PL/pgSQL function
+# (crm/migrations/0009): PostgreSQL plans the five-table query inside it once per server
+# session and then only executes it. Planning it was about a third of a single-record
+# change_owner's time (issue 19). Unlike the prepared statement it replaces, nothing of it lives
+# in the client's session, so it holds behind pgbouncer in transaction mode, where a client's
+# next transaction may run on another server session; the call itself is parsed on every request,
+# which costs a little more than the prepared statement did and far less than planning the join
+# (bench/token_lookup.py compares the three). It
+# reads the database every time, so revoking a token or disabling its user takes effect on the
+# very next request, which no cache of tokens can promise without an invalidation message racing
+# the request.
+def _columns(model, row: str) -> list[str]:
+    return [f"({row}).{field.column}" for field in model._meta.concrete_fields]
 
 
 def _instance(model, fields: list[str] | None, values):
@@ -40,32 +44,22 @@ def _instance(model, fields: list[str] | None, values):
     return model.from_db(connection.alias, names, values)
 
 
-_STATEMENT = "crm_access_token"
-# A token is good when it is not revoked or expired, its user is active and its refresh token
-# (if any) is not revoked: revoking a refresh token also marks its access tokens, but an access
-# token issued by a refresh racing the revocation would miss that UPDATE; the join catches it.
-_PREPARE = (
-    f"PREPARE {_STATEMENT} (text, timestamptz) AS SELECT t.id, t.scopes, "
-    + ", ".join(_columns(User, "u") + _columns(Organization, "o") + _columns(Profile, "p"))
-    + f" FROM {AccessToken._meta.db_table} t"
-    f" JOIN {User._meta.db_table} u ON u.id = t.user_id"
-    f" JOIN {Organization._meta.db_table} o ON o.id = u.organization_id"
-    f" JOIN {Profile._meta.db_table} p ON p.id = u.profile_id"
-    " LEFT JOIN crm_refreshtoken r ON r.id = t.refresh_token_id"
-    " WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2"
-    f" AND u.status = '{User.Status.ACTIVE}' AND r.revoked_at IS NULL"
+# The function returns whole rows; the columns are picked by name, so the function needs no
+# change when a column is added to one of these tables.
+_LOOKUP = (
+    "SELECT f.token_id, f.token_scopes, "
+    + ", ".join(
+        _columns(User, "f.holder")
+        + _columns(Organization, "f.holder_organization")
+        + _columns(Profile, "f.holder_profile")
+    )
+    + " FROM crm_access_token_lookup(%s, %s) f"
 )
 
 
-def _lookup_prepared(digest: str) -> tuple[User, AccessToken] | None:
+def _lookup_sql(digest: str) -> tuple[User, AccessToken] | None:
     with connection.cursor() as cursor:
-        raw = connection.connection
-        # Set up once per connection, on the driver's connection: it is not a query of the
-        # request (nor of the query counts the tests assert).
-        if not getattr(raw, "_crm_access_token_prepared", False):
-            raw.execute(_PREPARE)
-            raw._crm_access_token_prepared = True
-        cursor.execute(f"EXECUTE {_STATEMENT} (%s, %s)", [digest, timezone.now()])
+        cursor.execute(_LOOKUP, [digest, timezone.now()])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -118,7 +112,7 @@ class ZohoOAuthTokenAuthentication(BaseAuthentication):
         raw = raw.strip()
         if not raw:
             raise INVALID_TOKEN()
-        lookup = _lookup_prepared if connection.vendor == "postgresql" else _lookup_orm
+        lookup = _lookup_sql if connection.vendor == "postgresql" else _lookup_orm
         found = lookup(token_hash(raw))
         if found is None:
             raise INVALID_TOKEN()

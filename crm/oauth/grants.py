@@ -30,7 +30,11 @@ MAX_ACCESS_TOKENS_PER_REFRESH_TOKEN = 15
 MAX_REFRESH_TOKENS_PER_USER = 20
 
 # `ZohoBigin.<resource>[.<sub-resource>...].<OPERATION>`, e.g. ZohoBigin.modules.contacts.READ.
-_SCOPE = re.compile(r"(?:ZohoBigin|ZohoCRM)(\.[A-Za-z0-9_]+)+\.(ALL|READ|CREATE|UPDATE|DELETE)")
+_SCOPE = re.compile(
+    r"(?:ZohoBigin|ZohoCRM)(\.[A-Za-z0-9_]+)+\.(ALL|READ|CREATE|UPDATE|DELETE|WRITE)"
+    # What record search needs besides the module's scope.
+    r"|ZohoSearch\.securesearch\.(ALL|READ)"
+)
 
 
 class OAuthError(Exception):

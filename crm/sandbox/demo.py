@@ -209,6 +209,7 @@ class ApiExamples:
     works as shown after `make run`."""
 
     contact_ids: tuple[str, str]  # Zylker's first two contacts
+    contact_email: str  # the first one's: the record search examples
     admin_id: str  # ADMIN_EMAIL's, whom `make run`'s token belongs to
     new_owner_id: str  # Chen Wei, active, Standard profile
     new_owner_name: str
@@ -218,9 +219,11 @@ class ApiExamples:
 @functools.cache
 def api_examples() -> ApiExamples:
     zylker = next(org for org in build()["organizations"] if org["id"] == str(ZYLKER_ID))
-    contacts = [record["id"] for record in zylker["records"] if record["module"] == "Contacts"]
+    contact_records = [record for record in zylker["records"] if record["module"] == "Contacts"]
+    contacts = [record["id"] for record in contact_records]
     return ApiExamples(
         contact_ids=(contacts[0], contacts[1]),
+        contact_email=contact_records[0]["fields"]["Email"],
         admin_id=next(user["id"] for user in zylker["users"] if user["email"] == ADMIN_EMAIL),
         new_owner_id=next(
             user["id"] for user in zylker["users"] if user["full_name"] == EXAMPLE_NEW_OWNER

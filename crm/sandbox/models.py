@@ -113,6 +113,7 @@ class SnapshotRecord(models.Model):
     modified_time = models.DateTimeField()
     owner_changed_time = models.DateTimeField(null=True)
     modified_by_id = models.BigIntegerField(null=True)
+    created_by_id = models.BigIntegerField(null=True)
 
     class Meta:
         db_table = "sandbox_snapshot_record"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 from drf_spectacular.utils import extend_schema
-from rest_framework.routers import SimpleRouter
 
 from crm.api import views as crm_api
+from crm.api.routers import ModuleRouter
 from crm.http import errors
 from crm.http.dialects import CRM_V8, MODULE_PREFIX
 
 from .bigin.views import ChangeOwnerViewSet
+from .records.views import RecordWriteViewSet
 from .transfers import views as transfers
 
 
@@ -21,8 +22,8 @@ def _crm(view_class: type) -> type:
     return extend_schema(exclude=True)(crm_view)
 
 
-router = SimpleRouter(trailing_slash=False)
-router.register(MODULE_PREFIX, _crm(crm_api.RecordViewSet), basename="crm-v8-records")
+router = ModuleRouter()
+router.register(MODULE_PREFIX, _crm(RecordWriteViewSet), basename="crm-v8-records")
 router.register(MODULE_PREFIX, _crm(ChangeOwnerViewSet), basename="crm-v8-change-owner")
 router.register(
     MODULE_PREFIX, _crm(transfers.MassChangeOwnerViewSet), basename="crm-v8-mass-change-owner"

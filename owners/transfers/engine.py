@@ -58,6 +58,7 @@ from crm.modules import ACTIVITY_MODULES, ModuleInfo, module_by_name
 from ..models import OutboxEntry, TransferJob
 from ..selectors import batch_overview, reverted_operation
 from ..tasks import dispatch_entries
+from . import runner
 from .selection import (
     offboarding_modules,
     records_to_move,
@@ -434,11 +435,7 @@ def retry_transfer(*, organization: Organization, transfer_id: int) -> TransferJ
             )
         )
         retried_chunks = sum(1 for job in failed if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK)
-        retried_records = sum(
-            int(job.payload.get("planned", 0))
-            for job in failed
-            if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK
-        )
+        retried_records = sum(runner.failed_records(job) for job in failed)
         OutboxEntry.objects.filter(id__in=[job.id for job in failed]).update(
             status=OutboxEntry.Status.PENDING, attempts=0, claimed_at=None, run_after=now
         )

@@ -390,10 +390,29 @@ def record_failure(job: OutboxEntry, error: str) -> list[OutboxEntry]:
             plan.save(force_insert=True)
             created.append(plan)
     else:
+        # A plan runs when no chunk of the job does: the job ends here, and what it had not
+        # done yet counts as failed (kept on the entry, for a retry to take back).
+        not_done = max(
+            0,
+            transfer.total_count
+            - transfer.updated_count
+            - transfer.failed_count
+            - transfer.skipped_count,
+        )
+        transfer.failed_count += not_done
+        OutboxEntry.objects.filter(id=job.id).update(result={"failed": not_done})
         transfer.status = TransferJob.Status.FAILED
         transfer.finished_time = timezone.now()
     transfer.save()
     return created
+
+
+def failed_records(job: OutboxEntry) -> int:
+    """How many records a failed step counted as failed (`record_failure`): a retry takes them
+    back before running the step again."""
+    if job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
+        return int(job.payload.get("planned", 0))
+    return int((job.result or {}).get("failed", 0))
 
 
 # ----------------------------------------------------------------------------------------------

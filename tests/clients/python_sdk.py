@@ -30,6 +30,7 @@ from zohocrmsdk.src.com.zoho.crm.api.exception import SDKException
 from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
 from zohocrmsdk.src.com.zoho.crm.api.parameter_map import ParameterMap
 from zohocrmsdk.src.com.zoho.crm.api.sdk_config import SDKConfig
+from zohocrmsdk.src.com.zoho.crm.api.users import MinifiedUser
 from zohocrmsdk.src.com.zoho.crm.api.util import Choice
 
 # Integers beyond JavaScript's safe range are ids: both runners answer them as strings.
@@ -157,6 +158,68 @@ def _mass_change_owner_status(step):
     return mass_change_owner.MassChangeOwnerOperations(step["module"]).check_status(params)
 
 
+def _record_of(values: dict) -> record.Record:
+    """A Record of plain values; `Owner` ({"id"}) as the SDK's MinifiedUser, `id` as its id."""
+    entry = record.Record()
+    for name, value in values.items():
+        if name == "id":
+            entry.set_id(int(value))
+        elif name == "Owner":
+            user = MinifiedUser()
+            user.set_id(int(value["id"]))
+            entry.add_key_value("Owner", user)
+        else:
+            entry.add_key_value(name, value)
+    return entry
+
+
+def _records_body(step) -> record.BodyWrapper:
+    body = record.BodyWrapper()
+    body.set_data([_record_of(values) for values in step["records"]])
+    if "duplicate_check_fields" in step:
+        body.set_duplicate_check_fields(step["duplicate_check_fields"])
+    return body
+
+
+def _create_records(step):
+    return record.RecordOperations(step["module"]).create_records(_records_body(step))
+
+
+def _update_records(step):
+    return record.RecordOperations(step["module"]).update_records(_records_body(step))
+
+
+def _update_record(step):
+    operations = record.RecordOperations(step["module"])
+    return operations.update_record(int(step["id"]), _records_body(step))
+
+
+def _upsert_records(step):
+    return record.RecordOperations(step["module"]).upsert_records(_records_body(step))
+
+
+def _search_records(step):
+    search = record.SearchRecordsParam
+    params = _params(
+        criteria=(search.criteria, step.get("criteria")),
+        email=(search.email, step.get("email")),
+        phone=(search.phone, step.get("phone")),
+        word=(search.word, step.get("word")),
+    )
+    return record.RecordOperations(step["module"]).search_records(params)
+
+
+def _delete_records(step):
+    params = ParameterMap()
+    for record_id in step["ids"]:
+        params.add(record.DeleteRecordsParam.ids, str(record_id))
+    return record.RecordOperations(step["module"]).delete_records(params)
+
+
+def _delete_record(step):
+    return record.RecordOperations(step["module"]).delete_record(int(step["id"]), ParameterMap())
+
+
 OPERATIONS = {
     "users": _users,
     "user": _user,
@@ -170,6 +233,13 @@ OPERATIONS = {
     "change_owner_single": _change_owner_single,
     "mass_change_owner": _mass_change_owner,
     "mass_change_owner_status": _mass_change_owner_status,
+    "create_records": _create_records,
+    "update_records": _update_records,
+    "update_record": _update_record,
+    "upsert_records": _upsert_records,
+    "search_records": _search_records,
+    "delete_records": _delete_records,
+    "delete_record": _delete_record,
 }
 
 

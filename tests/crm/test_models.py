@@ -158,12 +158,31 @@ def test_only_active_users_are_active(make_user, status, active):
     assert make_user(status=status).is_active is active
 
 
+SEARCH_INDEXES = (
+    "record_org_module_email",
+    "record_org_module_phone",
+    "record_org_module_mobile",
+    "record_org_module_name",
+)
+
+
 @pytest.mark.postgres
 def test_the_lookups_design_md_names_have_indexes():
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'crm_record'")
         indexes = dict(cursor.fetchall())
     assert "(organization_id, module_id, id)" in indexes["record_org_module_id"]
+    # What search and the duplicate check read, without case (crm/search.py).
+    searched = {name: indexes.pop(name) for name in list(indexes) if name in SEARCH_INDEXES}
+    keyed = "(organization_id, module_id, lower((fields ->> '{}'::text)))"
+    assert {
+        name: definition.split(" USING btree ")[1] for name, definition in searched.items()
+    } == {
+        "record_org_module_email": keyed.format("Email"),
+        "record_org_module_phone": keyed.format("Phone"),
+        "record_org_module_mobile": keyed.format("Mobile"),
+        "record_org_module_name": "(organization_id, module_id, lower((name)::text))",
+    }
     columns = sorted(definition.rsplit("(", 1)[1].rstrip(")") for definition in indexes.values())
     # By owner through (organization, owner, module, id), by related_to through the foreign
     # key's own index; nothing twice (each index is one more write on every change of owner).

@@ -199,3 +199,69 @@ def test_every_variable_settings_reads_is_documented_in_the_readme_and_env_examp
     example = set(re.findall(r"^# ([A-Z0-9_]+)=", (PROJECT / ".env.example").read_text(), re.M))
     assert read - readme_rows == set()
     assert read - example == set()
+
+
+# The PostgreSQL connection's options: DATABASE_POOLER (docs/deployment.md: behind pgbouncer in
+# transaction mode nothing of a connection may outlive a transaction) and the connect timeout.
+PRINT_DATABASE = """
+import json, django
+django.setup()
+from django.conf import settings
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "pooler": settings.DATABASE_POOLER,
+    "server_side_cursors_disabled": db.get("DISABLE_SERVER_SIDE_CURSORS", False),
+    "prepare_threshold": db["OPTIONS"].get("prepare_threshold", "unset"),
+    "connect_timeout": db["OPTIONS"]["connect_timeout"],
+}))
+"""
+POSTGRES_BEHIND_A_POOLER = {
+    "DJANGO_SECRET_KEY": "s3cret",
+    "DATABASE_URL": "postgres://u@db.internal:6432/bigin",
+}
+
+
+def test_behind_a_transaction_pooler_no_prepared_statements_or_server_side_cursors(start):
+    result = start(PRINT_DATABASE, **POSTGRES_BEHIND_A_POOLER, DATABASE_POOLER="transaction")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "pooler": "transaction",
+        "server_side_cursors_disabled": True,
+        "prepare_threshold": None,
+        "connect_timeout": 5,
+    }
+
+
+def test_without_a_pooler_the_connection_is_left_as_django_makes_it(start):
+    result = start(PRINT_DATABASE, **POSTGRES_BEHIND_A_POOLER)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "pooler": "",
+        "server_side_cursors_disabled": False,
+        "prepare_threshold": "unset",
+        "connect_timeout": 5,
+    }
+
+
+def test_a_connect_timeout_in_the_database_url_wins(start):
+    result = start(
+        PRINT_DATABASE,
+        DJANGO_SECRET_KEY="s3cret",
+        DATABASE_URL="postgres://u@db.internal:5432/bigin?connect_timeout=12",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["connect_timeout"] == 12
+
+
+def test_an_unknown_pooler_is_a_startup_error_that_says_what_to_set(start):
+    result = start(PRINT_DATABASE, **POSTGRES_BEHIND_A_POOLER, DATABASE_POOLER="session")
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: DATABASE_POOLER is 'session': leave it "
+        "empty (a direct connection or a session pooler) or set it to 'transaction' (pgbouncer "
+        "in transaction mode)."
+    )

@@ -64,6 +64,7 @@ def test_the_bench_and_fuzz_blocks_are_where_readers_look():
     assert [b.group("name") for b in publish_docs.blocks(performance)] == [
         "bench-latest",
         "bench-offboarding",
+        "bench-records",
         "bench-metering",
     ]
     assert [b.group("name") for b in publish_docs.blocks(fuzzing)] == ["fuzz-latest"]

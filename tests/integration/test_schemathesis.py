@@ -44,7 +44,7 @@ ALL_SCOPES = [
     f"{family}.{resource}.ALL"
     for family in ("ZohoBigin", "ZohoCRM")
     for resource in ("change_owner", "modules", "users", "settings", "org")
-]
+] + ["ZohoSearch.securesearch.READ"]  # record search needs it besides the module's
 
 
 def _schemathesis() -> str:

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from crm.models import Record
+from crm.models import Record, User
 from crm.modules import module_by_name
 from owners import outbox
 from owners import tasks as owner_tasks
@@ -82,10 +82,10 @@ def test_a_task_given_to_someone_else_within_the_delay_keeps_that_owner(
     assert response.status_code == 200
 
     claimed = outbox.claim_entry(job.id)
-    # 1 SAVEPOINT; 2 lock the parents; 3 lock the activities (the skipped one too);
-    # 4 UPDATE the job to done with its result; 5 UPDATE the moved activity; 6 its audit row;
-    # 7 RELEASE SAVEPOINT: the same statements as without a skipped activity.
-    with django_assert_num_queries(7):
+    # 1 SAVEPOINT; 2 the new owner's status; 3 lock the parents; 4 lock the activities (the
+    # skipped one too); 5 UPDATE the job to done with its result; 6 UPDATE the moved activity;
+    # 7 its audit row; 8 RELEASE SAVEPOINT: the same statements as without a skipped activity.
+    with django_assert_num_queries(8):
         moved = outbox.run_related_transfer(claimed)
 
     assert moved == [other_task.id]
@@ -238,3 +238,20 @@ def test_the_result_counts_every_skipped_activity_and_lists_the_first_100(
         "skipped": 101,
         "skipped_ids": [str(task_id) for task_id in sorted(task.id for task in tasks)[:100]],
     }
+
+
+def test_a_new_owner_disabled_before_the_related_transfer_runs_is_given_nothing(
+    admin_user, organization, make_record, cara
+):
+    """The batch gave Cara the contact; she is disabled (an offboarding, an operator) before its
+    related transfer runs: the task stays where it was, counted as skipped, so an offboarding
+    of Cara never leaves her owning what came after it looked."""
+    contact = make_record(module_name="Contacts")
+    task = make_record(module_name="Tasks", related_to=contact)
+    job = move_contact_with_tasks(organization, admin_user, contact, cara)
+    before = owners_of(task)
+    User.objects.filter(id=cara.id).update(status=User.Status.DISABLED)
+    assert outbox.run_related_transfer(outbox.claim_entry(job.id)) == []
+    assert owners_of(contact, task) == [cara.id, *before]
+    job.refresh_from_db()
+    assert job.result == {"moved": 0, "skipped": 1, "skipped_ids": [str(task.id)]}

@@ -19,6 +19,8 @@ DEMO_SCOPES = [
     "ZohoBigin.users.ALL",
     "ZohoBigin.settings.ALL",
     "ZohoBigin.org.ALL",
+    # Record search needs it besides the module scope.
+    "ZohoSearch.securesearch.READ",
 ]
 
 

@@ -75,6 +75,30 @@ function response(answer) {
   return { status_code: answer.getStatusCode(), object: plain(answer.getObject()) };
 }
 
+// A Record of plain values: `Owner` ({id}) as the SDK's MinifiedUser, `id` as its id.
+async function recordOf(values) {
+  const entry = new Record.Record();
+  for (const [name, value] of Object.entries(values)) {
+    if (name === "id") {
+      entry.setId(BigInt(value));
+    } else if (name === "Owner") {
+      const user = new Users.MinifiedUser();
+      user.setId(BigInt(value.id));
+      await entry.addKeyValue("Owner", user);
+    } else {
+      await entry.addKeyValue(name, value);
+    }
+  }
+  return entry;
+}
+
+async function recordsBody(step) {
+  const body = new Record.BodyWrapper();
+  body.setData(await Promise.all(step.records.map(recordOf)));
+  if (step.duplicate_check_fields) body.setDuplicateCheckFields(step.duplicate_check_fields);
+  return body;
+}
+
 async function owner(id) {
   const value = new ChangeOwner.Owner();
   value.setId(BigInt(id));
@@ -142,6 +166,43 @@ const operations = {
     await body.setCriteria(criteria);
     const operation = new MassChangeOwner.MassChangeOwnerOperations(step.module);
     return response(await operation.changeOwner(body));
+  },
+  async create_records(step) {
+    const operation = new Record.RecordOperations(step.module);
+    return response(await operation.createRecords(await recordsBody(step)));
+  },
+  async update_records(step) {
+    const operation = new Record.RecordOperations(step.module);
+    return response(await operation.updateRecords(await recordsBody(step)));
+  },
+  async update_record(step) {
+    const operation = new Record.RecordOperations(step.module);
+    return response(await operation.updateRecord(BigInt(step.id), await recordsBody(step)));
+  },
+  async upsert_records(step) {
+    const operation = new Record.RecordOperations(step.module);
+    return response(await operation.upsertRecords(await recordsBody(step)));
+  },
+  async search_records(step) {
+    const params = new ParameterMap();
+    for (const [key, param] of [
+      ["criteria", Record.SearchRecordsParam.CRITERIA],
+      ["email", Record.SearchRecordsParam.EMAIL],
+      ["phone", Record.SearchRecordsParam.PHONE],
+      ["word", Record.SearchRecordsParam.WORD],
+    ]) {
+      if (step[key]) await params.add(param, step[key]);
+    }
+    return response(await new Record.RecordOperations(step.module).searchRecords(params));
+  },
+  async delete_records(step) {
+    const params = new ParameterMap();
+    for (const id of step.ids) await params.add(Record.DeleteRecordsParam.IDS, String(id));
+    return response(await new Record.RecordOperations(step.module).deleteRecords(params));
+  },
+  async delete_record(step) {
+    const operation = new Record.RecordOperations(step.module);
+    return response(await operation.deleteRecord(BigInt(step.id), new ParameterMap()));
   },
   async mass_change_owner_status(step) {
     const params = new ParameterMap();

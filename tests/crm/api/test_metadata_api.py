@@ -10,10 +10,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from crm.metadata import stable_id
+from crm.modules import module_by_name
 from tests.crm.oauth.test_auth_matrix import OAUTH_SCOPE_MISMATCH
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+ACCOUNTS_ID = module_by_name("Accounts").id
+CONTACTS_ID = module_by_name("Contacts").id
 
 INVALID_URL_PATTERN = {
     "code": "INVALID_URL_PATTERN",
@@ -129,7 +133,55 @@ def _system_fields(module, singular):
     ]
 
 
-def test_fields_come_from_the_records_data_plus_the_system_fields(
+def _data(module, api_name, data_type, json_type, length=None, **extra):
+    """A field a client writes (read_only false), with its length where it has one."""
+    label = api_name.replace("_", " ")
+    if length is not None:
+        extra["length"] = length
+    return _field(module, api_name, label, data_type, json_type, read_only=False, **extra)
+
+
+def _text(module, api_name, length=255, **extra):
+    return _data(module, api_name, "text", "string", length, **extra)
+
+
+def _address(module, prefix, code):
+    return [
+        _text(module, f"{prefix}_Street", 250),
+        _text(module, f"{prefix}_City", 100),
+        _text(module, f"{prefix}_State", 100),
+        _text(module, f"{prefix}_{code}", 30),
+        _text(module, f"{prefix}_Country", 100),
+    ]
+
+
+def _lookup(module, api_name, target, target_id):
+    return _data(
+        module,
+        api_name,
+        "lookup",
+        "jsonobject",
+        lookup={"module": {"api_name": target, "id": str(target_id)}},
+    )
+
+
+def _contacts_standard_fields():
+    accounts = ACCOUNTS_ID
+    return [
+        _text("Contacts", "First_Name", 40),
+        _text("Contacts", "Last_Name", 80, system_mandatory=True),
+        _data("Contacts", "Email", "email", "string", 100),
+        _data("Contacts", "Phone", "phone", "string", 30),
+        _data("Contacts", "Mobile", "phone", "string", 30),
+        _text("Contacts", "Title", 100),
+        _lookup("Contacts", "Account_Name", "Accounts", accounts),
+        _data("Contacts", "Email_Opt_Out", "boolean", "boolean"),
+        *_address("Contacts", "Mailing", "Zip"),
+        _data("Contacts", "Description", "textarea", "string", 32000),
+    ]
+
+
+def test_fields_are_the_standard_ones_then_the_records_custom_ones_then_the_system_ones(
     admin_user, make_record, auth_client, django_assert_num_queries, other_organization
 ):
     make_record(
@@ -148,14 +200,37 @@ def test_fields_come_from_the_records_data_plus_the_system_fields(
     custom = {"custom_field": True}
     assert response.json() == {
         "fields": [
-            _field("Contacts", "Email", "Email", "email", "string", **custom),
-            _field("Contacts", "Last_Name", "Last Name", "text", "string", **custom),
-            _field("Contacts", "Revenue", "Revenue", "double", "double", **custom),
-            _field("Contacts", "Score", "Score", "integer", "integer", **custom),
-            _field("Contacts", "VIP", "VIP", "boolean", "boolean", **custom),
+            *_contacts_standard_fields(),
+            _data("Contacts", "Revenue", "double", "double", **custom),
+            _data("Contacts", "Score", "integer", "integer", **custom),
+            _data("Contacts", "VIP", "boolean", "boolean", **custom),
             *_system_fields("Contacts", "Contact"),
         ]
     }
+
+
+def test_a_picklist_lists_its_values(admin_user, auth_client):
+    response = auth_client(admin_user, "ZohoBigin.settings.ALL").get(
+        "/bigin/v2/settings/fields?module=Calls"
+    )
+
+    by_name = {field["api_name"]: field for field in response.json()["fields"]}
+    assert by_name["Call_Type"] == _data(
+        "Calls",
+        "Call_Type",
+        "picklist",
+        "string",
+        system_mandatory=True,
+        pick_list_values=[
+            {
+                "display_value": value,
+                "actual_value": value,
+                "id": stable_id("Calls", "Call_Type", value),
+                "sequence_number": number,
+            }
+            for number, value in enumerate(["Outbound", "Inbound", "Missed"], start=1)
+        ],
+    )
 
 
 def test_activity_fields_have_what_id_and_se_module(admin_user, auth_client):
@@ -165,6 +240,44 @@ def test_activity_fields_have_what_id_and_se_module(admin_user, auth_client):
 
     assert response.status_code == 200
     assert response.json()["fields"] == [
+        _text("Tasks", "Subject", system_mandatory=True),
+        _data("Tasks", "Due_Date", "date", "string"),
+        _data(
+            "Tasks",
+            "Status",
+            "picklist",
+            "string",
+            pick_list_values=[
+                {
+                    "display_value": value,
+                    "actual_value": value,
+                    "id": stable_id("Tasks", "Status", value),
+                    "sequence_number": number,
+                }
+                for number, value in enumerate(
+                    ["Not Started", "Deferred", "In Progress", "Completed", "Waiting for input"],
+                    start=1,
+                )
+            ],
+        ),
+        _data(
+            "Tasks",
+            "Priority",
+            "picklist",
+            "string",
+            pick_list_values=[
+                {
+                    "display_value": value,
+                    "actual_value": value,
+                    "id": stable_id("Tasks", "Priority", value),
+                    "sequence_number": number,
+                }
+                for number, value in enumerate(
+                    ["High", "Highest", "Low", "Lowest", "Normal"], start=1
+                )
+            ],
+        ),
+        _data("Tasks", "Description", "textarea", "string", 32000),
         *_system_fields("Tasks", "Task"),
         _field(
             "Tasks",
@@ -172,6 +285,7 @@ def test_activity_fields_have_what_id_and_se_module(admin_user, auth_client):
             "Related To",
             "lookup",
             "jsonobject",
+            read_only=False,
             lookup={"module": {"api_name": "se_module", "id": None}},
         ),
         _field("Tasks", "$se_module", "Related Module", "text", "string"),
@@ -186,7 +300,9 @@ def test_fields_of_another_organization_stay_there(admin_user, auth_client, othe
         "/bigin/v2/settings/fields?module=Contacts"
     )
 
-    assert [f["api_name"] for f in response.json()["fields"]] == [
+    names = [f["api_name"] for f in response.json()["fields"]]
+    assert "Secret_Field" not in names
+    assert names[-4:] == [
         "Owner",
         "Created_Time",
         "Modified_Time",
@@ -223,14 +339,13 @@ def test_layouts_one_standard_layout_with_every_field(
                         "sequence_number": 1,
                         "column_count": 2,
                         "fields": [
-                            _field(
-                                "Pipelines",
-                                "Deal_Name",
-                                "Deal Name",
-                                "text",
-                                "string",
-                                custom_field=True,
-                            ),
+                            _text("Pipelines", "Deal_Name", 120, system_mandatory=True),
+                            _text("Pipelines", "Stage", 120, system_mandatory=True),
+                            _data("Pipelines", "Amount", "currency", "double"),
+                            _data("Pipelines", "Closing_Date", "date", "string"),
+                            _lookup("Pipelines", "Account_Name", "Accounts", ACCOUNTS_ID),
+                            _lookup("Pipelines", "Contact_Name", "Contacts", CONTACTS_ID),
+                            _data("Pipelines", "Description", "textarea", "string", 32000),
                             *_system_fields("Pipelines", "Pipeline"),
                         ],
                     }

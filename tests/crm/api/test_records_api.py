@@ -415,7 +415,7 @@ def test_records_scopes(crm_data, ann, auth_client, scope, path, status):
 
 
 def test_records_refuse_other_methods_before_checking_the_module(client):
-    response = client.delete("/bigin/v2/Leads/5001")
+    response = client.patch("/bigin/v2/Leads/5001")
 
     assert response.status_code == 405
     assert response.json() == error(

@@ -366,3 +366,66 @@ def test_kenbun_lead_and_prefs_responses_match_their_docs(
     assert [entry.rsplit(" ", 1)[1] for entry in documented.seen] == [
         "200", "404", "200", "200", "400",
     ]  # fmt: skip
+
+
+def test_record_write_and_search_responses_match_their_docs(
+    documented, auth_client, make_record, make_user, admin_user
+):
+    client = auth_client(admin_user, "ZohoBigin.modules.ALL", "ZohoSearch.securesearch.READ")
+    read_only = auth_client(make_user(profile_name="Read Only"), "ZohoBigin.modules.ALL")
+    smith = make_record(name="Smith", fields={"Last_Name": "Smith", "Email": "s@x.test"})
+    gone = make_record(name="Gone", fields={"Last_Name": "Gone"})
+    collection, one = "/bigin/v2/{module}", "/bigin/v2/{module}/{record_id}"
+    good, bad = {"Last_Name": "Lee"}, {"First_Name": "No last name"}
+    for response, operation in [
+        (client.post("/bigin/v2/Contacts", {"data": [good]}, format="json"), f"POST {collection}"),
+        (
+            client.post("/bigin/v2/Contacts", {"data": [good, bad]}, format="json"),
+            f"POST {collection}",
+        ),
+        (client.post("/bigin/v2/Contacts", {"data": [bad]}, format="json"), f"POST {collection}"),
+        (client.post("/bigin/v2/Contacts", {}, format="json"), f"POST {collection}"),
+        (
+            read_only.post("/bigin/v2/Contacts", {"data": [good]}, format="json"),
+            f"POST {collection}",
+        ),
+        (
+            client.put(
+                "/bigin/v2/Contacts",
+                {"data": [{"id": str(smith.id), "Title": "A"}, {"id": "1"}]},
+                format="json",
+            ),
+            f"PUT {collection}",
+        ),
+        (
+            client.put(f"/bigin/v2/Contacts/{smith.id}", {"data": [{"Title": "B"}]}, format="json"),
+            f"PUT {one}",
+        ),
+        (
+            client.post(
+                "/bigin/v2/Contacts/upsert",
+                {"data": [{"Last_Name": "S", "Email": "s@x.test"}, good]},
+                format="json",
+            ),
+            f"POST {collection}/upsert",
+        ),
+        (
+            client.post("/bigin/v2/Contacts/upsert", {"data": [bad, good]}, format="json"),
+            f"POST {collection}/upsert",
+        ),
+        (
+            client.get("/bigin/v2/Contacts/search", {"email": "s@x.test"}),
+            f"GET {collection}/search",
+        ),
+        (
+            client.get("/bigin/v2/Contacts/search", {"email": "nobody@x.test"}),
+            f"GET {collection}/search",
+        ),
+        (client.get("/bigin/v2/Contacts/search", {"criteria": "nope"}), f"GET {collection}/search"),
+        (client.delete(f"/bigin/v2/Contacts?ids={gone.id},1"), f"DELETE {collection}"),
+        (client.delete("/bigin/v2/Contacts"), f"DELETE {collection}"),
+        (client.delete(f"/bigin/v2/Contacts/{smith.id}"), f"DELETE {one}"),
+        (client.delete(f"/bigin/v2/Contacts/{smith.id}"), f"DELETE {one}"),
+    ]:
+        documented(response, operation)
+    assert len(documented.seen) == 16

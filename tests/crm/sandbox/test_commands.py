@@ -111,13 +111,15 @@ def test_demo_banner_prints_a_working_token_and_a_curl_line_for_three_contacts()
     token = re.search(r"Zoho-oauthtoken (1000\.[0-9a-f]{32}\.[0-9a-f]{32})", output).group(1)
     access = AccessToken.objects.get(token_hash=token_hash(token))
     assert access.user.email == demo.ADMIN_EMAIL
-    # Every endpoint's scope family, .ALL: change owner, the job reads, users, records, metadata.
+    # Every endpoint's scope family, .ALL: change owner, the job reads, users, records, metadata;
+    # and the one search needs besides.
     assert access.scopes == [
         "ZohoBigin.change_owner.ALL",
         "ZohoBigin.modules.ALL",
         "ZohoBigin.users.ALL",
         "ZohoBigin.settings.ALL",
         "ZohoBigin.org.ALL",
+        "ZohoSearch.securesearch.READ",
     ]
     assert "curl -s -X POST http://127.0.0.1:8011/bigin/v2/Contacts/actions/change_owner" in output
     ids = re.search(r'"ids": \[([^\]]*)\]', output).group(1)

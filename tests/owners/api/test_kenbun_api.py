@@ -659,7 +659,8 @@ def test_the_kenbun_endpoints_are_in_the_openapi_schema():
     assert set(paths["/leads/bulk-assign-owner"]) == {"post"}
     bulk_op = paths["/leads/bulk-assign-owner"]["post"]
     # Its own, and the boundary's and the limits' (crm/http/boundary_docs.py).
-    assert set(bulk_op["responses"]) == {"200", "400", "401", "404", "413", "414", "429", "431"}
+    statuses = {"200", "400", "401", "404", "413", "414", "429", "431", "503"}
+    assert set(bulk_op["responses"]) == statuses
     request_schema = schema["components"]["schemas"]["BulkAssignOwnerRequest"]
     assert request_schema["properties"]["lead_ids"]["maxItems"] == 500
     error_ref = bulk_op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]
