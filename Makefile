@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-pooler lint format bench fuzz node-sdk
+.PHONY: install run sandbox test test-pooler lint format bench fuzz node-sdk
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: install
 	$(BIN)/python manage.py seed_demo --admin-password "$${DEMO_ADMIN_PASSWORD:-zylker-demo}"
 	$(BIN)/python manage.py demo_banner --host $(HOST) --port $(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# A sandbox for a client's tests or CI (docs/sandbox.md): a fresh SQLite database, jobs in the
+# server process at Bigin's timing, the sandbox controls on. Prints BIGIN_SANDBOX_URL and
+# BIGIN_SANDBOX_KEY (SANDBOX_API_KEY when set, else a generated key), then serves (gunicorn).
+sandbox: install
+	$(BIN)/python config/sandbox.py --host $(HOST) --port $(PORT)
 
 # The official Zoho CRM Node SDK for tests/clients, from package-lock.json. Without npm the Node
 # SDK tests are skipped with their reason (under CI=true they fail instead).

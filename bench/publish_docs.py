@@ -6,11 +6,12 @@ A measured figure lives in the docs only inside a generated block:
     ...
     <!-- end generated: NAME -->
 
-`make bench` (bench/report.py, bench/offboarding.py) and `make fuzz` rewrite their blocks from
-the results they save under bench/results/; `python -m bench.publish_docs` rewrites every block
-from the saved results. tests/docs/test_claims.py renders each block again from the committed
-results and fails when the docs say anything else, and when a measured figure stands outside a
-block. No Django here: the docs test imports this module.
+`make bench` (bench/report.py, bench/offboarding.py), `python -m bench.sandbox` and `make fuzz`
+rewrite their blocks from the results they save under bench/results/; `python -m
+bench.publish_docs` rewrites every block from the saved results. tests/docs/test_claims.py
+renders each block again from the committed results and fails when the docs say anything else,
+and when a measured figure stands outside a block. No Django here: the docs test imports this
+module.
 """
 
 from __future__ import annotations
@@ -131,6 +132,19 @@ def fuzz_latest() -> str:
     )
 
 
+def bench_sandbox() -> str:
+    result = _load("sandbox.json")
+    if result is None:
+        return "No sandbox bench is recorded in this tree (`bench/results/sandbox.json`).\n"
+    from bench.sandbox import lines  # imports nothing of Django at module level
+
+    verdicts = [
+        f"{'PASS' if row['pass'] else 'MISS'}  {row['target']} {row['value']:.3f} ({row['limit']})"
+        for row in result["targets"]
+    ]
+    return _fenced("\n".join([*lines(result), *verdicts]))
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "bench-latest": bench_latest,
     "bench-targets": bench_targets,
@@ -138,6 +152,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "bench-metering": bench_metering,
     "bench-records": bench_records,
     "fuzz-latest": fuzz_latest,
+    "bench-sandbox": bench_sandbox,
 }
 
 

@@ -260,7 +260,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import metering, offboarding, records, report, seed, transfer
+    from . import metering, offboarding, records, report, sandbox, seed, transfer
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -288,6 +288,7 @@ def main() -> None:
     report.publish(results)
     offboarding.publish(offboarding_result)
     records.publish(records_result)
+    sandbox.publish(sandbox.measure())  # the sandbox controls (docs/sandbox.md)
 
 
 if __name__ == "__main__":

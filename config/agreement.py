@@ -56,4 +56,10 @@ def disagreements(settings: Mapping[str, Any]) -> list[str]:
             f"OUTBOX_MAX_ATTEMPTS ({settings['OUTBOX_MAX_ATTEMPTS']}) must be at least 1: "
             "with 0 no job ever runs."
         )
+    if settings.get("SANDBOX_API") and len(settings.get("SANDBOX_API_KEY") or "") < 16:
+        problems.append(
+            "SANDBOX_API is on but SANDBOX_API_KEY is shorter than 16 characters: the sandbox "
+            "controls delete organizations and issue tokens, so they need a key nobody guesses "
+            "(`make run` and `make sandbox` generate one)."
+        )
     return problems

@@ -2,11 +2,13 @@
 
     python config/dev_env.py --api-domain http://127.0.0.1:8000
 
-The first run writes DJANGO_DEBUG=true, a generated DJANGO_SECRET_KEY and API_DOMAIN (the address
-`make run` serves on). Later runs keep every line, the secret key included, add any of the three
-that is missing, and set API_DOMAIN to the address of this run, so the token endpoint's
-`api_domain` follows HOST and PORT. config/settings.py reads the same file on every start, so
-`manage.py` commands work outside `make run` too. Variables in the environment still win over it.
+The first run writes DJANGO_DEBUG=true, a generated DJANGO_SECRET_KEY, API_DOMAIN (the address
+`make run` serves on), and SANDBOX_API=true with a generated SANDBOX_API_KEY (the sandbox
+controls, docs/sandbox.md; `make run` prints the key). Later runs keep every line, the keys
+included, add any of these that is missing, and set API_DOMAIN to the address of this run, so
+the token endpoint's `api_domain` follows HOST and PORT. config/settings.py reads the same file
+on every start, so `manage.py` commands work outside `make run` too. Variables in the
+environment still win over it.
 
 Run as a script (not `-m config.dev_env`): it needs neither Django nor the Celery app that
 `config/__init__.py` imports.
@@ -45,6 +47,9 @@ def ensure_dev_env(path: Path, *, api_domain: str) -> list[str]:
         "DJANGO_DEBUG": "true",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "API_DOMAIN": api_domain,
+        # The sandbox controls (docs/sandbox.md), with a key of this checkout's own.
+        "SANDBOX_API": "true",
+        "SANDBOX_API_KEY": secrets.token_urlsafe(32),
     }
     written = []
     for name, value in wanted.items():
@@ -73,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     existed = path.exists()
     written = ensure_dev_env(path, api_domain=args.api_domain)
     if not existed:
-        print(f"Wrote {path}: DJANGO_DEBUG, a new DJANGO_SECRET_KEY, API_DOMAIN={args.api_domain}")
+        print(
+            f"Wrote {path}: DJANGO_DEBUG, a new DJANGO_SECRET_KEY, API_DOMAIN={args.api_domain},"
+            " SANDBOX_API, a new SANDBOX_API_KEY"
+        )
     elif written:
         print(f"Updated {path}: " + ", ".join(written) + f" (API_DOMAIN={args.api_domain})")
     return 0

@@ -57,7 +57,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: refuses an oversized or malformed request in its API's envelope (crm/http/boundary).
+    # First: the sandbox's faults and request journal, off unless SANDBOX_API (crm/sandbox).
+    "crm.sandbox.traffic.SandboxMiddleware",
+    # Refuses an oversized or malformed request in its API's envelope (crm/http/boundary).
     "crm.http.boundary.BoundaryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -236,6 +238,13 @@ API_REQUEST_STALE_SECONDS = env.int("API_REQUEST_STALE_SECONDS", default=120)
 OAUTH_FAILURES_PER_ADDRESS = env.int("OAUTH_FAILURES_PER_ADDRESS", default=20)
 # Proxies in front that append the client's address to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# The sandbox controls (crm/sandbox, docs/sandbox.md): /sandbox/v1 answers 404 unless SANDBOX_API
+# is on, and then only to requests whose X-Sandbox-Key is SANDBOX_API_KEY; with it on, API calls
+# are journaled and faults can be injected. `make run` and `make sandbox` turn it on with a
+# generated key. Never on in production.
+SANDBOX_API = env.bool("SANDBOX_API", default=False)
+SANDBOX_API_KEY = env.str("SANDBOX_API_KEY", default="")
 
 # The admin login locks a source address out after repeated failures (django-axes).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

@@ -9,6 +9,8 @@ from config import health
 from config.api_router import router
 from crm.http import errors as crm_errors
 from crm.oauth import views as oauth_views
+from crm.sandbox.urls import urlpatterns_for as sandbox_urlpatterns
+from owners import sandbox as owners_sandbox
 from owners.api.kenbun import views as kenbun_views
 
 urlpatterns = [
@@ -45,6 +47,10 @@ urlpatterns = [
         name="kenbun-notification-prefs",
     ),
     re_path(r"^(?:leads|lead|me)/.*$", kenbun_views.not_found),
+    # The sandbox controls (docs/sandbox.md): 404 unless SANDBOX_API is on. They change owners
+    # through what owners/ provides (owners/sandbox.py), which crm/ may not import.
+    path("sandbox/v1/", include(sandbox_urlpatterns(owners_sandbox))),
+    re_path(r"^sandbox/v1$", crm_errors.api_not_found),
     # The docs need no token: they describe the API, they do not call it.
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
     path(

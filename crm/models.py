@@ -30,6 +30,12 @@ class Organization(models.Model):
         blank=True,
         help_text="API credits in a rolling 24 hours; empty: the edition's figure.",
     )
+    # The sandbox controls set it for one organization (docs/sandbox.md); empty: the setting.
+    related_owner_delay_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds before related records follow; empty: RELATED_OWNER_DELAY_SECONDS.",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -366,3 +372,7 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"access token {self.id} of {self.user_id}"
+
+
+# The sandbox controls' rows (crm/sandbox/models.py) are crm's models too.
+from .sandbox.models import Fault, JournalEntry, Snapshot, SnapshotRecord  # noqa: E402, F401

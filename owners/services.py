@@ -189,7 +189,7 @@ def _outbox_jobs(
                 batch_id=batch_id,
                 # The batch's time: the job moves no activity whose owner changed since.
                 created_time=now,
-                run_after=now + timedelta(seconds=settings.RELATED_OWNER_DELAY_SECONDS),
+                run_after=now + timedelta(seconds=_related_owner_delay(organization)),
                 payload={
                     **common,
                     "parent_ids": [str(record_id) for record_id in parent_ids],
@@ -209,6 +209,13 @@ def _outbox_jobs(
             )
         )
     return jobs
+
+
+def _related_owner_delay(organization: Organization) -> int:
+    """Bigin's scheduler delay: the organization's own (set by the sandbox controls), else the
+    setting."""
+    own = organization.related_owner_delay_seconds
+    return settings.RELATED_OWNER_DELAY_SECONDS if own is None else own
 
 
 def load_sandbox(data, *, create_only: bool = False) -> loader.LoadSummary:

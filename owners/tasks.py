@@ -14,7 +14,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from . import outbox
+from . import outbox, scheduler
 from .models import OutboxEntry
 from .transfers import runner as transfer_runner
 
@@ -88,8 +88,12 @@ def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:
 
     Called after commit (`transaction.on_commit`) and by the sweep. It never raises: the change
     is committed already and must not turn into an error response because the broker is down.
-    A job that could not be published stays pending and the sweep sends it later.
+    A job that could not be published stays pending and the sweep sends it later. Without a
+    broker, a serving process runs them itself, at their due time (owners/scheduler.py).
     """
+    in_process = scheduler.running()
+    if in_process is not None:
+        return in_process.submit(jobs)
     now = timezone.now()
     sent = 0
     for job in jobs:

@@ -1,7 +1,7 @@
 """The HTTP boundary every API family shares: whatever a client sends, it gets a 4xx in the
 envelope of the family it addressed, never a 5xx, an HTML page or a traceback in the log.
 
-Families, by path: `/bigin/...` and `/crm/...` answer Bigin's envelope
+Families, by path: `/bigin/...`, `/crm/...` and `/sandbox/...` answer Bigin's envelope
 (`{"code", "details", "message", "status": "error"}`), `/leads...` Kenbun's
 (`{"status": "error", "message"}`), `/oauth/...` the token server's
 (`{"error", "error_description"}`).
@@ -39,7 +39,7 @@ WRONG_FORMAT = "either the request body or parameters is in wrong format"
 
 def family_of(path: str) -> str | None:
     """The API family a path belongs to, or None outside the APIs (admin, docs, health)."""
-    if path.startswith(("/bigin/", "/crm/")):
+    if path.startswith(("/bigin/", "/crm/", "/sandbox/")):
         return BIGIN
     # Kenbun's routes: /leads, /leads/..., /lead/{id} (its docs' spelling), /me/notification-prefs.
     if path == "/leads" or path.startswith(("/leads/", "/lead/", "/me/")):

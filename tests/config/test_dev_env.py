@@ -18,12 +18,20 @@ def test_the_first_run_writes_debug_a_new_secret_key_and_the_address(tmp_path):
 
     written = ensure_dev_env(env_file, api_domain="http://127.0.0.1:8000")
 
-    assert written == ["DJANGO_DEBUG", "DJANGO_SECRET_KEY", "API_DOMAIN"]
+    assert written == [
+        "DJANGO_DEBUG",
+        "DJANGO_SECRET_KEY",
+        "API_DOMAIN",
+        "SANDBOX_API",
+        "SANDBOX_API_KEY",
+    ]
     found = values(env_file)
-    assert found.keys() == {"DJANGO_DEBUG", "DJANGO_SECRET_KEY", "API_DOMAIN"}
+    assert found.keys() == set(written)
     assert found["DJANGO_DEBUG"] == "true"
     assert found["API_DOMAIN"] == "http://127.0.0.1:8000"
     assert len(found["DJANGO_SECRET_KEY"]) >= 50
+    assert found["SANDBOX_API"] == "true"
+    assert len(found["SANDBOX_API_KEY"]) >= 32
     assert env_file.read_text().startswith("# Written by `make run`")
     assert env_file.stat().st_mode & 0o777 == 0o600
 
@@ -60,7 +68,7 @@ def test_an_existing_env_file_keeps_its_lines_and_gains_what_is_missing(tmp_path
 
     written = ensure_dev_env(env_file, api_domain="http://127.0.0.1:8000")
 
-    assert written == ["DJANGO_SECRET_KEY", "API_DOMAIN"]
+    assert written == ["DJANGO_SECRET_KEY", "API_DOMAIN", "SANDBOX_API", "SANDBOX_API_KEY"]
     lines = env_file.read_text().splitlines()
     assert lines[:3] == [
         "# mine",
@@ -68,7 +76,8 @@ def test_an_existing_env_file_keeps_its_lines_and_gains_what_is_missing(tmp_path
         "DJANGO_DEBUG=false",
     ]
     assert lines[3].startswith("DJANGO_SECRET_KEY=")
-    assert lines[4:] == ["API_DOMAIN=http://127.0.0.1:8000"]
+    assert lines[4:6] == ["API_DOMAIN=http://127.0.0.1:8000", "SANDBOX_API=true"]
+    assert lines[6].startswith("SANDBOX_API_KEY=")
 
 
 def test_the_script_writes_the_file_settings_read(tmp_path):
@@ -88,6 +97,7 @@ def test_the_script_writes_the_file_settings_read(tmp_path):
     )
 
     assert result.stdout == (
-        f"Wrote {env_file}: DJANGO_DEBUG, a new DJANGO_SECRET_KEY, API_DOMAIN=http://127.0.0.1:8101\n"
+        f"Wrote {env_file}: DJANGO_DEBUG, a new DJANGO_SECRET_KEY, API_DOMAIN=http://127.0.0.1:8101,"
+        " SANDBOX_API, a new SANDBOX_API_KEY\n"
     )
     assert values(env_file)["API_DOMAIN"] == "http://127.0.0.1:8101"

@@ -224,7 +224,14 @@ def test_make_run_writes_a_development_env(make_run):
         if line and not line.startswith("#")
     )
 
-    assert values.keys() == {"DJANGO_DEBUG", "DJANGO_SECRET_KEY", "API_DOMAIN"}
+    assert values.keys() == {
+        "DJANGO_DEBUG",
+        "DJANGO_SECRET_KEY",
+        "API_DOMAIN",
+        "SANDBOX_API",
+        "SANDBOX_API_KEY",
+    }
+    assert values["SANDBOX_API"] == "true"
     assert values["DJANGO_DEBUG"] == "true"
     assert len(values["DJANGO_SECRET_KEY"]) >= 50
     assert values["API_DOMAIN"] == make_run.address

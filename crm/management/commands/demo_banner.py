@@ -67,6 +67,14 @@ class Command(BaseCommand):
                     f"    -H 'Authorization: Zoho-oauthtoken {token}' \\",
                     "    -H 'Content-Type: application/json' \\",
                     f"    -d {shlex.quote(body)}",
+                    *(
+                        [
+                            "Sandbox controls (docs/sandbox.md) under /sandbox/v1 with the header",
+                            f"  X-Sandbox-Key: {settings.SANDBOX_API_KEY}",
+                        ]
+                        if settings.SANDBOX_API
+                        else []
+                    ),
                     "",
                 ]
             )

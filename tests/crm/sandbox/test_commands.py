@@ -135,3 +135,14 @@ def test_demo_banner_prints_a_working_token_and_a_curl_line_for_three_contacts()
     )
     chen = User.objects.get(full_name="Chen Wei")
     assert f'"owner": {{"id": "{chen.id}"}}' in output
+
+
+def test_demo_banner_prints_the_sandbox_key_when_the_controls_are_on(settings):
+    run("seed_demo")
+    assert "X-Sandbox-Key" not in run("demo_banner")
+
+    settings.SANDBOX_API, settings.SANDBOX_API_KEY = True, "k" * 32
+    output = run("demo_banner")
+
+    assert output.rstrip().endswith(f"X-Sandbox-Key: {'k' * 32}")
+    assert "Sandbox controls (docs/sandbox.md) under /sandbox/v1 with the header" in output
