@@ -14,11 +14,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from crm.models import Record, User
 from crm.modules import module_by_name
-from owners.models import TransferJob
+from owners.models import OutboxEntry, TransferJob
 from owners.services import change_owner
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
@@ -231,9 +232,10 @@ def test_retry_runs_the_failed_chunks_of_a_failed_job_again(
     assert (transfer.status, transfer.failed_count) == ("failed", 12)
 
     User.objects.filter(id=chen.id).update(status=User.Status.ACTIVE)
-    # 1 session, 2 user, 3 the job; the engine: 4 the job again, 5 SAVEPOINT, 6 its failed
-    # chunks locked, 7 UPDATE them, 8 UPDATE the job, 9 RELEASE, 10 the job read back.
-    with django_assert_num_queries(10):
+    # 1 session, 2 user, 3 the job; the engine: 4 the job again, 5 SAVEPOINT, 6 the job locked
+    # (read again), 7 its failed chunks locked, 8 UPDATE them, 9 UPDATE the job, 10 RELEASE,
+    # 11 the job read back.
+    with django_assert_num_queries(11):
         response = admin_site_client.post(job_url(transfer, "retry"))
     drain()
 
@@ -262,6 +264,22 @@ def test_the_list_actions_cancel_running_jobs_and_retry_failed_ones(
         for n, status in enumerate(["running", "failed", "completed"])
     )
     selected = [running.id, failed.id, done.id]
+    # What failed it: its one chunk, which the sweep gave up on.
+    TransferJob.objects.filter(id=failed.id).update(chunks_planned=1, chunks_done=1)
+    OutboxEntry.objects.create(
+        organization=organization,
+        kind=OutboxEntry.Kind.TRANSFER_CHUNK,
+        batch_id=failed.batch_id,
+        status=OutboxEntry.Status.FAILED,
+        run_after=timezone.now(),
+        payload={
+            "transfer_id": str(failed.id),
+            "module_id": "1",
+            "after": "0",
+            "up_to": "9",
+            "planned": 0,
+        },
+    )
 
     # 1 session, 2 user, 3 the changelist's COUNT(*), 4 the selected running jobs; per job:
     # 5 the engine's UPDATE, 6 the job read back.
@@ -270,9 +288,9 @@ def test_the_list_actions_cancel_running_jobs_and_retry_failed_ones(
             TRANSFERS, {"action": "cancel_action", "index": 0, "_selected_action": selected}
         )
     # 1 session, 2 user, 3 the changelist's COUNT(*), 4 the selected failed jobs; per job, the
-    # engine: 5 the job, 6 SAVEPOINT, 7 its failed chunks locked (none here, so no UPDATE of
-    # them), 8 UPDATE the job, 9 RELEASE, 10 the job read back.
-    with django_assert_num_queries(10):
+    # engine: 5 the job, 6 SAVEPOINT, 7 the job locked (read again), 8 its failed steps locked,
+    # 9 UPDATE them, 10 UPDATE the job, 11 RELEASE, 12 the job read back.
+    with django_assert_num_queries(12):
         retry = admin_site_client.post(
             TRANSFERS, {"action": "retry_action", "index": 0, "_selected_action": selected}
         )
