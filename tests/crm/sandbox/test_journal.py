@@ -239,3 +239,32 @@ def test_a_faulted_call_names_its_rule(controls, requests_url, api, org):
         (429, fault),
     ]
     assert json.loads(entries[1]["response_body"])["code"] == "TOO_MANY_REQUESTS"
+
+
+def test_a_journaled_call_costs_only_its_insert_on_postgresql(sandbox_on, api, org, settings):
+    """On PostgreSQL the fault rules come with the token lookup the API makes anyway, so the
+    controls add one statement to a change of owner: the journal's INSERT (elsewhere also the
+    query for the rules)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    users = [org["users"][0]["id"], org["users"][1]["id"]]
+
+    def statements(sandbox: bool, owner: str) -> list[str]:
+        settings.SANDBOX_API = sandbox
+        with CaptureQueriesContext(connection) as captured:
+            answer = api.post(CHANGE_OWNER, {"ids": ["3001"], "owner": {"id": owner}}, "json")
+        assert answer.status_code == 200, answer.json()
+        return [query["sql"] for query in captured.captured_queries]
+
+    statements(False, users[1])  # both calls below change the owner
+    off = statements(False, users[0])
+    on = statements(True, users[1])
+
+    assert JournalEntry.objects.count() == 1
+    assert on[-1].startswith("INSERT INTO sandbox_journal")
+    if connection.vendor == "postgresql":
+        assert len(on) == len(off) + 1
+        assert "crm_access_token_lookup" in on[0] and "sandbox_fault" in on[0]
+    else:
+        assert len(on) == len(off) + 2
