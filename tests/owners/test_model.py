@@ -6,9 +6,10 @@ Doors (rules): change owner through the API (bulk with related modules, and the 
 on parents and on activities), the record APIs (add with or without an Owner, update of Owner,
 delete), the Kenbun API (assign and unassign), the admin's change-owner action, mass change,
 offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs (all through the
-API), an operator disabling a user, a worker that claims an entry and dies mid-way, an entry
-whose worker always dies until the sweep gives up, the sweep, and running the outbox one entry
-at a time.
+API), the sandbox controls (snapshot, reset to a snapshot, run the organization's jobs now; with
+them on, every call is journaled and checked for faults), an operator disabling a user, a worker
+that claims an entry and dies mid-way, an entry whose worker always dies until the sweep gives
+up, the sweep, and running the outbox one entry at a time.
 
 Invariants:
 - each record's owner is the new owner of its latest audit row (its first owner when it has none);
@@ -60,6 +61,7 @@ from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
+SANDBOX_KEY = "model-test-sandbox-key-0123456789"
 SCOPES = ["ZohoBigin.change_owner.ALL", "ZohoBigin.users.ALL", "ZohoBigin.modules.ALL"]
 STATES = ("OR", "CA")
 # Criteria names a client may send: a field of Contacts, and two that are ORM lookups in disguise.
@@ -149,6 +151,10 @@ class WritePaths(RuleBasedStateMachine):
         self.admin.force_login(self.root)
         self.root.is_staff = True
         self.root.save(update_fields=["is_staff"])
+        self.sandbox = APIClient()
+        self.sandbox.credentials(HTTP_X_SANDBOX_KEY=SANDBOX_KEY)
+        self.snapshots: dict[str, tuple[list[Record], list[Record]]] = {}
+        self.take_snapshot()
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -438,6 +444,49 @@ class WritePaths(RuleBasedStateMachine):
             expected = 400 if job.status in FINISHED else 200
         assert response.status_code == expected, (job.status, status, response.content)
 
+    # --- the sandbox controls ------------------------------------------------------------------
+
+    def take_snapshot(self) -> None:
+        name = f"s{len(self.snapshots)}"
+        response = self.sandbox.post(
+            f"/sandbox/v1/organizations/{self.organization.id}/snapshots", {"name": name}, "json"
+        )
+        assert response.status_code == 201, response.content
+        self.snapshots[name] = (list(self.contacts), list(self.tasks))
+
+    @precondition(lambda self: len(self.snapshots) < 4)
+    @rule()
+    def sandbox_snapshot(self) -> None:
+        self.take_snapshot()
+
+    @rule(data=st.data())
+    def sandbox_reset(self, data) -> None:
+        # Records, users and owner history back as the snapshot holds them; pending work and
+        # transfer jobs dropped (they belonged to a state that no longer exists).
+        name = data.draw(st.sampled_from(sorted(self.snapshots)))
+        response = self.sandbox.post(
+            f"/sandbox/v1/organizations/{self.organization.id}/actions/reset",
+            {"snapshot": name},
+            "json",
+        )
+        assert response.status_code == 200, response.content
+        contacts, tasks = self.snapshots[name]
+        self.contacts, self.tasks = list(contacts), list(tasks)
+        # Tokens are left as they are: a user given back by the reset (one offboarded since)
+        # has only revoked ones, and asks for new ones, as a client would.
+        self.bigin = {user.id: _bigin(user) for user in self.users}
+        self.kenbun = {user.id: _kenbun(user) for user in self.users}
+        assert not OutboxEntry.objects.filter(organization=self.organization).exists()
+        assert not TransferJob.objects.filter(organization=self.organization).exists()
+
+    @rule()
+    def sandbox_run_jobs(self) -> None:
+        # "Run its jobs now": every pending entry runs, as a worker would run it.
+        response = self.sandbox.post(
+            f"/sandbox/v1/organizations/{self.organization.id}/actions/run_jobs"
+        )
+        assert response.status_code == 200, response.content
+
     # --- workers --------------------------------------------------------------------------------
 
     @precondition(lambda self: bool(self.pending()))
@@ -605,4 +654,8 @@ def settings_fixture_for_model(settings):
     settings.OUTBOX_LEASE_SECONDS = 0
     settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
     settings.OUTBOX_MAX_ATTEMPTS = 3
+    # The sandbox controls on (snapshots, reset, run_jobs), so every API call is also journaled
+    # and checked for faults, as under `make sandbox`.
+    settings.SANDBOX_API = True
+    settings.SANDBOX_API_KEY = SANDBOX_KEY
     return settings
