@@ -334,7 +334,9 @@ def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertL
         Q(created_time__gt=OuterRef("created_time"))
         | Q(created_time=OuterRef("created_time"), id__gt=OuterRef("id"))
     )
-    first_previous = same_record.order_by("created_time", "id").values("previous_owner_id")[:1]
+    first_change = same_record.order_by("created_time", "id")
+    first_previous = first_change.values("previous_owner_id")[:1]
+    first_source = first_change.values("source")[:1]
     record = Record.objects.filter(organization_id=organization_id, id=OuterRef("record_id"))
     # Still the batch's owner (none is 0), and nobody changed it since the batch's change.
     untouched = (
@@ -346,10 +348,11 @@ def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertL
         batch.exclude(Exists(later))
         .annotate(
             back_to=Subquery(first_previous, output_field=_ID),
+            first_source=Subquery(first_source),
             exists=Exists(record),
             untouched=Exists(untouched),
         )
-        .values("module_id", "back_to", "new_owner_id", "exists", "untouched")
+        .values("module_id", "back_to", "new_owner_id", "first_source", "exists", "untouched")
         .annotate(count=Count("id"))
         .order_by("module_id", "back_to", "new_owner_id")
     )
@@ -365,6 +368,7 @@ def revert_preview(*, organization_id: int, batch_id: uuid.UUID) -> list[RevertL
         previous_owner = users.get(g["back_to"])
         reason = revert.skip_reason(
             exists=g["exists"],
+            added=g["first_source"] in revert.ADDING_SOURCES,
             changed_since=not g["untouched"],
             previous_owner_id=g["back_to"],
             previous_owner_status=previous_owner.status if previous_owner else None,

@@ -7,6 +7,9 @@ holds the two together).
 A record the batch changed goes back when, checked in this order,
 
 - it still exists (else `record_deleted`);
+- it existed before the batch (else `added_by_batch`: a record the batch added, through the
+  record APIs, had no owner before it; the revert leaves it with its owner rather than take its
+  owner away);
 - nobody changed its owner after the batch wrote it, even back to the owner the batch gave it
   (else `changed_since`: the newest write wins; owners/statements.py, `owner_changed_after`);
 - the batch left it with another owner than before (else `already_previous_owner`: a record the
@@ -40,14 +43,24 @@ from ..statements import (
 )
 
 RECORD_DELETED = "record_deleted"
+ADDED_BY_BATCH = "added_by_batch"
 CHANGED_SINCE = "changed_since"
 ALREADY_PREVIOUS_OWNER = "already_previous_owner"
 OWNER_NOT_ACTIVE = "owner_not_active"
 # In the order they are checked.
-SKIP_REASONS = (RECORD_DELETED, CHANGED_SINCE, ALREADY_PREVIOUS_OWNER, OWNER_NOT_ACTIVE)
+SKIP_REASONS = (
+    RECORD_DELETED,
+    ADDED_BY_BATCH,
+    CHANGED_SINCE,
+    ALREADY_PREVIOUS_OWNER,
+    OWNER_NOT_ACTIVE,
+)
+# The audit sources of a change that gave a record its first owner: there is none to go back to.
+ADDING_SOURCES = (AuditEntry.Source.INSERT,)
 # Why a record does not go back, for an operator (the admin's pages).
 SKIP_REASON_LABELS = {
     RECORD_DELETED: "the record no longer exists",
+    ADDED_BY_BATCH: "the batch added it: it had no owner before",
     CHANGED_SINCE: "its owner changed since the batch",
     ALREADY_PREVIOUS_OWNER: "it already has its owner from before the batch",
     OWNER_NOT_ACTIVE: "its previous owner is not active (disabled or deleted)",
@@ -62,6 +75,7 @@ def skipped_reasons(counts: Mapping[str, int]) -> dict[str, int]:
 def skip_reason(
     *,
     exists: bool,
+    added: bool,
     changed_since: bool,
     previous_owner_id: int | None,
     previous_owner_status: str | None,
@@ -69,10 +83,13 @@ def skip_reason(
 ) -> str | None:
     """Why a record the batch changed stays with its owner, or None when it goes back to
     `previous_owner_id` (its owner before the batch's first change of it). `batch_owner_id`:
-    the owner the batch's last change gave it; `changed_since`: its owner is no longer that one,
-    or changed after that change (`changed_since_batch`)."""
+    the owner the batch's last change gave it; `added`: the batch's first change of it added it
+    (ADDING_SOURCES); `changed_since`: its owner is no longer that one, or changed after that
+    change (`changed_since_batch`)."""
     if not exists:
         return RECORD_DELETED
+    if added:
+        return ADDED_BY_BATCH
     if changed_since:
         return CHANGED_SINCE
     if batch_owner_id == previous_owner_id:
@@ -106,14 +123,17 @@ def revert_range(transfer: TransferJob, *, after: int, up_to: int) -> tuple[int,
         record_id__gt=after,
         record_id__lte=up_to,
     ).order_by("record_id", "created_time", "id")
-    # Per record: the owner before the batch's first change of it; the owner after its last,
-    # and when.
+    # Per record: the owner before the batch's first change of it (and whether that change
+    # added it); the owner after its last, and when.
     before: dict[int, int | None] = {}
+    added: set[int] = set()
     batch_owner: dict[int, int | None] = {}
     written_at: dict[int, datetime] = {}
-    for record_id, previous_owner_id, new_owner_id, created_time in rows.values_list(
-        "record_id", "previous_owner_id", "new_owner_id", "created_time"
+    for record_id, previous_owner_id, new_owner_id, created_time, source in rows.values_list(
+        "record_id", "previous_owner_id", "new_owner_id", "created_time", "source"
     ):
+        if record_id not in before and source in ADDING_SOURCES:
+            added.add(record_id)
         before.setdefault(record_id, previous_owner_id)
         batch_owner[record_id] = new_owner_id
         written_at[record_id] = created_time
@@ -135,6 +155,7 @@ def revert_range(transfer: TransferJob, *, after: int, up_to: int) -> tuple[int,
         target = before[record_id]
         reason = skip_reason(
             exists=True,
+            added=record_id in added,
             changed_since=changed_since_batch(
                 owner_id=owner_id,
                 owner_changed_time=owner_changed_time,

@@ -182,6 +182,9 @@ class SkippedReasonsSerializer(serializers.Serializer):
     """owners/transfers/revert.py: a record is counted under the first reason that applies."""
 
     record_deleted = serializers.IntegerField(help_text="The record no longer exists.")
+    added_by_batch = serializers.IntegerField(
+        help_text="The batch added it (the record APIs): it had no owner before."
+    )
     changed_since = serializers.IntegerField(
         help_text="Its owner changed after the batch, even back to the batch's owner."
     )

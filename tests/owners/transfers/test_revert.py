@@ -31,6 +31,7 @@ CONTACTS = module_by_name("Contacts")
 TRANSFER = "/bigin/v2/users/actions/transfer_and_delete"
 NOTHING_SKIPPED = {
     "record_deleted": 0,
+    "added_by_batch": 0,
     "changed_since": 0,
     "already_previous_owner": 0,
     "owner_not_active": 0,
@@ -153,6 +154,51 @@ def test_a_record_whose_owner_changed_since_stays_even_back_with_the_batchs_owne
     )
 
 
+def test_records_a_batch_added_keep_their_owner_and_the_admin_says_why(
+    auth_client, admin_user, chen, admin_site_client
+):
+    """A record the batch added (the record APIs) had no owner before it: its revert leaves it
+    with its owner instead of taking its owner away; a record of an upsert that the batch only
+    updated goes back."""
+    client = auth_client(admin_user, "ZohoBigin.modules.ALL", "ZohoBigin.change_owner.ALL")
+    old = {"Last_Name": "Old", "Email": "old@zylker.test"}
+    existing = client.post("/bigin/v2/Contacts", {"data": [old]}, "json")
+    old_id = existing.json()["data"][0]["details"]["id"]
+    chen_owns = {"Owner": {"id": str(chen.id)}}
+    upsert = client.post(
+        "/bigin/v2/Contacts/upsert",
+        {
+            "data": [
+                {**old, **chen_owns},
+                {"Last_Name": "New", "Email": "new@zylker.test", **chen_owns},
+            ]
+        },
+        "json",
+    )
+    assert upsert.status_code == 200, upsert.json()
+    batch_id = upsert["X-Owner-Batch-Id"]
+    new_id = upsert.json()["data"][1]["details"]["id"]
+
+    page = admin_site_client.get(reverse("owners_admin:revert", args=[batch_id]))
+    response = client.post(revert_url(batch_id))
+    drain()
+
+    assert dict(Record.objects.values_list("id", "owner_id")) == {
+        int(old_id): admin_user.id,
+        int(new_id): chen.id,
+    }
+    job = revert_job(client, response)
+    assert (job["Updated_Count"], job["Skipped_Count"], job["skipped_reasons"]) == (
+        1,
+        1,
+        {**NOTHING_SKIPPED, "added_by_batch": 1},
+    )
+    assert [(line.reason, line.count) for line in page.context["will_not_revert"]] == [
+        ("added_by_batch", 1)
+    ]
+    assert "the batch added it: it had no owner before" in page.content.decode()
+
+
 # The admin says which records stay and why, as the job decides -----------------------------------
 
 
@@ -269,6 +315,7 @@ def test_the_revert_page_says_why_records_stay_and_the_job_agrees(
     ).json()
     assert progress["skipped_reasons"] == {
         "record_deleted": 1,
+        "added_by_batch": 0,
         "changed_since": 1,
         "already_previous_owner": 1,
         "owner_not_active": 2,
