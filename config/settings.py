@@ -225,6 +225,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # The audit table's partitions for this month and the next three (audit/partitions.py),
+    # well before they are needed; a missed run changes nothing (rows go to the default one).
+    "create-audit-partitions": {
+        "task": "audit.tasks.create_audit_partitions_task",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600},
+    },
 }
 
 # The outbox (owners/outbox.py): a claim is held this long before another worker may take an
