@@ -48,7 +48,7 @@ trap stop EXIT
 
 # Durability off (a test cluster thrown away at the end); replication as shipped.
 server_options() {
-  echo "-p $1 -k $WORKDIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" \
+  echo "-p $1 -k $WORKDIR -c listen_addresses=127.0.0.1 -c fsync=off" \
     "-c full_page_writes=off -c max_connections=60"
 }
 # A node starts on the first port of its list that it can bind: these ports lie in Linux's

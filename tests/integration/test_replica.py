@@ -53,7 +53,8 @@ class Replica:
 
     def _lsn_of_primary(self) -> str:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            # Where the next record goes: past every commit so far, flushed or not.
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             return cursor.fetchone()[0]
 
     def _reached(self, column: str, lsn: str) -> bool:
@@ -88,8 +89,9 @@ def replica(transactional_db) -> Iterator[Replica]:
 
 
 @pytest.fixture
-def serve(live_gunicorn, replica, session_task_queue):  # noqa: F811
-    """`serve(max_lag=...)`: a gunicorn with the replica, the lag checked on every request."""
+def serve(live_gunicorn, replica, redis_server):  # noqa: F811
+    """`serve(max_lag=...)`: a gunicorn with the replica, the lag checked on every request, and
+    a Redis of the test's own (the write marks, the task messages: none left from another test)."""
 
     def start(max_lag: float):
         return live_gunicorn(
@@ -98,7 +100,8 @@ def serve(live_gunicorn, replica, session_task_queue):  # noqa: F811
             DATABASE_REPLICA_MAX_LAG_SECONDS=str(max_lag),
             DATABASE_REPLICA_LAG_CHECK_SECONDS="0",
             READ_YOUR_WRITES_SECONDS=str(int(max_lag) + 60),
-            CELERY_TASK_DEFAULT_QUEUE=session_task_queue or "celery",
+            REDIS_URL=redis_server.url,
+            CELERY_BROKER_URL=redis_server.url,
         )
 
     return start
