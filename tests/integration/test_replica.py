@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +18,10 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
+from audit.models import AuditEntry
+from owners.statements import record_owner_changes
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 from tests.integration.conftest import wait_until
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
@@ -35,6 +39,7 @@ SCOPES = (
     "ZohoBigin.users.READ",
     "ZohoBigin.change_owner.CREATE",
     "ZohoBigin.change_owner.READ",
+    "ZohoSearch.securesearch.READ",
 )
 
 
@@ -143,20 +148,40 @@ def test_reads_within_the_lag_bound_are_answered_by_the_replica(serve, replica, 
     replica.pause()
     # Committed on the primary, not through the API: no write mark; the replica has not
     # replayed them.
-    after = RecordFactory(organization=organization, owner=admin, module_name="Contacts")
+    after = RecordFactory(
+        organization=organization,
+        owner=admin,
+        module_name="Contacts",
+        fields={"Last_Name": "After", "Email": "after@zylker.test"},
+    )
     newcomer = UserFactory(organization=organization, email="new@zylker.test")
+    batch = uuid.uuid4()
+    record_owner_changes(
+        organization_id=organization.id,
+        changes=[(after.id, after.module_id, admin.id)],
+        new_owner_id=newcomer.id,
+        actor_id=admin.id,
+        source=AuditEntry.Source.COMMAND,
+        batch_id=batch,
+        now=timezone.now(),
+    )
     replica.wait_received()
+    search = "/bigin/v2/Contacts/search?email=after@zylker.test"
 
     assert ids_listed(server, token, "/bigin/v2/Contacts") == {str(before.id)}
     assert call(server, token, f"/bigin/v2/Contacts/{after.id}") == (204, None)
+    assert call(server, token, search) == (204, None)
     assert str(newcomer.id) not in ids_listed(server, token, "/bigin/v2/users", "users")
+    assert call(server, token, f"/bigin/v2/owner_batches/{batch}") == (204, None)
 
     replica.resume()
     replica.wait_replayed()
 
     assert ids_listed(server, token, "/bigin/v2/Contacts") == {str(before.id), str(after.id)}
     assert call(server, token, f"/bigin/v2/Contacts/{after.id}")[0] == 200
+    assert ids_listed(server, token, search) == {str(after.id)}
     assert str(newcomer.id) in ids_listed(server, token, "/bigin/v2/users", "users")
+    assert call(server, token, f"/bigin/v2/owner_batches/{batch}")[0] == 200
 
 
 def test_an_organization_that_just_wrote_reads_its_writes_from_the_primary(
