@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run sandbox test test-pooler lint format bench fuzz node-sdk
+.PHONY: install run sandbox test test-pooler test-replica lint format bench fuzz node-sdk
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,14 +42,15 @@ $(NODE_SDK_DIR)/node_modules/.package-lock.json: $(NODE_SDK_DIR)/package-lock.js
 node-sdk: $(NODE_SDK_DIR)/node_modules/.package-lock.json
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets PostgreSQL and Redis). On
-# PostgreSQL it then runs test-pooler, unless PYTEST_ARGS picks the tests.
+# PostgreSQL it then runs test-pooler and test-replica, unless PYTEST_ARGS picks the tests.
 test: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
 test: install lint node-sdk
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not replica" $(PYTEST_ARGS)
 	@[ -n "$(PYTEST_ARGS)" ] || PYTHON=$(BIN)/python .ci/pgbouncer.sh
+	@[ -n "$(PYTEST_ARGS)" ] || PYTHON=$(BIN)/python .ci/replica.sh
 
 # The API, OAuth, job and read suites once more through pgbouncer in transaction mode, on the
 # PostgreSQL of DATABASE_URL (.ci/pgbouncer.sh installs pgbouncer and starts one of its own;
@@ -58,6 +59,13 @@ test: install lint node-sdk
 test-pooler: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
 test-pooler: install
 	PYTHON=$(BIN)/python .ci/pgbouncer.sh $(PYTEST_ARGS)
+
+# The read-replica tests (pytest -m replica) against a real streaming replica: .ci/replica.sh
+# starts a private PostgreSQL primary and a replica made from it (pg_basebackup -R) on ports of
+# their own, and removes both at the end; the system PostgreSQL is not touched.
+test-replica: export DJANGO_SECRET_KEY ?= test-only-key-not-a-secret
+test-replica: install
+	PYTHON=$(BIN)/python .ci/replica.sh $(PYTEST_ARGS)
 
 # Longer runs than `make test`'s (docs/fuzzing.md): schemathesis with 2,500 cases per operation
 # and phase and a random seed against a live gunicorn, and the model test with 300 examples and a

@@ -46,6 +46,22 @@ def disagreements(settings: Mapping[str, Any]) -> list[str]:
             "delivers again a message not acknowledged within it, so a longer countdown or job "
             "would be delivered over and over."
         )
+    max_lag = settings.get("DATABASE_REPLICA_MAX_LAG_SECONDS", 0)
+    lag_check = settings.get("DATABASE_REPLICA_LAG_CHECK_SECONDS", 0)
+    window = settings.get("READ_YOUR_WRITES_SECONDS", 0)
+    if max_lag < 0 or lag_check < 0:
+        problems.append(
+            f"DATABASE_REPLICA_MAX_LAG_SECONDS ({max_lag}) and DATABASE_REPLICA_LAG_CHECK_SECONDS "
+            f"({lag_check}) must not be negative."
+        )
+    elif window < max_lag + lag_check:
+        problems.append(
+            f"READ_YOUR_WRITES_SECONDS ({window}) must be at least "
+            f"DATABASE_REPLICA_MAX_LAG_SECONDS ({max_lag}) plus DATABASE_REPLICA_LAG_CHECK_SECONDS "
+            f"({lag_check}): past the window an organization's reads go to the replica, which "
+            "may not have replayed its write yet unless the write is older than the lag bound "
+            "at the last check."
+        )
     if settings["OUTBOX_SWEEP_GRACE_SECONDS"] < 0:
         problems.append(
             f"OUTBOX_SWEEP_GRACE_SECONDS ({settings['OUTBOX_SWEEP_GRACE_SECONDS']}) must "

@@ -120,6 +120,27 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
         # Django's default, said here so that nothing turns it on behind this pooler.
         options["prepare_threshold"] = None
+# A streaming replica of the primary for the read endpoints (crm/replica.py, docs/deployment.md
+# "A read replica"): same options as the primary. A read goes to the primary instead when the
+# organization wrote in the last READ_YOUR_WRITES_SECONDS, or when the replica is behind by more
+# than DATABASE_REPLICA_MAX_LAG_SECONDS (measured at most every DATABASE_REPLICA_LAG_CHECK_SECONDS
+# per process) or does not answer.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=5.0)
+DATABASE_REPLICA_LAG_CHECK_SECONDS = env.float("DATABASE_REPLICA_LAG_CHECK_SECONDS", default=1.0)
+READ_YOUR_WRITES_SECONDS = env.int("READ_YOUR_WRITES_SECONDS", default=10)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "OPTIONS": {
+            **DATABASES["default"].get("OPTIONS", {}),
+            **env.db_url_config(DATABASE_REPLICA_URL).get("OPTIONS", {}),
+        },
+    }
+    DATABASE_ROUTERS = ["crm.replica.ReplicaRouter"]
+    # Outermost after the sandbox's: marks an organization that wrote, for read-your-writes.
+    MIDDLEWARE.insert(1, "crm.replica.WritesMarkMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "crm.User"
 
@@ -203,6 +224,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "owners.tasks.sweep_outbox_task",
         "schedule": 30.0,
         "options": {"expires": 25},
+    },
+    # The audit table's partitions for this month and the next three (audit/partitions.py),
+    # well before they are needed; a missed run changes nothing (rows go to the default one).
+    "create-audit-partitions": {
+        "task": "audit.tasks.create_audit_partitions_task",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600},
     },
 }
 

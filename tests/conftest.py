@@ -1,6 +1,7 @@
 """Shared fixtures, and the rule for tests that need real services.
 
-A test marked `postgres`, `redis` or `browser` (Debian's Chromium) needs that service. Where it is
+A test marked `postgres`, `redis`, `replica` (a streaming replica) or `browser` (Debian's
+Chromium) needs that service. Where it is
 missing, the test fails when CI=true (CI must never silently skip them) and is skipped with the
 reason otherwise.
 """
@@ -42,6 +43,8 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL to a PostgreSQL database"
     if item.get_closest_marker("redis") and not _redis_reachable():
         return "needs Redis: set REDIS_URL to a reachable Redis"
+    if item.get_closest_marker("replica") and "replica" not in settings.DATABASES:
+        return "needs a streaming replica: DATABASE_REPLICA_URL (.ci/replica.sh starts one)"
     if item.get_closest_marker("browser") and not os.access(CHROMIUM, os.X_OK):
         return f"needs Chromium at {CHROMIUM}: apt-get install chromium"
     return None

@@ -28,6 +28,7 @@ from crm.http.errors import (
 )
 from crm.ids import parse_id
 from crm.modules import MODULES, ModuleInfo
+from crm.replica import ReadsFromReplica
 from crm.representations import render_module, render_record, render_user
 
 from . import docs, params
@@ -63,7 +64,7 @@ _PER_PAGE_ERRORS = (
 )
 
 
-class DialectView(APIView):
+class DialectView(ReadsFromReplica, APIView):
     """An endpoint every dialect serves: the CRM v8 routes set `dialect` (owners/api/crm_v8.py)."""
 
     dialect: Dialect = BIGIN
@@ -305,7 +306,7 @@ _MODULE_ERROR = (INVALID_MODULE, {"resource_path_index": 0})
         },
     ),
 )
-class RecordViewSet(viewsets.ViewSet):
+class RecordViewSet(ReadsFromReplica, viewsets.ViewSet):
     """GET /bigin/v2/{module} and /bigin/v2/{module}/{record_id}, read only."""
 
     lookup_url_kwarg = "record_id"

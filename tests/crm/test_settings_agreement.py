@@ -16,6 +16,9 @@ DEFAULTS = {
     "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 3600},
     "OUTBOX_SWEEP_GRACE_SECONDS": 60,
     "OUTBOX_MAX_ATTEMPTS": 10,
+    "DATABASE_REPLICA_MAX_LAG_SECONDS": 5.0,
+    "DATABASE_REPLICA_LAG_CHECK_SECONDS": 1.0,
+    "READ_YOUR_WRITES_SECONDS": 10,
 }
 
 
@@ -62,6 +65,18 @@ def test_the_running_settings_and_the_defaults_agree():
         (
             {"OUTBOX_MAX_ATTEMPTS": 0},
             "OUTBOX_MAX_ATTEMPTS (0) must be at least 1: with 0 no job ever runs.",
+        ),
+        (
+            {"READ_YOUR_WRITES_SECONDS": 5},
+            "READ_YOUR_WRITES_SECONDS (5) must be at least DATABASE_REPLICA_MAX_LAG_SECONDS "
+            "(5.0) plus DATABASE_REPLICA_LAG_CHECK_SECONDS (1.0): past the window an "
+            "organization's reads go to the replica, which may not have replayed its write yet "
+            "unless the write is older than the lag bound at the last check.",
+        ),
+        (
+            {"DATABASE_REPLICA_LAG_CHECK_SECONDS": -1},
+            "DATABASE_REPLICA_MAX_LAG_SECONDS (5.0) and DATABASE_REPLICA_LAG_CHECK_SECONDS (-1) "
+            "must not be negative.",
         ),
     ],
 )

@@ -29,10 +29,8 @@ seed (hypothesis prints the failing example and how to reproduce it).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import uuid
-from collections import defaultdict
 
 import pytest
 from django.db.models import Min
@@ -58,6 +56,7 @@ from owners.models import OutboxEntry, TransferJob
 from owners.selectors import batch_overview
 from owners.transfers import runner
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
+from tests.owners.invariants import FINISHED, check_owner_invariants
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -70,13 +69,6 @@ TRANSFER_STEPS = dict.fromkeys(runner.KINDS, runner.run_transfer_job)
 TRANSFER_FAILURES = dict.fromkeys(runner.KINDS, runner.record_failure)
 CONTACTS = module_by_name("Contacts")
 TASKS = module_by_name("Tasks")
-JOB_SOURCES = {
-    AuditEntry.Source.MASS_CHANGE,
-    AuditEntry.Source.OFFBOARDING,
-    AuditEntry.Source.REVERT,
-    AuditEntry.Source.RELATED_TRANSFER,
-}
-FINISHED = (TransferJob.Status.COMPLETED, TransferJob.Status.FAILED)
 # Who acts where an Administrator's door is tested: the Administrators (Ann, index 0, and Root,
 # the superuser, index 1) more often than the others, so their jobs happen in most examples.
 ADMINS_OFTEN = st.sampled_from([0, 0, 1, 2, 3, 4])
@@ -555,62 +547,7 @@ class WritePaths(RuleBasedStateMachine):
             self.check_all()
 
     def check_all(self) -> None:
-        audit = list(
-            AuditEntry.objects.filter(organization=self.organization)
-            .order_by("created_time", "id")
-            .values_list("record_id", "new_owner_id", "batch_id", "source", "created_time")
-        )
-        history: dict[int, list[tuple]] = defaultdict(list)
-        for row in audit:
-            history[row[0]].append(row)
-        owners = dict(
-            Record.objects.filter(organization=self.organization).values_list("id", "owner_id")
-        )
-        # Each record's owner is the new owner of its latest audit row.
-        for record_id, owner_id in owners.items():
-            rows = history.get(record_id)
-            expected = rows[-1][1] if rows else self.first_owner[record_id]
-            assert owner_id == expected, (record_id, owner_id, rows)
-        # No record is owned by a deleted user.
-        deleted = set(
-            User.objects.filter(
-                organization=self.organization, status=User.Status.DELETED
-            ).values_list("id", flat=True)
-        )
-        assert not {owner for owner in owners.values() if owner in deleted}
-        # Newest write wins: a job writes over no change made at or after its scheduling.
-        scheduled = {
-            job.batch_id: job.created_time
-            for job in TransferJob.objects.filter(organization=self.organization)
-        }
-        scheduled.update(
-            OutboxEntry.objects.filter(
-                organization=self.organization, kind=OutboxEntry.Kind.RELATED_TRANSFER
-            ).values_list("batch_id", "created_time")
-        )
-        for rows in history.values():
-            for previous, row in itertools.pairwise(rows):
-                if row[3] in JOB_SOURCES and row[2] in scheduled and previous[2] != row[2]:
-                    assert previous[4] < scheduled[row[2]], (
-                        "overwrote a newer change",
-                        previous,
-                        row,
-                    )
-        # A revert is never overtaken by the batch it reverts.
-        for job in self.jobs():
-            if job.kind == TransferJob.Kind.REVERT and job.status == TransferJob.Status.COMPLETED:
-                late = [
-                    row
-                    for row in audit
-                    if row[2] == job.reverted_batch_id and row[4] > job.created_time
-                ]
-                assert not late, ("the reverted batch changed records after its revert", late)
-        # Counts add up (a cancelled job leaves the rest not updated).
-        for job in self.jobs():
-            done = job.updated_count + job.failed_count + job.skipped_count
-            if job.status in FINISHED and not job.cancelled:
-                assert job.total_count == done, (job.kind, job.status, job.total_count, done)
-            assert done <= job.total_count or job.status not in FINISHED, (job.kind, done)
+        check_owner_invariants(self.organization, self.first_owner)
         # The other organization is untouched.
         assert snapshot(self.other_organization) == self.other_snapshot
 

@@ -20,6 +20,7 @@ from crm.http.openapi import integer_or_empty
 from crm.ids import parse_id
 from crm.models import Record, User
 from crm.modules import module_by_name
+from crm.replica import ReadsFromReplica
 from owners.selectors import lead_by_id, leads_page
 from owners.services import ChangeOwnerResult, NewOwnerNotActive, RecordsNotFound, change_owner
 
@@ -43,7 +44,7 @@ _SPACES = (
 TAGS = ["Kenbun lead owner"]
 
 
-class KenbunView(APIView):
+class KenbunView(ReadsFromReplica, APIView):
     """The shared token authentication and scope check, with Kenbun's error shape."""
 
     required_scopes = (CHANGE_OWNER_SCOPE,)

@@ -25,6 +25,7 @@ from crm.http import openapi as crm_docs
 from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.modules import ModuleInfo
+from crm.replica import ReadsFromReplica
 from crm.representations import bigin_time
 from owners.models import TransferJob
 from owners.selectors import BatchOverview, batch_overview
@@ -94,7 +95,7 @@ def _batch_header(transfer: TransferJob) -> dict[str, str]:
     return {"X-Owner-Batch-Id": str(transfer.batch_id)}
 
 
-class MassChangeOwnerViewSet(viewsets.ViewSet):
+class MassChangeOwnerViewSet(ReadsFromReplica, viewsets.ViewSet):
     """`POST/GET /bigin/v2/{module}/actions/mass_change_owner`."""
 
     write_scopes: tuple[str, ...] = ("ZohoBigin.change_owner.CREATE",)
@@ -257,7 +258,7 @@ def _retry(
     )
 
 
-class TransferAndDeleteView(APIView):
+class TransferAndDeleteView(ReadsFromReplica, APIView):
     """`POST/GET /bigin/v2/users/actions/transfer_and_delete` and
     `POST /bigin/v2/users/{id}/actions/transfer_and_delete`: Administrator profile only."""
 
@@ -410,7 +411,7 @@ def render_batch(overview: BatchOverview) -> dict[str, Any]:
     return body
 
 
-class OwnerBatchView(APIView):
+class OwnerBatchView(ReadsFromReplica, APIView):
     """`GET /bigin/v2/owner_batches/{batch_id}`: 204 for a batch the organization does not
     have, like the read APIs' unknown ids."""
 
