@@ -133,3 +133,30 @@ class TransferJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` (ours, after Stripe's): the first answer to a write sent with
+    it, kept per organization for `owners.idempotency.KEY_LIFETIME`, replayed to a repeat.
+
+    `status_code` is None while the first request runs; `fingerprint` is a hash of what was asked
+    (method, path, query and body), so the same key with another request is refused.
+    """
+
+    id = IdField()
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    created_time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_once")
+        ]
+        indexes = [models.Index(fields=["created_time"], name="idempotency_key_created")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code or 'in flight'})"

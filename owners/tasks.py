@@ -14,7 +14,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from . import outbox, scheduler
+from . import idempotency, outbox, scheduler
 from .models import OutboxEntry
 from .transfers import runner as transfer_runner
 
@@ -81,6 +81,11 @@ FAILURES = dict.fromkeys(transfer_runner.KINDS, _transfer_step_failed)
 @shared_task(ignore_result=True)
 def sweep_outbox_task() -> int:
     return sweep()
+
+
+@shared_task(ignore_result=True)
+def delete_expired_idempotency_keys_task() -> int:
+    return idempotency.delete_expired_keys()
 
 
 def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:
