@@ -334,6 +334,7 @@ def test_a_record_added_is_a_create_event(client):
     assert event.payload["changes"] == {"Contacts": [response.json()["data"][0]["details"]["id"]]}
 
 
+@pytest.mark.postgres  # the watch event rides on the audit INSERT there (tests/owners/queries.py)
 def test_watching_costs_a_change_owner_no_query_more(client, contacts, new_owner, admin_user):
     def change(owner):
         ids = [str(r.id) for r in contacts]
