@@ -232,6 +232,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 6 * 3600.0,
         "options": {"expires": 3600},
     },
+    # Idempotency keys past their 24 hours (owners/idempotency.py).
+    "delete-expired-idempotency-keys": {
+        "task": "owners.tasks.delete_expired_idempotency_keys_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 
 # The outbox (owners/outbox.py): a claim is held this long before another worker may take an

@@ -25,6 +25,7 @@ urlpatterns = [
     # Fixed names first, so the module router never takes `users` for a module.
     path("bigin/v2/", include("crm.api.urls")),
     path("bigin/v2/", include("owners.api.transfers.urls")),
+    path("bigin/v2/", include("owners.api.watch.urls")),
     path("bigin/v2/", include(router.urls)),
     # Anything else under the API answers the Bigin 404 envelope, in DEBUG too.
     re_path(r"^bigin/v2(?:/.*)?$", crm_errors.api_not_found),

@@ -22,6 +22,10 @@ class OutboxEntry(models.Model):
         TRANSFER_PLAN = "transfer_plan"
         TRANSFER_CHUNK = "transfer_chunk"
         TRANSFER_DIGEST = "transfer_digest"
+        # Watch notifications (owners/watch.py): an owner change to tell the organization's
+        # channels about, and one callback to one channel.
+        WATCH_EVENT = "watch_event"
+        WATCH_DELIVERY = "watch_delivery"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -133,3 +137,94 @@ class TransferJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` (ours, after Stripe's): the first answer to a write sent with
+    it, kept per organization for `owners.idempotency.KEY_LIFETIME`, replayed to a repeat.
+
+    `status_code` is None while the first request runs; `fingerprint` is a hash of what was asked
+    (method, path, query and body), so the same key with another request is refused.
+    """
+
+    id = IdField()
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    created_time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_once")
+        ]
+        indexes = [models.Index(fields=["created_time"], name="idempotency_key_created")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code or 'in flight'})"
+
+
+class WatchChannel(models.Model):
+    """A channel of Bigin's notification API (`/bigin/v2/actions/watch`): the callbacks the
+    organization asked for (`events` such as `Contacts.edit`), where to send them and until when.
+    """
+
+    id = IdField()
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
+    # The client's own id for the channel (Bigin's `channel_id`), unique in the organization.
+    channel_id = models.BigIntegerField()
+    events = models.JSONField(default=list)
+    notify_url = models.URLField(max_length=2000)
+    token = models.CharField(max_length=50, blank=True)
+    channel_expiry = models.DateTimeField()
+    notify_on_related_action = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "channel_id"], name="watch_channel_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"channel {self.channel_id} ({', '.join(self.events)})"
+
+
+class WatchDelivery(models.Model):
+    """One callback to one channel (ours: the delivery log): the body as sent, each attempt's
+    outcome, and whether it arrived. Its outbox entry (kind `watch_delivery`) sends it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    id = IdField()
+    organization = models.ForeignKey("crm.Organization", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(WatchChannel, on_delete=models.CASCADE, related_name="deliveries")
+    batch_id = models.UUIDField()
+    module_name = models.CharField(max_length=50)
+    # The exact bytes POSTed (the signature is over them), as text.
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    outbox_entry_id = models.BigIntegerField(null=True, blank=True)
+    created_time = models.DateTimeField(default=timezone.now)
+    delivered_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "watch deliveries"
+        indexes = [
+            models.Index(fields=["channel", "created_time"], name="watch_delivery_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module_name} to channel {self.channel_id} ({self.status})"

@@ -295,7 +295,8 @@ def run_notification(job: OutboxEntry) -> bool:
 
 
 def reset_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:
-    """An operator's retry: failed related transfers and emails among `job_ids` pending again,
+    """An operator's retry: failed related transfers, emails and watch callbacks among `job_ids`
+    pending again,
     due now, attempts from zero, for `owners.tasks` to send. Returns them; the last error stays
     until a run succeeds. Jobs that have not failed are left as they are, and so are the plans
     and chunks of transfer jobs: those are retried with their job
@@ -311,6 +312,7 @@ def reset_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:
                     OutboxEntry.Kind.RELATED_TRANSFER,
                     OutboxEntry.Kind.NOTIFY,
                     OutboxEntry.Kind.TRANSFER_DIGEST,
+                    OutboxEntry.Kind.WATCH_DELIVERY,
                 ],
             )
             .order_by("id")

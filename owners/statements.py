@@ -22,6 +22,8 @@ from audit.models import AuditEntry
 from crm.ids import new_id
 from crm.models import Organization, Record, User
 
+from .watch import events as watch_events
+
 # The lock and the UPDATE are the hot path of every request: written by hand, they skip the
 # ORM's compilation of two statements on each call, about a tenth of a single-record request's
 # CPU (bench/, cProfile). The ORM's versions would be
@@ -286,6 +288,10 @@ def organization_user(*, organization: Organization, user_id: int) -> User | Non
     return next(iter(User.objects.raw(_ORGANIZATION_USER, [organization.id, user_id])), None)
 
 
+# An audit INSERT as the data-modifying CTE of the statement that writes the watch event
+# (owners/watch/events.py): both in one statement.
+_WITH_AUDIT = "WITH audit AS ({audit}) "
+
 # The rows of one change as one INSERT fed by four arrays; the other columns are the same for
 # every row.
 _AUDIT_FROM_ARRAYS = f"""
@@ -331,10 +337,18 @@ def record_owner_changes(
             )
             for record_id, module_id, previous_owner_id in changes
         )
+        watch_events.owner_change_event_elsewhere(
+            organization_id=organization_id,
+            changes=[(record_id, module_id) for record_id, module_id, _ in changes],
+            source=source,
+            batch_id=batch_id,
+            now=now,
+        )
         return
     with connection.cursor() as cursor:
+        # The audit rows, and in the same statement the watch event when a channel wants it.
         cursor.execute(
-            _AUDIT_FROM_ARRAYS,
+            _WITH_AUDIT.format(audit=_AUDIT_FROM_ARRAYS) + watch_events.WATCH_EVENT_INSERT,
             [
                 organization_id,
                 new_owner_id,
@@ -346,8 +360,16 @@ def record_owner_changes(
                 [record_id for record_id, _, _ in changes],
                 [module_id for _, module_id, _ in changes],
                 [previous_owner_id for _, _, previous_owner_id in changes],
+                *watch_events.watch_event_params(
+                    organization_id=organization_id,
+                    changes=[(record_id, module_id) for record_id, module_id, _ in changes],
+                    source=source,
+                    batch_id=batch_id,
+                    now=now,
+                ),
             ],
         )
+        watch_events.written(cursor.fetchall(), organization_id)
 
 
 _AUDIT_EACH_FROM_ARRAYS = f"""
@@ -392,7 +414,7 @@ def record_owner_changes_each(
     columns = list(zip(*changes, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(
-            _AUDIT_EACH_FROM_ARRAYS,
+            _WITH_AUDIT.format(audit=_AUDIT_EACH_FROM_ARRAYS) + watch_events.WATCH_EVENT_INSERT,
             [
                 organization_id,
                 actor_id,
@@ -401,8 +423,16 @@ def record_owner_changes_each(
                 now,
                 [new_id() for _ in changes],
                 *(list(column) for column in columns),
+                *watch_events.watch_event_params(
+                    organization_id=organization_id,
+                    changes=[(record_id, module_id) for record_id, module_id, _, _ in changes],
+                    source=source,
+                    batch_id=batch_id,
+                    now=now,
+                ),
             ],
         )
+        watch_events.written(cursor.fetchall(), organization_id)
 
 
 def owner_statuses(user_ids: Sequence[int]) -> dict[int, str]:

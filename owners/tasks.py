@@ -14,9 +14,11 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from . import outbox, scheduler
+from . import idempotency, outbox, scheduler
 from .models import OutboxEntry
 from .transfers import runner as transfer_runner
+from .watch import delivery as watch_delivery
+from .watch import events as watch_events
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def run_entry(job_id: int, *, retry_in: float = 0.0) -> OutboxEntry | None:
     transfer jobs); the jobs a transfer step created are sent once it has committed."""
     return outbox.run_entry(
         job_id,
-        runners=dict.fromkeys(transfer_runner.KINDS, _run_transfer_step),
+        runners=RUNNERS,
         failures=FAILURES,
         retry_in=retry_in,
     )
@@ -74,13 +76,48 @@ def _transfer_step_failed(job: OutboxEntry, error: str) -> None:
         transaction.on_commit(partial(dispatch_entries, created))
 
 
-# A transfer job's step that fails for good counts against its job (so the job ends).
-FAILURES = dict.fromkeys(transfer_runner.KINDS, _transfer_step_failed)
+def _run_watch_event(job: OutboxEntry) -> None:
+    dispatch_entries(watch_delivery.run_watch_event(job))
+
+
+RUNNERS = {
+    **dict.fromkeys(transfer_runner.KINDS, _run_transfer_step),
+    OutboxEntry.Kind.WATCH_EVENT: _run_watch_event,
+    OutboxEntry.Kind.WATCH_DELIVERY: watch_delivery.run_watch_delivery,
+}
+
+# A transfer job's step that fails for good counts against its job (so the job ends); a watch
+# callback given up on is a failed delivery.
+FAILURES = {
+    **dict.fromkeys(transfer_runner.KINDS, _transfer_step_failed),
+    OutboxEntry.Kind.WATCH_DELIVERY: watch_delivery.delivery_failed,
+}
+
+
+def _dispatch_watch_events(sender: object, *, entries: list[OutboxEntry], **kwargs: object) -> None:
+    """The watch events an owner write wrote (owners/watch/events.py), sent after its commit."""
+    transaction.on_commit(partial(dispatch_entries, entries))
+
+
+watch_events.entries_written.connect(_dispatch_watch_events, dispatch_uid="owners-watch-events")
+
+
+def redeliver_callbacks(*, organization_id: int, delivery_ids: Iterable[int]) -> list[OutboxEntry]:
+    """Send failed watch callbacks again (`watch.delivery.redeliver`), after the caller's commit."""
+    entries = watch_delivery.redeliver(organization_id=organization_id, delivery_ids=delivery_ids)
+    if entries:
+        transaction.on_commit(partial(dispatch_entries, entries))
+    return entries
 
 
 @shared_task(ignore_result=True)
 def sweep_outbox_task() -> int:
     return sweep()
+
+
+@shared_task(ignore_result=True)
+def delete_expired_idempotency_keys_task() -> int:
+    return idempotency.delete_expired_keys()
 
 
 def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:

@@ -3,4 +3,4 @@
 batch page and its revert (batches), offboarding (offboarding); urls holds the pages that are not
 a model's."""
 
-from . import outbox, records, transfers  # noqa: F401  (register the model admins)
+from . import notifications, outbox, records, transfers  # noqa: F401  (register the model admins)

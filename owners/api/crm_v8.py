@@ -13,6 +13,7 @@ from crm.http.dialects import CRM_V8, MODULE_PREFIX
 from .bigin.views import ChangeOwnerViewSet
 from .records.views import RecordWriteViewSet
 from .transfers import views as transfers
+from .watch.urls import urlpatterns_for as watch_urlpatterns
 
 
 def _crm(view_class: type) -> type:
@@ -46,6 +47,7 @@ urlpatterns = [
     path("settings/modules", _crm(crm_api.ModulesSettingsView).as_view(), name="crm-v8-modules"),
     path("settings/fields", _crm(crm_api.FieldsSettingsView).as_view(), name="crm-v8-fields"),
     path("settings/layouts", _crm(crm_api.LayoutsSettingsView).as_view(), name="crm-v8-layouts"),
+    *watch_urlpatterns("crm-v8-", _crm),
     path("", include(router.urls)),
     # Anything else under /crm/v8 answers the 404 envelope, as under /bigin/v2.
     re_path(r"^.*$", errors.api_not_found),

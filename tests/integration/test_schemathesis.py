@@ -43,7 +43,7 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "20261130")
 ALL_SCOPES = [
     f"{family}.{resource}.ALL"
     for family in ("ZohoBigin", "ZohoCRM")
-    for resource in ("change_owner", "modules", "users", "settings", "org")
+    for resource in ("change_owner", "modules", "users", "settings", "org", "notifications")
 ] + ["ZohoSearch.securesearch.READ"]  # record search needs it besides the module's
 
 

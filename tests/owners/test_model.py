@@ -4,12 +4,13 @@ runs them), and the invariants of "Where features meet" checked after every step
 
 Doors (rules): change owner through the API (bulk with related modules, and the one-record form,
 on parents and on activities), the record APIs (add with or without an Owner, update of Owner,
-delete), the Kenbun API (assign and unassign), the admin's change-owner action, mass change,
-offboarding (transfer_and_delete), revert, cancel and retry of transfer jobs (all through the
-API), the sandbox controls (snapshot, reset to a snapshot, run the organization's jobs now; with
-them on, every call is journaled and checked for faults), an operator disabling a user, a worker
-that claims an entry and dies mid-way, an entry whose worker always dies until the sweep gives
-up, the sweep, and running the outbox one entry at a time.
+delete), the same request twice with one Idempotency-Key, the Kenbun API (assign and unassign),
+the admin's change-owner action, mass change, offboarding (transfer_and_delete), revert, cancel
+and retry of transfer jobs (all through the API), the sandbox controls (snapshot, reset to a
+snapshot, run the organization's jobs now; with them on, every call is journaled and checked
+for faults), an operator disabling a user, a worker that claims an entry and dies mid-way, an
+entry whose worker always dies until the sweep gives up, the sweep, and running the outbox one
+entry at a time.
 
 Invariants:
 - each record's owner is the new owner of its latest audit row (its first owner when it has none);
@@ -200,6 +201,51 @@ class WritePaths(RuleBasedStateMachine):
             "/bigin/v2/Contacts/actions/change_owner", body, format="json"
         )
         assert response.status_code in (200, 202, 400, 401, 403), response.content
+
+    @rule(
+        data=st.data(),
+        actor=st.integers(0, 4),
+        owner=st.integers(0, 4),
+        door=st.sampled_from(["change_owner", "record_add", "mass_change"]),
+    )
+    def same_request_twice_with_one_key(self, data, actor, owner, door) -> None:
+        # A client's retry with its Idempotency-Key: the second answer is the first, and the
+        # organization's audit rows, jobs and records are as the first left them.
+        if door == "change_owner":
+            picked = data.draw(st.sets(st.sampled_from(self.contacts), min_size=1, max_size=3))
+            path = "/bigin/v2/Contacts/actions/change_owner"
+            body = {"ids": [str(r.id) for r in picked], "owner": {"id": str(self.users[owner].id)}}
+        elif door == "record_add":
+            path = "/bigin/v2/Contacts"
+            body = {"data": [{"Last_Name": "Keyed", "Owner": {"id": str(self.users[owner].id)}}]}
+        else:
+            path = "/bigin/v2/Contacts/actions/mass_change_owner"
+            body = {
+                "owner": {"id": str(self.users[owner].id)},
+                "criteria": {
+                    "field": {"api_name": "Mailing_State"},
+                    "comparator": "equal",
+                    "value": STATES[0],
+                },
+            }
+        client = self.bigin[self.users[actor].id]
+        key = f"model-{uuid.uuid4().hex}"
+        first = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        written = self.written()
+        second = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert (second.status_code, second.json()) == (first.status_code, first.json())
+        assert self.written() == written
+        if first.status_code == 201:
+            record_id = int(first.json()["data"][0]["details"]["id"])
+            self.contacts.append(Record.objects.get(id=record_id))
+
+    def written(self) -> tuple[int, int, int]:
+        org = self.organization
+        return (
+            AuditEntry.objects.filter(organization=org).count(),
+            TransferJob.objects.filter(organization=org).count(),
+            Record.objects.filter(organization=org).count(),
+        )
 
     @rule(data=st.data(), actor=st.integers(0, 4), owner=st.integers(0, 4))
     def change_owner_single(self, data, actor, owner) -> None:

@@ -15,6 +15,8 @@ from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.ids import parse_id
 from crm.modules import ModuleInfo
+from owners.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from owners.api.idempotency import idempotent
 from owners.services import NewOwnerNotActive, change_owner
 
 from . import docs
@@ -67,12 +69,13 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         tags=["Change owner"],
         summary="Change the owner of up to 500 records",
         description="Scope: `ZohoBigin.change_owner.CREATE`.",
-        parameters=[crm_docs.MODULE_PARAMETER, docs.BATCH_HEADER],
+        parameters=[crm_docs.MODULE_PARAMETER, docs.BATCH_HEADER, IDEMPOTENCY_KEY],
         request=docs.ChangeOwnerBulkBodySerializer,
         responses=docs.RESPONSES,
         examples=docs.BULK_EXAMPLES,
     )
     @action(detail=False, methods=["post"], url_path="actions/change_owner")
+    @idempotent
     def bulk(self, request: Request, module: str) -> Response:
         module_info = self._module()
         organization = request.user.organization
@@ -84,12 +87,18 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         tags=["Change owner"],
         summary="Change the owner of one record",
         description="Scope: `ZohoBigin.change_owner.CREATE`. A body `ids` key is ignored.",
-        parameters=[crm_docs.MODULE_PARAMETER, crm_docs.RECORD_ID_PARAMETER, docs.BATCH_HEADER],
+        parameters=[
+            crm_docs.MODULE_PARAMETER,
+            crm_docs.RECORD_ID_PARAMETER,
+            docs.BATCH_HEADER,
+            IDEMPOTENCY_KEY,
+        ],
         request=docs.ChangeOwnerSingleBodySerializer,
         responses=docs.RESPONSES,
         examples=docs.SINGLE_EXAMPLES,
     )
     @action(detail=True, methods=["post"], url_path="actions/change_owner")
+    @idempotent
     def single(self, request: Request, module: str, record_id: str) -> Response:
         module_info = self._module()
         path_id = record_id

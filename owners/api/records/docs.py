@@ -26,6 +26,7 @@ from crm.sandbox import demo
 from crm.search import CRITERIA_LIMIT_EXCEEDED, INVALID_QUERY, MAX_CONDITIONS
 from crm.selectors import MAX_PER_PAGE
 from owners.api.bigin.docs import BATCH_HEADER
+from owners.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 
 from . import request as rules
 
@@ -244,7 +245,7 @@ VIEWS = {
         summary="Add up to 100 records",
         description="Each record is owned by its `Owner`, else by the caller; giving it to "
         "someone else needs the Change_Owner permission. " + _scopes("CREATE"),
-        parameters=[openapi.MODULE_PARAMETER, BATCH_HEADER],
+        parameters=[openapi.MODULE_PARAMETER, BATCH_HEADER, IDEMPOTENCY_KEY],
         request=RecordsBodySerializer,
         responses=_responses(WriteResultSerializer, 201, "Every record added."),
         examples=[_ADD_EXAMPLE],
@@ -256,7 +257,7 @@ VIEWS = {
         description="Each entry names its record by `id`; the fields it gives change, the "
         "others stay. A new `Owner` is a change of owner (Change_Owner); related records do "
         "not follow. " + _scopes("UPDATE"),
-        parameters=[openapi.MODULE_PARAMETER, BATCH_HEADER],
+        parameters=[openapi.MODULE_PARAMETER, BATCH_HEADER, IDEMPOTENCY_KEY],
         request=RecordsBodySerializer,
         responses=_responses(WriteResultSerializer, 200, "Every record updated."),
         examples=[_UPDATE_EXAMPLE],
@@ -266,7 +267,7 @@ VIEWS = {
         tags=["Records"],
         summary="Update one record",
         description="The body's one entry changes the record of the path. " + _scopes("UPDATE"),
-        parameters=[openapi.MODULE_PARAMETER, _RECORD_ID, BATCH_HEADER],
+        parameters=[openapi.MODULE_PARAMETER, _RECORD_ID, BATCH_HEADER, IDEMPOTENCY_KEY],
         request=OneRecordBodySerializer,
         responses=_responses(WriteResultSerializer, 200, "The record updated."),
         examples=[_UPDATE_ONE_EXAMPLE],
@@ -277,7 +278,7 @@ VIEWS = {
         summary="Add or update up to 100 records",
         description="A record whose `duplicate_check_fields` value (the first that matches, "
         "without case) is a record's is updated; the others are added. " + _scopes("CREATE"),
-        parameters=[openapi.MODULE_PARAMETER, BATCH_HEADER],
+        parameters=[openapi.MODULE_PARAMETER, BATCH_HEADER, IDEMPOTENCY_KEY],
         request=UpsertBodySerializer,
         responses=_responses(UpsertResultSerializer, 200, "Every record added or updated."),
         examples=[_UPSERT_EXAMPLE],
@@ -287,7 +288,7 @@ VIEWS = {
         tags=["Records"],
         summary="Delete up to 100 records",
         description="A record's activities are deleted with it. " + _scopes("DELETE"),
-        parameters=[openapi.MODULE_PARAMETER, _DELETE_IDS],
+        parameters=[openapi.MODULE_PARAMETER, _DELETE_IDS, IDEMPOTENCY_KEY],
         request=None,
         responses=_responses(
             DeleteResultSerializer,
@@ -305,7 +306,7 @@ VIEWS = {
         tags=["Records"],
         summary="Delete one record",
         description="Its activities are deleted with it. " + _scopes("DELETE"),
-        parameters=[openapi.MODULE_PARAMETER, _RECORD_ID],
+        parameters=[openapi.MODULE_PARAMETER, _RECORD_ID, IDEMPOTENCY_KEY],
         request=None,
         responses=_responses(
             DeleteResultSerializer,

@@ -26,6 +26,7 @@ from crm.modules import ModuleInfo
 from crm.oauth.tokens import scope_satisfies
 from crm.representations import render_record
 from crm.selectors import records_where
+from owners.api.idempotency import idempotent
 from owners.records import writes
 
 from . import docs
@@ -120,6 +121,7 @@ class RecordWriteViewSet(RecordViewSet):
         except writes.InvalidDuplicateCheckField as invalid:
             raise body.invalid_duplicate_check_field(invalid.index) from None
 
+    @idempotent
     def create(self, request: Request, module: str) -> Response:
         module_info = self._module()
         rows = body.parse_data(request.data)
@@ -127,12 +129,14 @@ class RecordWriteViewSet(RecordViewSet):
         return self._answer(result.outcomes, module_info, success=201, batch_id=result.batch_id)
 
     @docs.VIEWS["bulk_update"]
+    @idempotent
     def bulk_update(self, request: Request, module: str) -> Response:
         module_info = self._module()
         rows = body.parse_data(request.data)
         result = self._call(writes.update_records, module=module_info, rows=rows)
         return self._answer(result.outcomes, module_info, success=200, batch_id=result.batch_id)
 
+    @idempotent
     def update(self, request: Request, module: str, record_id: str) -> Response:
         module_info = self._module()
         rows = body.parse_data(request.data, limit=1)
@@ -150,6 +154,7 @@ class RecordWriteViewSet(RecordViewSet):
         return self._answer(result.outcomes, module_info, success=200, batch_id=result.batch_id)
 
     @action(detail=False, methods=["post"], url_path="upsert")
+    @idempotent
     def upsert(self, request: Request, module: str) -> Response:
         module_info = self._module()
         rows = body.parse_data(request.data)
@@ -162,10 +167,12 @@ class RecordWriteViewSet(RecordViewSet):
         )
 
     @docs.VIEWS["bulk_destroy"]
+    @idempotent
     def bulk_destroy(self, request: Request, module: str) -> Response:
         module_info = self._module()
         return self._delete(module_info, body.parse_delete_ids(request))
 
+    @idempotent
     def destroy(self, request: Request, module: str, record_id: str) -> Response:
         return self._delete(self._module(), [record_id])
 

@@ -27,6 +27,8 @@ from crm.http.errors import NO_PERMISSION
 from crm.modules import ModuleInfo
 from crm.replica import ReadsFromReplica
 from crm.representations import bigin_time
+from owners.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from owners.api.idempotency import idempotent
 from owners.models import TransferJob
 from owners.selectors import BatchOverview, batch_overview
 from owners.transfers import engine, revert
@@ -150,12 +152,14 @@ class MassChangeOwnerViewSet(ReadsFromReplica, viewsets.ViewSet):
             docs.JOB_ACTION_ID_PARAMETER,
             docs.JOB_ACTION_PARAMETER,
             docs.BATCH_HEADER,
+            IDEMPOTENCY_KEY,
         ],
         request=docs.MassChangeOwnerBodySerializer,
         examples=docs.MASS_CHANGE_EXAMPLES,
         responses=docs.MASS_CHANGE_RESPONSES,
     )
     @mass_change_owner_status.mapping.post
+    @idempotent
     def mass_change_owner(self, request: Request, module: str) -> Response:
         module_info = self._module()
         organization = request.user.organization
@@ -310,11 +314,17 @@ class TransferAndDeleteView(ReadsFromReplica, APIView):
             " nothing. `?job_id=...&action=retry` (ours, no body): run again the chunks of a"
             " FAILED job that did not get done (202)."
         ),
-        parameters=[docs.RETRY_JOB_ID_PARAMETER, docs.RETRY_ACTION_PARAMETER, docs.BATCH_HEADER],
+        parameters=[
+            docs.RETRY_JOB_ID_PARAMETER,
+            docs.RETRY_ACTION_PARAMETER,
+            docs.BATCH_HEADER,
+            IDEMPOTENCY_KEY,
+        ],
         request=docs.TransferAndDeleteBodySerializer,
         examples=docs.TRANSFER_EXAMPLES,
         responses=docs.TRANSFER_RESPONSES,
     )
+    @idempotent
     def post(self, request: Request, user_id: str | None = None) -> Response:
         self._check_administrator(request)
         if user_id is None and (
@@ -369,7 +379,7 @@ class UserTransferAndDeleteView(TransferAndDeleteView):
             ' path\'s user name it by its place in the path: `{"api_name": "id",'
             ' "resource_path_index": 1}`.'
         ),
-        parameters=[docs.LEAVING_USER_PARAMETER, docs.BATCH_HEADER],
+        parameters=[docs.LEAVING_USER_PARAMETER, docs.BATCH_HEADER, IDEMPOTENCY_KEY],
         request=docs.TransferAndDeleteBodySerializer,
         examples=docs.USER_TRANSFER_EXAMPLES,
         responses=docs.USER_TRANSFER_RESPONSES,
@@ -458,10 +468,11 @@ class OwnerBatchRevertView(APIView):
             " by reason in the revert job's `skipped_reasons` (`GET /owner_batches/{its"
             " batch_id}`)."
         ),
-        parameters=[docs.BATCH_ID_PARAMETER, docs.BATCH_HEADER],
+        parameters=[docs.BATCH_ID_PARAMETER, docs.BATCH_HEADER, IDEMPOTENCY_KEY],
         request=None,
         responses=docs.REVERT_RESPONSES,
     )
+    @idempotent
     def post(self, request: Request, batch_id: str) -> Response:
         if not policy.may_change_owners(request.user):
             raise NO_PERMISSION(permissions=[policy.CHANGE_OWNER])
