@@ -26,6 +26,7 @@ from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.modules import ModuleInfo
 from crm.representations import bigin_time
+from owners.history import log_job_scheduled
 from owners.models import TransferJob
 from owners.selectors import BatchOverview, batch_overview
 from owners.transfers import engine, revert
@@ -180,6 +181,10 @@ class MassChangeOwnerViewSet(viewsets.ViewSet):
             new_owner=parsed.new_owner,
             related_modules=parsed.related_modules,
             notify=parsed.notify,
+        )
+        log_job_scheduled(
+            transfer=transfer,
+            message=f"Mass change of {module_info.plural_label} scheduled through the API",
         )
         return Response(
             {"data": [scheduled(transfer, "mass change owner is scheduled")]},
@@ -345,6 +350,10 @@ class TransferAndDeleteView(APIView):
             new_owner=parsed.new_owner,
             delete_user=parsed.delete_user,
         )
+        log_job_scheduled(
+            transfer=transfer,
+            message=f"Offboarding of {parsed.leaving_user.full_name} scheduled through the API",
+        )
         return Response(
             {"transfer_and_delete": [scheduled(transfer, "transfer and delete is scheduled")]},
             status=202,
@@ -479,6 +488,9 @@ class OwnerBatchRevertView(APIView):
             raise parse.BATCH_RUNNING(
                 batch_id=batch_id, job_status=MASS_CHANGE_STATUS[running.status]
             ) from None
+        log_job_scheduled(
+            transfer=transfer, message=f"Revert of batch {parsed} scheduled through the API"
+        )
         entry = scheduled(transfer, "revert is scheduled")
         entry["details"]["batch_id"] = str(transfer.batch_id)
         return Response({"data": [entry]}, status=202, headers=_batch_header(transfer))
