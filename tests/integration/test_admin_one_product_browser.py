@@ -190,7 +190,7 @@ def test_the_revert_page_says_which_records_stay_and_why(live_server, zylker, an
         browser = launch(playwright)
         page = log_in(browser, live_server.url, ann)
         page.goto(f"{live_server.url}/admin/owners/batches/{transfer.batch_id}/revert/")
-        # Nothing goes back to Ben, who is deleted; the call goes back to Chen, its owner before.
+        # Nothing goes back to Ben, who is deleted (the call was Chen's already and did not move).
         expect(page.locator("#kept-count")).to_have_text("6")
         rows = page.locator("#will-not-revert tbody tr")
         expect(rows.filter(has_text="its owner changed since")).to_contain_text("1")
