@@ -91,7 +91,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Benchmarks against hand-written SQL, on PostgreSQL (README: Performance). Installs its own
+# Benchmarks against hand-written SQL, on PostgreSQL (docs/performance.md). Installs its own
 # tools: matplotlib into .venv (bench/requirements.txt) and Debian's wrk when it is missing.
 bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bigin_bench
 bench: export REDIS_URL ?= redis://127.0.0.1:6379/9

@@ -1,4 +1,4 @@
-"""gunicorn settings: `gunicorn -c config/gunicorn.py config.wsgi` (README: Production).
+"""gunicorn settings: `gunicorn -c config/gunicorn.py config.wsgi` (docs/configuration.md).
 
 gunicorn answers a request it refuses to parse with an HTML page of its own. Its limits are set
 above the service's, so that a long request line, many headers or a long header reach Django,

@@ -1,4 +1,4 @@
-"""Settings, every one from the environment (see the README's configuration table)."""
+"""Settings, every one from the environment (see the table in docs/configuration.md)."""
 
 from __future__ import annotations
 

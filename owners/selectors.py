@@ -227,7 +227,11 @@ def batch_overview(*, organization_id: int | None, batch_id: uuid.UUID) -> Batch
         for row in transfer_rows
         for user_id in (row.actor_id, row.new_owner_id, row.from_user_id)
     }
-    users = User.objects.filter(organization_id=organization, id__in=user_ids - {None})
+    # The organization's users, and a superuser of another organization who acted on it (from
+    # the admin): every actor has a name on the batch page.
+    users = User.objects.filter(
+        Q(organization_id=organization) | Q(is_superuser=True), id__in=user_ids - {None}
+    )
     users_by_id = {user.id: user for user in users.only("id", "full_name", "email")}
     sample = list(
         entries.select_related("module", "previous_owner", "new_owner", "actor").order_by(

@@ -1,5 +1,5 @@
 """The shape of the house: dependencies point one way and no modules import each other in a
-circle, counting imports inside functions (README, "Architecture")."""
+circle, counting imports inside functions (docs/architecture.md)."""
 
 from __future__ import annotations
 

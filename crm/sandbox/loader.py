@@ -1,4 +1,4 @@
-"""Loading a Bigin-shaped sandbox file (format in the README).
+"""Loading a Bigin-shaped sandbox file (format: the README and docs/sandbox.md).
 
 The whole file is validated before anything is written, and written in one transaction, so a
 malformed file leaves the database as it was. Loading the same file twice changes nothing:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.http import HttpRequest
 
 from crm.models import Record
+from owners.history import log_job_scheduled
 from owners.models import TransferJob
 
 
@@ -33,12 +34,5 @@ def log_owner_changes(
 
 
 def log_scheduled(request: HttpRequest, transfer: TransferJob, message: str) -> None:
-    """One ADDITION entry for a job the staff user scheduled (not one per record it moves)."""
-    LogEntry.objects.create(
-        user_id=request.user.pk,
-        content_type_id=ContentType.objects.get_for_model(TransferJob).id,
-        object_id=str(transfer.id),
-        object_repr=f"{transfer.get_kind_display()} job {transfer.id}",
-        action_flag=ADDITION,
-        change_message=message,
-    )
+    """One ADDITION entry for a job the staff user scheduled (its actor)."""
+    log_job_scheduled(transfer=transfer, message=message)

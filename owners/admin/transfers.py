@@ -42,6 +42,14 @@ def status_label(status: str, *, cancelled: bool) -> str:
     return TransferJob.Status(status).label
 
 
+def not_updated_label(progress) -> str:
+    """What the records neither moved, skipped nor failed are: work still pending while the job
+    runs, what a cancel left undone once it has ended."""
+    if not progress.finished:
+        return "Still to do"
+    return "Left undone (cancelled)" if progress.cancelled else "Left undone"
+
+
 def describe(transfer: TransferJob) -> str:
     """The job in a sentence, for its page (one query for the owners its criteria name)."""
     new_owner = transfer.new_owner.full_name if transfer.new_owner else "(nobody)"
@@ -115,7 +123,11 @@ def progress_payload(transfer: TransferJob, progress, modules) -> dict:
         "skipped_count": progress.skipped_count,
         "failed_count": progress.failed_count,
         "related_count": progress.related_count,
+        # Each record once: the job's own records that moved, and the activities of other
+        # owners that followed them; the batch's changed_count.
+        "changed_count": progress.updated_count + progress.related_count,
         "not_updated_count": progress.not_updated_count,
+        "not_updated_label": not_updated_label(progress),
         "done_count": shown,
         "percent": 100 * shown // total if total else (100 if progress.finished else 0),
         "batch_url": reverse("owners_admin:batch", args=[progress.batch_id]),

@@ -18,7 +18,7 @@ from .watch.urls import urlpatterns_for as watch_urlpatterns
 
 def _crm(view_class: type) -> type:
     """The view with the CRM dialect. The OpenAPI document describes each endpoint once, under
-    /bigin/v2; the README's table maps the CRM paths onto them."""
+    /bigin/v2; docs/clients.md's table maps the CRM paths onto them."""
     crm_view = type(f"CrmV8{view_class.__name__}", (view_class,), {"dialect": CRM_V8})
     return extend_schema(exclude=True)(crm_view)
 

@@ -213,7 +213,10 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
     _give(transfer, related, new_owner_id, now)
     outcome.moved = len(locked)
     outcome.skipped = max(0, planned - outcome.moved - _moved_before(transfer, payload, locked))
-    outcome.related = len(related)
+    # Each record counted once: an activity the job moves in its own module (a leaving user's
+    # task) is one of its records (updated), not a related one; `related` counts the activities
+    # of other owners that followed, so updated + related is what the batch changed.
+    outcome.related = len(related) - in_job
     outcome.extra_updated = in_job
     return outcome
 

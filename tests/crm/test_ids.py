@@ -192,7 +192,7 @@ def _block_migration():
 
 
 def test_the_sequence_stops_at_the_last_block_whose_ids_fit_a_bigint():
-    assert _block_migration().LAST_BLOCK == LAST_BLOCK == 7_842_418_705_800  # README: ~7.8e12
+    assert _block_migration().LAST_BLOCK == LAST_BLOCK == 7_842_418_705_800  # docs: ~7.8e12
     assert ID_BASE + (LAST_BLOCK + 1) * BLOCK_SIZE - 1 <= MAX_ID
     assert ID_BASE + (LAST_BLOCK + 2) * BLOCK_SIZE - 1 > MAX_ID
 

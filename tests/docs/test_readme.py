@@ -1,10 +1,12 @@
-"""The README runs as written.
+"""The README and the pages of docs/ run as written.
 
-Its shell blocks carry a marker (tests/docs/markdown.py). This test does what a newcomer does:
+Their shell blocks carry a marker (tests/docs/markdown.py). This test does what a newcomer does:
 a fresh copy of the repository (the files a clone has, this checkout's virtualenv linked in),
 `make run` on a free port with a clean environment (so SQLite, in-process tasks, and the `.env`
 that `make run` writes), then every `run` and `server` block in order, with bash, in that copy,
-as if typed into one shell: variables a block sets are there for the next one. A block fails the
+as if typed into one shell: variables a block sets are there for the next one. The README comes
+first, then each page of docs/ in name order, each in a fresh shell of its own (a reader opens one
+page) against the same server and its demo data. A block fails the
 test when it exits non-zero (`set -euo pipefail`), writes to stderr, or prints something other
 than the `output` block that follows it. The README's `http://127.0.0.1:8000` becomes the free
 port's address, in the blocks and in the expected output alike.
@@ -71,19 +73,15 @@ def test_markers_are_known_and_skips_give_a_reason():
     assert wrong == []
 
 
-def test_output_blocks_follow_a_block_that_runs():
-    blocks = fenced_blocks(README)
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda path: path.name)
+def test_output_blocks_follow_a_block_that_runs(path):
+    blocks = fenced_blocks(path)
     misplaced = [
         block.name
         for previous, block in zip([None, *blocks], blocks, strict=False)
         if block.marker == "output" and (previous is None or not previous.runs)
     ]
     assert misplaced == []
-
-
-def test_only_the_readme_has_blocks_that_run():
-    # The docs show requests as text; if one ever needs to run, this test must run it too.
-    assert [block.name for block in all_blocks() if block.runs and block.path != README] == []
 
 
 # --- running them --------------------------------------------------------------------------------
@@ -96,10 +94,10 @@ class Step:
     files: list[Block]  # `file` blocks since the previous step: saved before it runs
 
 
-def readme_steps() -> list[Step]:
+def steps_of(path: Path) -> list[Step]:
     steps: list[Step] = []
     files: list[Block] = []
-    for block in fenced_blocks(README):
+    for block in fenced_blocks(path):
         if block.marker == "file":
             files.append(block)
         elif block.runs:
@@ -267,21 +265,25 @@ def run_step(step: Step, *, root: Path, address: str, env: dict[str, str]) -> di
     return after
 
 
-STEPS = readme_steps()
+STEPS = [step for path in markdown_files() for step in steps_of(path)]
 
 
-def test_the_readme_has_blocks_that_run():
-    assert len(STEPS) >= 4
+def test_the_readme_and_the_docs_have_blocks_that_run():
+    assert len(steps_of(README)) >= 4
+    pages = {step.block.path.name for step in STEPS if step.block.path != README}
+    assert {"oauth.md", "transfer-jobs.md"} <= pages
 
 
 @pytest.fixture(scope="module")
-def shell(make_run):
-    """The newcomer's shell: its environment carries over from one block to the next."""
-    return {"env": newcomers_environment(), "failed": None}
+def shells(make_run):
+    """A reader's shell per page: its environment carries over from one block to the next of
+    the same page. A failed block fails the rest of its page."""
+    return {}
 
 
 @pytest.mark.parametrize("step", STEPS, ids=[step.block.name for step in STEPS])
-def test_readme_block_runs_as_written(step, make_run, shell):
+def test_block_runs_as_written(step, make_run, shells):
+    shell = shells.setdefault(step.block.path, {"env": newcomers_environment(), "failed": None})
     if shell["failed"]:
         pytest.fail(f"an earlier block failed: {shell['failed']}")
     shell["failed"] = step.block.name

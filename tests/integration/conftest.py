@@ -26,7 +26,8 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
-from tests.conftest import IN_CI
+from tests.conftest import ADMIN_PASSWORD, IN_CI
+from tests.factories import OrganizationFactory, UserFactory
 
 WAIT_SECONDS = 30
 
@@ -273,3 +274,35 @@ def row_lock(transactional_db) -> Iterator[Callable[[str, list[int]], RowLock]]:
     yield take
     for lock in locks:
         lock.release()
+
+
+# The admin's browser tests: Zylker, Ann (a staff superuser who logs in), Ben and Chen.
+
+
+@pytest.fixture
+def zylker():
+    return OrganizationFactory(name="Zylker")
+
+
+@pytest.fixture
+def ann(zylker):
+    user = UserFactory(
+        organization=zylker,
+        full_name="Ann Lee",
+        email="ann.lee@zylker.test",
+        is_staff=True,
+        is_superuser=True,
+    )
+    user.set_password(ADMIN_PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def ben(zylker):
+    return UserFactory(organization=zylker, full_name="Ben Ortiz", email="ben@zylker.test")
+
+
+@pytest.fixture
+def chen(zylker):
+    return UserFactory(organization=zylker, full_name="Chen Wei", email="chen@zylker.test")

@@ -47,7 +47,7 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def live_gunicorn(transactional_db, tmp_path) -> Iterator[Callable[..., LiveServer]]:
-    """`live_gunicorn(workers=2, **env)`: gunicorn (the README's command) on a free port over the
+    """`live_gunicorn(workers=2, **env)`: gunicorn (the production command) on a free port over the
     test database, with its own key prefix for the API limits in Redis; stopped at teardown,
     before the database is flushed."""
     servers: list[LiveServer] = []

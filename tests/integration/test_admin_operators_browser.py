@@ -15,8 +15,7 @@ from audit.models import AuditEntry
 from crm.modules import module_by_name
 from owners.models import OutboxEntry
 from owners.services import RelatedSelection, change_owner
-from tests.conftest import ADMIN_PASSWORD
-from tests.factories import OrganizationFactory, RecordFactory, UserFactory
+from tests.factories import OrganizationFactory, RecordFactory
 
 from .browser import launch, log_in, result_rows, screenshot
 from .conftest import wait_until
@@ -38,35 +37,6 @@ def assert_fits(page, *, last_columns: list[str]) -> None:
     for column in last_columns:
         box = page.locator("#result_list thead th", has_text=column).bounding_box()
         assert box["x"] + box["width"] <= 1400, (column, box)
-
-
-@pytest.fixture
-def zylker():
-    return OrganizationFactory(name="Zylker")
-
-
-@pytest.fixture
-def ann(zylker):
-    user = UserFactory(
-        organization=zylker,
-        full_name="Ann Lee",
-        email="ann.lee@zylker.test",
-        is_staff=True,
-        is_superuser=True,
-    )
-    user.set_password(ADMIN_PASSWORD)
-    user.save()
-    return user
-
-
-@pytest.fixture
-def ben(zylker):
-    return UserFactory(organization=zylker, full_name="Ben Ortiz", email="ben@zylker.test")
-
-
-@pytest.fixture
-def chen(zylker):
-    return UserFactory(organization=zylker, full_name="Chen Wei", email="chen@zylker.test")
 
 
 def test_the_audit_list_fits_1400_px_and_leads_to_the_batch_page(live_server, zylker, ann, ben):

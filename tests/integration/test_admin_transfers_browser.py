@@ -22,8 +22,7 @@ from owners.services import change_owner
 from owners.tasks import sweep
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
-from tests.conftest import ADMIN_PASSWORD
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import UserFactory
 
 from .browser import launch, log_in, result_rows, screenshot
 from .conftest import wait_until
@@ -85,23 +84,7 @@ document.addEventListener('DOMContentLoaded', () => {
 """
 
 
-@pytest.fixture
-def zylker():
-    return OrganizationFactory(name="Zylker")
-
-
-@pytest.fixture
-def ann(zylker):
-    user = UserFactory(
-        organization=zylker,
-        full_name="Ann Lee",
-        email="ann.lee@zylker.test",
-        is_staff=True,
-        is_superuser=True,
-    )
-    user.set_password(ADMIN_PASSWORD)
-    user.save()
-    return user
+# zylker and ann: tests/integration/conftest.py. Ben and Chen here have the Standard profile.
 
 
 @pytest.fixture

@@ -198,7 +198,7 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
     assert response.status_code == 200
     record_property("broker_down_request_seconds", round(elapsed[0], 3))
     print(f"\nchange_owner request with Redis {outage} took {elapsed[0]:.3f} s")
-    # The README's promise: a request never hangs on a dead Redis. Not a speed test: the bound
+    # The promise (docs): a request never hangs on a dead Redis. Not a speed test: the bound
     # follows from the timeouts in the settings, and the slack absorbs a loaded machine.
     assert elapsed[0] < broker_outage_bound_seconds() + OUTAGE_SLACK_SECONDS
     batch_id = response["X-Owner-Batch-Id"]

@@ -7,7 +7,7 @@ documented answers a valid request may get besides 2xx (a change of owner whose 
 unknown is a 400 with per-record data, by the spec).
 
 `make test` runs it with SCHEMATHESIS_MAX_EXAMPLES (default 100) cases per operation and phase
-and a fixed seed; `make fuzz` with 2,500 and a random seed (README: "Fuzzing").
+and a fixed seed; `make fuzz` with 2,500 and a random seed (docs/fuzzing.md).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def test_every_operation_answers_as_its_schema_says(live_gunicorn, tmp_path, cap
     summary = json.loads(report.read_text())
     cases = summary["test_cases"]["generated"]
     operations = summary["operations"]
-    # One line in `make test`'s output, for people who quote the run (README: Fuzzing).
+    # One line in `make test`'s output, for people who quote the run (docs/fuzzing.md).
     with capsys.disabled():
         print(
             f"\nschemathesis: {cases} cases, {operations['tested']}/{operations['total']} "

@@ -6,7 +6,7 @@ Kenbun clients know 400, 401 and 404 (plus 405 for a wrong method and 500 for a 
 Bigin's envelope, so these views do not use crm.http.errors' handler: the auth and scope
 failures raised by the shared authentication and permission classes are translated here.
 
-Choices (README, "Kenbun-style lead-owner API"):
+Choices (docs/kenbun.md):
 - Unknown body fields are refused: a misspelt `ownerId` must not silently unassign.
 - `owner_name` is optional; given with `owner_id` it must equal the owner's full name (ignoring
   case and surrounding spaces); given without an owner it is refused.

@@ -29,6 +29,7 @@ from crm.replica import ReadsFromReplica
 from crm.representations import bigin_time
 from owners.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from owners.api.idempotency import idempotent
+from owners.history import log_job_scheduled
 from owners.models import TransferJob
 from owners.selectors import BatchOverview, batch_overview
 from owners.transfers import engine, revert
@@ -185,6 +186,10 @@ class MassChangeOwnerViewSet(ReadsFromReplica, viewsets.ViewSet):
             new_owner=parsed.new_owner,
             related_modules=parsed.related_modules,
             notify=parsed.notify,
+        )
+        log_job_scheduled(
+            transfer=transfer,
+            message=f"Mass change of {module_info.plural_label} scheduled through the API",
         )
         return Response(
             {"data": [scheduled(transfer, "mass change owner is scheduled")]},
@@ -356,6 +361,10 @@ class TransferAndDeleteView(ReadsFromReplica, APIView):
             new_owner=parsed.new_owner,
             delete_user=parsed.delete_user,
         )
+        log_job_scheduled(
+            transfer=transfer,
+            message=f"Offboarding of {parsed.leaving_user.full_name} scheduled through the API",
+        )
         return Response(
             {"transfer_and_delete": [scheduled(transfer, "transfer and delete is scheduled")]},
             status=202,
@@ -491,6 +500,9 @@ class OwnerBatchRevertView(APIView):
             raise parse.BATCH_RUNNING(
                 batch_id=batch_id, job_status=MASS_CHANGE_STATUS[running.status]
             ) from None
+        log_job_scheduled(
+            transfer=transfer, message=f"Revert of batch {parsed} scheduled through the API"
+        )
         entry = scheduled(transfer, "revert is scheduled")
         entry["details"]["batch_id"] = str(transfer.batch_id)
         return Response({"data": [entry]}, status=202, headers=_batch_header(transfer))

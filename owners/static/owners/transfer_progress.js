@@ -29,9 +29,10 @@
         setText('progress-status', data.status_label);
         setText('progress-percent', data.percent + ' %');
         for (const key of ['total_count', 'updated_count', 'skipped_count', 'failed_count',
-                           'related_count', 'not_updated_count']) {
+                           'related_count', 'changed_count', 'not_updated_count']) {
             setText('count-' + key, format.format(data[key]));
         }
+        setText('label-not_updated_count', data.not_updated_label);
         // A revert's skipped records by reason (null for the other jobs).
         for (const [reason, count] of Object.entries(data.skipped_reasons || {})) {
             setText('skip-' + reason, format.format(count));
