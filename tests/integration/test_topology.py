@@ -30,7 +30,13 @@ from tests.conftest import IN_CI
 from tests.integration.conftest import _free_port, wait_until
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    # Transactional: the flush afterwards would leave content types that the serialized_rollback
+    # tests after it insert again (duplicate key); serialized_rollback puts them back instead.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 PG_BIN = (
     Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
