@@ -210,6 +210,48 @@ def test_reset_removes_records_made_since_and_users_made_since(controls, url, or
     assert not User.objects.filter(id=newcomer.id).exists()
 
 
+def test_reset_brings_back_records_deleted_since_and_their_values(controls, url, api, org):
+    organization_id = int(org["organization"]["id"])
+    before = dict(
+        Record.objects.filter(organization_id=organization_id).values_list("id", "fields")
+    )
+    task = Record.objects.get(organization_id=organization_id, module__api_name="Tasks").id
+    Record.objects.filter(id=3001).update(fields={"Last_Name": "Changed"})
+    Record.objects.filter(id=task).delete()
+
+    controls.post(f"{url}/actions/reset", format="json")
+
+    after = dict(Record.objects.filter(organization_id=organization_id).values_list("id", "fields"))
+    assert after == before
+    assert Record.objects.get(id=task).related_to_id == 3001
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row versions (xmin) are PostgreSQL's"
+)
+def test_reset_rewrites_only_the_records_that_differ(controls, url, api, org):
+    """A record nobody touched keeps its row version: the reset neither deletes and re-inserts
+    the organization's records (which had PostgreSQL re-check every `related_to` key at commit)
+    nor rewrites rows that already hold the snapshot's values."""
+    organization_id = int(org["organization"]["id"])
+    task = Record.objects.get(organization_id=organization_id, module__api_name="Tasks")
+
+    def version(record_id):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT xmin::text FROM crm_record WHERE id = %s", [record_id])
+            return cursor.fetchone()[0]
+
+    untouched = version(task.id)
+    change_owner(api, org, related=False)
+    changed = version(3001)
+
+    controls.post(f"{url}/actions/reset", format="json")
+
+    assert version(task.id) == untouched
+    assert version(3001) != changed
+    assert Record.objects.get(id=3001).owner_id == int(org["users"][0]["id"])
+
+
 def test_reset_to_an_unknown_snapshot_is_refused_and_changes_nothing(controls, url, api, org):
     change_owner(api, org, related=False)
 
