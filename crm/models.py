@@ -217,9 +217,18 @@ class Record(models.Model):
     )
     name = models.CharField(max_length=255, blank=True)
     fields = models.JSONField(default=dict, blank=True)
-    # An activity's parent record: Bigin's What_Id and $se_module.
+    # An activity's parent record: Bigin's What_Id and $se_module. No database constraint of its
+    # own, as for owner: the composite key (related_to_id, organization_id) of migration 0002
+    # refuses a parent that does not exist or is of another organization. Its index is
+    # record_related_to below.
     related_to = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="activities",
+        db_constraint=False,
+        db_index=False,
     )
     created_time = models.DateTimeField(default=timezone.now)
     modified_time = models.DateTimeField(default=timezone.now)
@@ -251,7 +260,19 @@ class Record(models.Model):
                 fields=["organization", "owner", "module", "id"],
                 name="record_org_owner_module_id",
             ),
-            # By related_to: the foreign key's own index.
+            # An organization's activities by parent (the related transfer's lookup), and the
+            # composite key's check when records are deleted (related_to_id = $1 AND
+            # organization_id = $2). Led by the organization like every index here, so that
+            # PostgreSQL does not prefer another of them for that check: with the parent first,
+            # the records of a new organization (no statistics yet: "1 row") were scanned once
+            # per deleted record, 10,000 deleted records took 4 s. Contacts, Companies and
+            # Pipelines have no parent: the index holds activities only, and the owner change
+            # of a parent record writes nothing to it.
+            models.Index(
+                fields=["organization", "related_to"],
+                name="record_org_related_to",
+                condition=models.Q(related_to__isnull=False),
+            ),
             # What a client searches by (GET .../search: email, phone, criteria on Email, Phone,
             # Mobile or the name) and what a write checks for duplicates, compared without case:
             # one index range however many records the organization has (bench/search.py).

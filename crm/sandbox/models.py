@@ -101,7 +101,10 @@ class SnapshotRecord(models.Model):
     keys; tests/crm/sandbox/test_snapshots.py holds the two tables to the same columns."""
 
     row = models.BigAutoField(primary_key=True)
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="+")
+    # Indexed by snapshot_record below.
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     record_id = models.BigIntegerField()
     organization_id = models.BigIntegerField()
     module_id = models.BigIntegerField()
@@ -117,6 +120,11 @@ class SnapshotRecord(models.Model):
 
     class Meta:
         db_table = "sandbox_snapshot_record"
+        constraints = [
+            # A reset finds a record's copy by this pair (snapshots._restore_records): one index
+            # probe per record whatever plan a new organization's missing statistics give.
+            models.UniqueConstraint(fields=["snapshot", "record_id"], name="snapshot_record")
+        ]
 
     def __str__(self) -> str:
         return f"record {self.record_id} in snapshot {self.snapshot_id}"
