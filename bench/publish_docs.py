@@ -145,6 +145,15 @@ def bench_sandbox() -> str:
     return _fenced("\n".join([*lines(result), *verdicts]))
 
 
+def bench_watch() -> str:
+    result = _load("watch.json")
+    if result is None or "target" not in result:
+        return "No watch bench is recorded in this tree (`bench/results/watch.json`).\n"
+    from bench.watch import lines  # imports nothing of Django at module level
+
+    return _fenced("\n".join(lines(result)))
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "bench-latest": bench_latest,
     "bench-targets": bench_targets,
@@ -153,6 +162,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "bench-records": bench_records,
     "fuzz-latest": fuzz_latest,
     "bench-sandbox": bench_sandbox,
+    "bench-watch": bench_watch,
 }
 
 

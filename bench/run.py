@@ -260,7 +260,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from . import metering, offboarding, records, report, sandbox, seed, transfer
+    from . import metering, offboarding, records, report, sandbox, seed, transfer, watch
 
     started = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -289,6 +289,7 @@ def main() -> None:
     offboarding.publish(offboarding_result)
     records.publish(records_result)
     sandbox.publish(sandbox.measure())  # the sandbox controls (docs/sandbox.md)
+    watch.publish(watch.measure())  # watch channels and the call (docs/notifications.md)
 
 
 if __name__ == "__main__":
