@@ -25,7 +25,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 
 from . import tasks
-from .models import OutboxEntry, TransferJob
+from .models import IdempotencyKey, OutboxEntry, TransferJob
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,11 @@ def restore(organization_id: int, saved: list[dict[str, Any]]) -> dict[str, int]
     with transaction.atomic():
         outbox_entries = OutboxEntry.objects.filter(organization_id=organization_id).delete()[0]
         transfer_jobs = TransferJob.objects.filter(organization_id=organization_id).delete()[0]
+        # Answers kept for retries belong to the state that goes too: a key used before the reset
+        # does its work again after it.
+        idempotency_keys, _ = IdempotencyKey.objects.filter(
+            organization_id=organization_id
+        ).delete()
         AuditEntry.objects.filter(organization_id=organization_id).delete()
         AuditEntry.objects.bulk_create(
             AuditEntry(
@@ -78,6 +83,7 @@ def restore(organization_id: int, saved: list[dict[str, Any]]) -> dict[str, int]
         "audit_entries": len(saved),
         "outbox_entries": outbox_entries,
         "transfer_jobs": transfer_jobs,
+        "idempotency_keys": idempotency_keys,
     }
 
 

@@ -17,8 +17,9 @@ class Ownership(Protocol):
         """The organization's audit rows as JSON, for a snapshot."""
 
     def restore(self, organization_id: int, history: list[dict[str, Any]]) -> dict[str, int]:
-        """Inside the reset's transaction: drop pending work and put the audit rows back as
-        `history` holds them. Returns counts: audit_entries, outbox_entries, transfer_jobs."""
+        """Inside the reset's transaction: drop pending work and the answers kept for retries
+        (Idempotency-Key), and put the audit rows back as `history` holds them. Returns counts:
+        audit_entries, outbox_entries, transfer_jobs, idempotency_keys."""
 
     def run_jobs(self, organization_id: int) -> dict[str, Any]:
         """Run every pending outbox entry of the organization now, whatever its due time, until

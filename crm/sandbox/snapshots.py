@@ -86,6 +86,7 @@ def reset(organization: Organization, snapshot: Snapshot, *, ownership: Ownershi
         "dropped": {
             "outbox_entries": dropped["outbox_entries"],
             "transfer_jobs": dropped["transfer_jobs"],
+            "idempotency_keys": dropped["idempotency_keys"],
         },
     }
 

@@ -128,7 +128,7 @@ def test_reset_goes_back_to_creation_dropping_history_and_pending_work(
                 "records": 2,
                 "users": 2,
                 "audit_entries": 0,
-                "dropped": {"outbox_entries": 2, "transfer_jobs": 0},
+                "dropped": {"outbox_entries": 2, "transfer_jobs": 0, "idempotency_keys": 0},
             }
         },
     )
@@ -174,7 +174,7 @@ def test_reset_to_a_snapshot_restores_its_records_and_its_history_exactly(contro
         "records": 2,
         "users": 2,
         "audit_entries": 1,
-        "dropped": {"outbox_entries": 1, "transfer_jobs": 1},
+        "dropped": {"outbox_entries": 1, "transfer_jobs": 1, "idempotency_keys": 0},
     }
     assert (
         list(Record.objects.filter(organization_id=organization_id).order_by("id").values())
@@ -208,6 +208,25 @@ def test_reset_removes_records_made_since_and_users_made_since(controls, url, or
 
     assert set(owners(organization_id)) == {int(r["id"]) for r in org["records"]}
     assert not User.objects.filter(id=newcomer.id).exists()
+
+
+def test_a_key_used_before_a_reset_does_its_work_again_after_it(controls, url, api, org):
+    """A client's retry answers come from the state the reset discards: a test that reuses its
+    Idempotency-Key after resetting gets a change, not the answer of one that no longer exists."""
+    organization_id = int(org["organization"]["id"])
+    body = {"ids": ["3001"], "owner": {"id": org["users"][1]["id"]}}
+    first = api.post(CHANGE_OWNER, body, format="json", HTTP_IDEMPOTENCY_KEY="sync-3001")
+    assert first.status_code == 200, first.json()
+
+    answer = controls.post(f"{url}/actions/reset", format="json")
+    assert answer.json()["reset"]["dropped"]["idempotency_keys"] == 1
+
+    again = api.post(CHANGE_OWNER, body, format="json", HTTP_IDEMPOTENCY_KEY="sync-3001")
+    assert again.status_code == 200, again.json()
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.headers["X-Owner-Batch-Id"] != first.headers["X-Owner-Batch-Id"]
+    assert Record.objects.get(id=3001).owner_id == int(org["users"][1]["id"])
+    assert AuditEntry.objects.filter(organization_id=organization_id).count() == 1
 
 
 def test_reset_brings_back_records_deleted_since_and_their_values(controls, url, api, org):
