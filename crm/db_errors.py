@@ -1,5 +1,5 @@
-"""What counts as the database unavailable: the APIs answer it with 503 and Retry-After
-(crm/http/boundary.py)."""
+"""What counts as the database unavailable, wherever it is met: the APIs answer 503 with
+Retry-After (crm/http/boundary.py), a job is given back and retried (owners/outbox.py)."""
 
 from __future__ import annotations
 
