@@ -7,9 +7,10 @@ operator's pg_terminate_backend), pgbouncer passes on the server's FATAL error a
 of its own ("server conn crashed?"). psycopg, which expects one result for COMMIT, raises
 InternalError("received 2 results from command 'COMMIT'"), not an OperationalError; the
 topology test (test_topology.py) met it as a 500 on a record add while PostgreSQL restarted.
-Here the moment is made, not waited for: the test holds the organization's row FOR UPDATE, so
-a COMMIT that writes a row keyed to it waits (Django's foreign keys are DEFERRABLE INITIALLY
-DEFERRED: checked at commit), and the test ends the session that waits.
+Here the moment is made, not waited for. Django's foreign keys are DEFERRABLE INITIALLY
+DEFERRED: a new key is checked at commit, against its row. The test holds that row FOR UPDATE
+(the organization's under a record add, the actor's under a related transfer, which makes her
+the task's modified_by), so the COMMIT waits, and the test ends the session that waits.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -415,6 +416,11 @@ def test_many_hosts_under_load_with_faults_lose_nothing_and_answer_no_500(
     for web in webs:
         assert "Control server error" not in web.log_text()
         assert "already in use" not in web.log_text()
+    # Each with a control socket of its own (config/gunicorn.py), in the same runtime directory.
+    sockets = [re.search(r"Control socket listening at (\S+)", web.log_text()) for web in webs]
+    assert all(sockets), [web.log_text()[:2000] for web in webs]
+    assert len({Path(found.group(1)) for found in sockets}) == 2
+    assert all(Path(found.group(1)).parent == runtime for found in sockets)
 
     def settled() -> bool:
         return _psql(private_postgres, OPEN_WORK, seed) == ["0"]
