@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from crm import policy
+from crm.db_errors import database_unavailable
 from crm.models import Record, User
 from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
@@ -130,6 +131,12 @@ def run_entry(
         _release(job, exc, retry_in)
         raise
     except Exception as exc:
+        if database_unavailable(exc):
+            # The database unavailable by another name (a server session lost mid-COMMIT,
+            # crm/db_errors.py): as transient as an OperationalError, and raised as one, so that
+            # the caller's retry (Celery's autoretry_for, the scheduler) takes it.
+            _release(job, exc, retry_in)
+            raise OperationalError(str(exc)) from exc
         _fail(job, exc, failures or {})
         raise
     return job

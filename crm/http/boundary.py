@@ -26,10 +26,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
+
+from crm.db_errors import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +131,11 @@ def headers_too_large() -> Problem:
 
 
 # The database cannot answer now: PostgreSQL down or restarting, no connection to be had (at
-# pgbouncer either), a deadlock, a statement cancelled. Nothing of the request was committed
-# unless its transaction had already ended, and the same request may well succeed in a moment:
-# 503 with Retry-After, RFC 6749's `temporarily_unavailable` on the token server, and a code of
-# our own for Bigin, which documents no 503 (ours).
+# pgbouncer either), a deadlock, a statement cancelled, a connection lost whatever the driver
+# calls the error (crm/db_errors.py). Nothing of the request was committed unless its
+# transaction had already ended, and the same request may well succeed in a moment: 503 with
+# Retry-After, RFC 6749's `temporarily_unavailable` on the token server, and a code of our own
+# for Bigin, which documents no 503 (ours).
 DATABASE_RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_MESSAGE = "the service is temporarily unavailable, try again later"
 DATABASE_UNAVAILABLE = Problem(
@@ -173,7 +176,7 @@ def problem_for_exception(exc: Exception | None) -> Problem | None:
     problem = getattr(exc, "problem", None)
     if isinstance(problem, Problem):
         return problem
-    if isinstance(exc, OperationalError | InterfaceError):
+    if exc is not None and database_unavailable(exc):
         # Not a bug of ours to trace, but operators must see it: one line, with the cause.
         logger.warning("database unavailable: %s", str(exc).strip() or type(exc).__name__)
         return DATABASE_UNAVAILABLE

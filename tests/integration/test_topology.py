@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -27,8 +28,9 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import IN_CI
-from tests.integration.conftest import _free_port, wait_until
+from tests.integration.conftest import wait_until
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
+from tests.integration.pgbouncer import start_pgbouncer
 
 pytestmark = [
     pytest.mark.postgres,
@@ -149,42 +151,9 @@ def private_postgres():
 
 @pytest.fixture
 def pgbouncer(private_postgres):
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not Path(binary).exists():
-        _missing("needs pgbouncer (apt-get install pgbouncer)")
-    workdir = Path(private_postgres.data.parent)
-    port = _free_port()
-    (workdir / "userlist.txt").write_text('"postgres" ""\n')
-    (workdir / "pgbouncer.ini").write_text(
-        f"""[databases]
-* = host=127.0.0.1 port={private_postgres.port}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-pool_mode = transaction
-auth_type = trust
-auth_file = {workdir}/userlist.txt
-max_client_conn = 200
-default_pool_size = 20
-; a client waits at most this long for a server connection (PostgreSQL restarting): then an
-; error, which the service answers as a 503, rather than a request held until gunicorn kills it
-query_wait_timeout = 5
-server_login_retry = 1
-logfile = {workdir}/pgbouncer.log
-pidfile = {workdir}/pgbouncer.pid
-"""
-    )
-    run_as = ["-u", "postgres"] if os.getuid() == 0 else []
-    started = subprocess.run(
-        [binary, "-d", "-q", *run_as, str(workdir / "pgbouncer.ini")], check=False
-    )
-    assert started.returncode == 0
-    wait_until(lambda: _listening(port), what="pgbouncer")
-    yield f"postgres://postgres@127.0.0.1:{port}/bigin"
-    pid = (workdir / "pgbouncer.pid").read_text().strip()
-    os.kill(int(pid), 15)
+    bouncer = start_pgbouncer(Path(private_postgres.data.parent), server_port=private_postgres.port)
+    yield bouncer.url("bigin")
+    bouncer.stop()
 
 
 @pytest.fixture
@@ -209,13 +178,6 @@ def start_beat(tmp_path):
     for process in processes:
         process.terminate()
         process.wait(timeout=15)
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -447,11 +409,18 @@ def test_many_hosts_under_load_with_faults_lose_nothing_and_answer_no_500(
             thread.join(timeout=90)
     print(f"topology: {load.figures()}")
 
-    assert load.wrong == []
-    assert load.statuses[500] == 0
+    # A failure says what the clients got and what the servers logged: the tmp dir with the
+    # logs is gone by the time anyone reads a CI run.
+    assert load.wrong == [], _diagnosis(load, webs)
+    assert load.statuses[500] == 0, _diagnosis(load, webs)
     for web in webs:
         assert "Control server error" not in web.log_text()
         assert "already in use" not in web.log_text()
+    # Each with a control socket of its own (config/gunicorn.py), in the same runtime directory.
+    sockets = [re.search(r"Control socket listening at (\S+)", web.log_text()) for web in webs]
+    assert all(sockets), [web.log_text()[:2000] for web in webs]
+    assert len({Path(found.group(1)) for found in sockets}) == 2
+    assert all(Path(found.group(1)).parent == runtime for found in sockets)
 
     def settled() -> bool:
         return _psql(private_postgres, OPEN_WORK, seed) == ["0"]
@@ -473,6 +442,44 @@ OPEN_WORK = """SELECT (SELECT count(*) FROM owners_outboxentry
     WHERE organization_id = {organization} AND status IN ('pending', 'running'))
     + (SELECT count(*) FROM owners_transferjob
     WHERE organization_id = {organization} AND status NOT IN ('completed', 'failed'))"""
+
+
+# What starts a server-side account of a failure in a gunicorn log: Django's "Internal Server
+# Error: <path>", the exception handler's "Unexpected failure in <view>", a bare traceback, a
+# gunicorn [ERROR] line (a worker timeout or crash).
+_FAILURE_STARTS = (
+    "Traceback",
+    "Internal Server Error",
+    "Unexpected failure",
+    "[ERROR]",
+    "[CRITICAL]",
+)
+_FAILURE_LINES = 80  # of each account
+_FAILURE_ACCOUNTS = 5  # per log
+
+
+def _server_failures(log: str) -> list[str]:
+    """The accounts of failures in a gunicorn log, each its first line and what follows."""
+    lines = log.splitlines()
+    accounts: list[str] = []
+    skip_to = 0
+    for number, line in enumerate(lines):
+        if number < skip_to or not any(start in line for start in _FAILURE_STARTS):
+            continue
+        accounts.append("\n".join(lines[number : number + _FAILURE_LINES]))
+        skip_to = number + _FAILURE_LINES
+    return accounts
+
+
+def _diagnosis(load: Load, webs) -> str:
+    """What the clients got that they should not have, and each gunicorn's failures."""
+    parts = [load.figures(), "clients got:"]
+    parts += [f"  {method} {path} -> {status} {raw!r}" for method, path, status, raw in load.wrong]
+    for web in webs:
+        accounts = _server_failures(web.log_text())
+        parts.append(f"--- {web.url} ({web.log}): {len(accounts)} failure(s) logged")
+        parts += accounts[:_FAILURE_ACCOUNTS]
+    return "\n".join(parts)
 
 
 def _psql(server: PrivatePostgres, query: str, seed: dict) -> list[str]:
