@@ -4,13 +4,14 @@ number of queries for 1 and 500 ids."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from audit.models import AuditEntry
 from crm.models import Record
 from owners.models import OutboxEntry
 from tests.factories import RecordFactory
 
-from .bigin import post_bulk, success
+from .bigin import post_bulk, post_single, success
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +131,24 @@ def test_change_owner_query_count_is_the_same_for_1_10_and_500_ids(
         response = post_bulk(admin_client, body)
     assert response.status_code == 200
     assert AuditEntry.objects.count() == count
+
+
+# PostgreSQL, connected directly (DATABASE_POOLER empty): psycopg prepares a statement after five
+# runs on a connection (config/settings.py), so PostgreSQL no longer parses and plans the lock,
+# the UPDATE and the audit INSERT of every request.
+@pytest.mark.postgres
+def test_the_statements_of_a_change_are_prepared_after_five_requests(
+    admin_client, admin_user, make_record, new_owner
+):
+    record = make_record()
+    for run in range(7):
+        owner = new_owner if run % 2 == 0 else admin_user
+        response = post_single(admin_client, record.id, {"owner": {"id": str(owner.id)}})
+        assert response.status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("FOR UPDATE" in statement for statement in prepared)
+    assert any(statement.startswith("UPDATE crm_record") for statement in prepared)
+    assert any("INSERT INTO audit_auditentry" in statement for statement in prepared)
