@@ -24,6 +24,7 @@ from audit.models import AuditEntry
 from crm.ids import new_id
 from crm.models import Organization, Record, User
 
+from .models import OutboxEntry
 from .watch import events as watch_events
 
 # The lock and the UPDATE are the hot path of every request: written by hand, they skip the
@@ -505,3 +506,54 @@ def new_owner_status(user_id: int) -> str | None:
         cursor.execute(f"SELECT status FROM {User._meta.db_table} WHERE id = %s{share}", [user_id])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+# The outbox rows of one change (related transfer, notification): one INSERT fed by arrays, as the
+# audit rows are, instead of `bulk_create`, which prepares every field of every row in Python and
+# compiles the statement on each request.
+_OUTBOX_COLUMNS = (
+    "id, organization_id, kind, status, batch_id, payload, attempts, run_after, claimed_at,"
+    " finished_at, last_error, result, created_time"
+)
+_INSERT_OUTBOX_ENTRIES = f"""
+    INSERT INTO {OutboxEntry._meta.db_table} ({_OUTBOX_COLUMNS})
+    SELECT e.id, e.organization_id, e.kind, e.status, e.batch_id, e.payload::jsonb, e.attempts,
+        e.run_after, e.claimed_at, e.finished_at, e.last_error, e.result::jsonb, e.created_time
+    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::uuid[], %s::text[],
+        %s::integer[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+        %s::text[], %s::timestamptz[]) AS e({_OUTBOX_COLUMNS})
+"""
+
+
+def insert_outbox_entries(entries: Sequence[OutboxEntry]) -> None:
+    """Save the new `entries` in one statement, as `OutboxEntry.objects.bulk_create` would (each
+    gets its id here when it has none)."""
+    if not entries:
+        return
+    if connection.vendor != "postgresql":
+        OutboxEntry.objects.bulk_create(entries)
+        return
+    for entry in entries:
+        if entry.id is None:
+            entry.id = new_id()
+    with _cursor() as cursor:
+        cursor.execute(
+            _INSERT_OUTBOX_ENTRIES,
+            [
+                [entry.id for entry in entries],
+                [entry.organization_id for entry in entries],
+                [entry.kind for entry in entries],
+                [entry.status for entry in entries],
+                [entry.batch_id for entry in entries],
+                [json.dumps(entry.payload) for entry in entries],
+                [entry.attempts for entry in entries],
+                [entry.run_after for entry in entries],
+                [entry.claimed_at for entry in entries],
+                [entry.finished_at for entry in entries],
+                [entry.last_error for entry in entries],
+                [json.dumps(entry.result) for entry in entries],
+                [entry.created_time for entry in entries],
+            ],
+        )
+    for entry in entries:
+        entry._state.adding, entry._state.db = False, connection.alias
