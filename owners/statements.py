@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Q
 
@@ -122,16 +122,17 @@ def _cursor():
     pgbouncer in transaction mode (no threshold) each is sent whole as an unnamed statement, which
     holds whichever server session runs it. The ORM's own cursors bind on the client and never
     prepare."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy looks it up
+    if db.vendor != "postgresql":
+        return db.cursor()
     # What `connection.cursor()` does, with a server-binding cursor in place of Django's.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    cursor = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
-        return _LoggedCursor(cursor, connection)
-    return connection.make_cursor(cursor)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    cursor = psycopg.Cursor(db.connection)
+    if db.queries_logged:
+        return _LoggedCursor(cursor, db)
+    return db.make_cursor(cursor)
 
 
 class _LoggedCursor(CursorDebugWrapper):
