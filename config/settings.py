@@ -120,6 +120,11 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
         # Django's default, said here so that nothing turns it on behind this pooler.
         options["prepare_threshold"] = None
+    else:
+        # A connection keeps its server session: psycopg prepares a statement once it ran a few
+        # times on it. Only cursors that bind parameters on the server prepare, that is the
+        # statements of every change of owner (owners/statements.py); the ORM's never do.
+        options.setdefault("prepare_threshold", 5)
 # A streaming replica of the primary for the read endpoints (crm/replica.py, docs/deployment.md
 # "A read replica"): same options as the primary. A read goes to the primary instead when the
 # organization wrote in the last READ_YOUR_WRITES_SECONDS, or when the replica is behind by more

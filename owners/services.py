@@ -28,7 +28,13 @@ from crm.modules import ModuleInfo
 from crm.sandbox import loader
 
 from .models import OutboxEntry
-from .statements import NewOwnerNotActive, lock_records, record_owner_changes, update_owners
+from .statements import (
+    NewOwnerNotActive,
+    insert_outbox_entries,
+    lock_records,
+    record_owner_changes,
+    update_owners,
+)
 from .tasks import dispatch_entries
 
 
@@ -147,7 +153,7 @@ def change_owner(
             now=now,
         )
         if jobs:
-            OutboxEntry.objects.bulk_create(jobs)
+            insert_outbox_entries(jobs)
             # After commit only: a worker must never see a job whose change could still roll
             # back, nor miss rows the change has not committed yet.
             transaction.on_commit(partial(dispatch_entries, jobs))

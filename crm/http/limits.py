@@ -19,7 +19,10 @@ slot for good.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -256,9 +259,9 @@ def admit(
     """A request's admission: IN_FLIGHT when too many of its organization are in flight, else
     the credits' decision (a refused request keeps no slot)."""
     if isinstance(store, RedisStore):
-        allowed, used, retry_after = store._admit(
-            keys=[store.prefix + in_flight_key, store.prefix + credits_key],
-            args=[
+        allowed, used, retry_after = store.run_admission(
+            [store.prefix + in_flight_key, store.prefix + credits_key],
+            [
                 int(now * 1000),
                 stale_seconds * 1000,
                 in_flight_limit,
@@ -283,49 +286,126 @@ def admit(
 
 
 class RedisStore:
-    """Shared by every process that uses the same Redis database and key prefix."""
+    """Shared by every process that uses the same Redis database and key prefix.
+
+    Each thread sends this store's commands on a connection of its own (its lane), rather than
+    through redis-py's pool and client, whose bookkeeping per command (checking the pooled
+    connection, retries, metrics) cost as much as the round trip. A request's departure (`leave`)
+    is sent and not waited for: its reply is read with the thread's next command, in that
+    command's round trip. Redis has the departure before this process writes the response, and
+    one connection keeps one order, so a thread's next admission always follows its own
+    departures: the slot is given back as soon as it was when `leave` waited for its answer.
+    """
 
     def __init__(self, url: str, prefix: str) -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = prefix
-        self._take = self.client.register_script(_TAKE)
-        self._used = self.client.register_script(_USED)
-        self._give_back = self.client.register_script(_GIVE_BACK)
-        self._enter = self.client.register_script(_ENTER)
-        self._admit = self.client.register_script(_ADMIT)
+        self._lanes = threading.local()
+
+    def _lane(self) -> _Lane:
+        lane = getattr(self._lanes, "lane", None)
+        if lane is None or lane.pid != os.getpid():  # a forked child opens its own
+            pool = self.client.connection_pool
+            lane = self._lanes.lane = _Lane(pool.connection_class(**pool.connection_kwargs))
+        return lane
+
+    def _script(self, script: str, keys: list[str], args: list) -> object:
+        """Run `script` by its SHA1, loading it the first time a server does not know it."""
+        lane = self._lane()
+        try:
+            return lane.call("EVALSHA", _sha1(script), len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return lane.call("EVAL", script, len(keys), *keys, *args)
+
+    def run_admission(self, keys: list[str], args: list) -> tuple[int, int, int]:
+        """`_ADMIT` (see `admit`): a slot in flight and the credits, in one round trip."""
+        allowed, used, retry_after = self._script(_ADMIT, keys, args)
+        return allowed, used, retry_after
 
     def take(self, key: str, *, cost: int, limit: int, window: Window, now: float) -> Decision:
-        allowed, used, retry_after = self._take(
-            keys=[self.prefix + key],
-            args=[int(now), window.bucket_seconds, window.buckets, limit, cost],
+        allowed, used, retry_after = self._script(
+            _TAKE,
+            [self.prefix + key],
+            [int(now), window.bucket_seconds, window.buckets, limit, cost],
         )
         return Decision(bool(allowed), int(used), int(retry_after))
 
     def give_back(
         self, key: str, *, cost: int, window: Window, taken_at: float, now: float
     ) -> None:
-        self._give_back(
-            keys=[self.prefix + key],
-            args=[int(now), window.bucket_seconds, window.buckets, int(taken_at), cost],
+        self._script(
+            _GIVE_BACK,
+            [self.prefix + key],
+            [int(now), window.bucket_seconds, window.buckets, int(taken_at), cost],
         )
 
     def used(self, key: str, *, window: Window, now: float) -> int:
         return int(
-            self._used(
-                keys=[self.prefix + key], args=[int(now), window.bucket_seconds, window.buckets]
+            self._script(
+                _USED, [self.prefix + key], [int(now), window.bucket_seconds, window.buckets]
             )
         )
 
     def enter(self, key: str, token: str, *, limit: int, stale_seconds: int, now: float) -> bool:
         return bool(
-            self._enter(
-                keys=[self.prefix + key],
-                args=[int(now * 1000), stale_seconds * 1000, limit, token],
+            self._script(
+                _ENTER,
+                [self.prefix + key],
+                [int(now * 1000), stale_seconds * 1000, limit, token],
             )
         )
 
     def leave(self, key: str, token: str) -> None:
-        self.client.zrem(self.prefix + key, token)
+        self._lane().send("ZREM", self.prefix + key, token)
+
+
+@functools.cache
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+class _Lane:
+    """One connection and the replies it still owes (of commands sent without waiting)."""
+
+    def __init__(self, connection: redis.Connection) -> None:
+        self.connection = connection
+        self.owed = 0
+        self.pid = os.getpid()
+
+    def send(self, *command) -> None:
+        """Send `command`; its reply is read (and dropped) before the next call's."""
+        try:
+            self.connection.send_command(*command)
+        except BaseException:
+            self._reset()
+            raise
+        self.owed += 1
+
+    def call(self, *command):
+        """Send `command` and return its reply. A connection found closed (Redis restarted, an
+        idle timeout) is opened again once."""
+        for attempt in (1, 2):
+            try:
+                while self.owed:  # these arrived long ago: no wait
+                    self.owed -= 1
+                    with contextlib.suppress(redis.ResponseError):
+                        self.connection.read_response()
+                self.connection.send_command(*command)
+                return self.connection.read_response()
+            except redis.ResponseError:
+                raise  # an answer: the connection is in step
+            except redis.ConnectionError:
+                self._reset()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self._reset()
+                raise
+        raise AssertionError("unreachable")
+
+    def _reset(self) -> None:
+        self.owed = 0
+        self.connection.disconnect()
 
 
 @dataclass

@@ -232,14 +232,14 @@ def test_behind_a_transaction_pooler_no_prepared_statements_or_server_side_curso
     }
 
 
-def test_without_a_pooler_the_connection_is_left_as_django_makes_it(start):
+def test_without_a_pooler_statements_are_prepared_after_five_runs(start):
     result = start(PRINT_DATABASE, **POSTGRES_BEHIND_A_POOLER)
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "pooler": "",
         "server_side_cursors_disabled": False,
-        "prepare_threshold": "unset",
+        "prepare_threshold": 5,
         "connect_timeout": 5,
     }
 

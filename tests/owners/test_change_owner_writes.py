@@ -4,13 +4,14 @@ number of queries for 1 and 500 ids."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from audit.models import AuditEntry
 from crm.models import Record
 from owners.models import OutboxEntry
 from tests.factories import RecordFactory
 
-from .bigin import post_bulk, success
+from .bigin import post_bulk, post_single, success
 
 pytestmark = pytest.mark.django_db
 
@@ -119,14 +120,38 @@ def test_change_owner_query_count_is_the_same_for_1_10_and_500_ids(
         "related_modules": [{"api_name": "Tasks"}],
     }
     # 1 access token + user + organization + profile (one joined SELECT)
-    # 2 the new owner, scoped to the organization
-    # 3 SAVEPOINT (the service's durable transaction, nested in the test's transaction)
-    # 4 SELECT ... ORDER BY id FOR UPDATE (lock the targets)
-    # 5 UPDATE the records whose owner differs
-    # 6 INSERT the audit rows
-    # 7 INSERT the outbox rows (related transfer and notification)
-    # 8 RELEASE SAVEPOINT
-    with django_assert_num_queries(8):
+    # 2 SAVEPOINT (the service's durable transaction, nested in the test's transaction)
+    # 3 SELECT ... ORDER BY id FOR UPDATE (lock the targets, and read the new owner's status)
+    # 4 UPDATE the records whose owner differs
+    # 5 INSERT the audit rows
+    # 6 INSERT the outbox rows (related transfer and notification)
+    # 7 RELEASE SAVEPOINT
+    with django_assert_num_queries(7):
         response = post_bulk(admin_client, body)
     assert response.status_code == 200
     assert AuditEntry.objects.count() == count
+
+
+# PostgreSQL, connected directly (DATABASE_POOLER empty): psycopg prepares a statement after five
+# runs on a connection (config/settings.py), so PostgreSQL no longer parses and plans the lock,
+# the UPDATE and the audit INSERT of every request. Behind pgbouncer in transaction mode nothing
+# is prepared (.ci/pgbouncer.sh runs this file there too).
+@pytest.mark.postgres
+def test_the_statements_of_a_change_are_prepared_after_five_requests_without_a_pooler(
+    admin_client, admin_user, make_record, new_owner, settings
+):
+    record = make_record()
+    for run in range(7):
+        owner = new_owner if run % 2 == 0 else admin_user
+        response = post_single(admin_client, record.id, {"owner": {"id": str(owner.id)}})
+        assert response.status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    if settings.DATABASE_POOLER == "transaction":
+        assert prepared == []
+        return
+    assert any("FOR UPDATE" in statement for statement in prepared)
+    assert any(statement.startswith("UPDATE crm_record") for statement in prepared)
+    assert any("INSERT INTO audit_auditentry" in statement for statement in prepared)

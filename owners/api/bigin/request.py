@@ -56,7 +56,9 @@ TRUE_FALSE = {"true": True, "false": False}
 @dataclass(frozen=True)
 class ChangeOwnerRequest:
     record_ids: tuple[int, ...]  # distinct, in first-seen order
-    new_owner: User
+    # Checked for its form only: the records' lock reads the user's status (`check_owner` where
+    # it locked nothing).
+    new_owner_id: int
     notify: bool
     related: RelatedSelection
 
@@ -82,7 +84,7 @@ def parse_ids(body: dict[str, Any]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(parsed))
 
 
-def parse_owner(body: dict[str, Any], organization: Organization) -> User:
+def parse_owner_id(body: dict[str, Any]) -> int:
     owner = body.get("owner")
     if not isinstance(owner, dict):
         raise MANDATORY_NOT_FOUND(api_name="owner", json_path="$.owner")
@@ -91,12 +93,25 @@ def parse_owner(body: dict[str, Any], organization: Organization) -> User:
     owner_id = parse_id(owner["id"])
     if owner_id is None:
         raise _type_error("long", "id", "$.owner.id")
+    return owner_id
+
+
+def parse_owner(body: dict[str, Any], organization: Organization) -> User:
+    owner_id = parse_owner_id(body)
     user = organization_user(organization=organization, user_id=owner_id)
-    if user is None:
-        raise OWNER_UNKNOWN(api_name="id", json_path="$.owner.id")
-    if user.status in OWNER_STATUS_ERRORS:
-        raise owner_status_error(user.status)
+    check_owner_status(None if user is None else user.status)
     return user
+
+
+def check_owner(organization: Organization, owner_id: int) -> None:
+    """Raise the owner's error unless `owner_id` is an active user of `organization`."""
+    user = organization_user(organization=organization, user_id=owner_id)
+    check_owner_status(None if user is None else user.status)
+
+
+def check_owner_status(status: str | None) -> None:
+    if status is None or status in OWNER_STATUS_ERRORS:
+        raise owner_status_error(status)
 
 
 def owner_status_error(status: str | None) -> ApiError:
@@ -163,15 +178,22 @@ def parse_change_owner(
     body: Any, *, organization: Organization, record_ids: tuple[int, ...] | None = None
 ) -> ChangeOwnerRequest:
     """Validate a body in api-spec.md's order. The one-record form passes `record_ids` from its
-    path (its body's `ids` is ignored)."""
+    path (its body's `ids` is ignored).
+
+    Whether the owner is an active user of the organization is read with the records' lock, in
+    the change's own transaction, rather than by a query of its own here: the caller checks it
+    (`check_owner`) only where that lock read nothing, and here only before reporting an error
+    that api-spec.md's order puts after the owner's."""
     if not isinstance(body, dict):
         raise INVALID_BODY()
-    return ChangeOwnerRequest(
-        record_ids=parse_ids(body) if record_ids is None else record_ids,
-        new_owner=parse_owner(body, organization),
-        notify=parse_notify(body),
-        related=parse_related(body),
-    )
+    ids = parse_ids(body) if record_ids is None else record_ids
+    owner_id = parse_owner_id(body)
+    try:
+        notify, related = parse_notify(body), parse_related(body)
+    except ApiError:
+        check_owner(organization, owner_id)
+        raise
+    return ChangeOwnerRequest(record_ids=ids, new_owner_id=owner_id, notify=notify, related=related)
 
 
 def record_result(record_id: int | str, found: frozenset[int]) -> dict[str, Any]:

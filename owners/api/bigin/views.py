@@ -14,6 +14,7 @@ from crm.http import openapi as crm_docs
 from crm.http.dialects import BIGIN, Dialect
 from crm.http.errors import NO_PERMISSION
 from crm.ids import parse_id
+from crm.models import User
 from crm.modules import ModuleInfo
 from owners.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from owners.api.idempotency import idempotent
@@ -43,20 +44,25 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
         return module
 
     def _change(self, request: Request, module: ModuleInfo, parsed) -> Response:
+        organization = request.user.organization
         try:
             result = change_owner(
-                organization=request.user.organization,
+                organization=organization,
                 actor=request.user,
                 module=module,
                 record_ids=parsed.record_ids,
-                new_owner=parsed.new_owner,
+                # Only its id is needed: the lock reads its status (NewOwnerNotActive).
+                new_owner=User(id=parsed.new_owner_id, organization=organization),
                 notify=parsed.notify,
                 related=parsed.related,
                 source="api",
             )
         except NewOwnerNotActive as exc:
-            # Disabled, deleted or gone while this request ran: the answer of a check before.
+            # Not a user of the organization, disabled or deleted, as the lock read it.
             raise bigin_request.owner_status_error(exc.status) from None
+        if not result.found_ids:
+            # No record locked, so no owner read: its error still comes before the records'.
+            bigin_request.check_owner(organization, parsed.new_owner_id)
         results = bigin_request.record_results(parsed.record_ids, result.found_ids)
         return Response(
             {"data": results},
@@ -109,7 +115,9 @@ class ChangeOwnerViewSet(viewsets.ViewSet):
             record_ids=(record_id,) if record_id is not None else (),
         )
         if record_id is None:
-            # Not an id at all: the same per-record answer as an id that does not exist.
+            # Not an id at all: the same per-record answer as an id that does not exist (after
+            # the owner's error, if any).
+            bigin_request.check_owner(request.user.organization, parsed.new_owner_id)
             result = bigin_request.record_result(path_id, frozenset())
             return Response({"data": [result]}, status=400)
         return self._change(request, module_info, parsed)

@@ -209,3 +209,72 @@ def test_admission_takes_a_slot_and_a_credit_in_one_step(store):
     # Refused for credits, it kept no slot: with room for one in flight, the next one gets in.
     assert _admit(store, "e", in_flight_limit=1, credit_limit=3).allowed
     assert store.used("credits", window=CREDITS_WINDOW, now=T0) == 3
+
+
+# A thread's commands go on a connection of its own, and a departure is sent without waiting for
+# its reply (RedisStore): these hold that connection to one order whatever happens on it.
+
+
+@pytest.fixture
+def redis_store():
+    prefix = f"test-limits-{uuid.uuid4().hex[:12]}:"
+    redis_store = RedisStore(_redis_url(), prefix)
+    yield redis_store
+    for key in redis_store.client.scan_iter(prefix + "*"):
+        redis_store.client.delete(key)
+
+
+@pytest.mark.redis
+def test_a_departure_that_redis_refuses_leaves_the_next_admission_its_own_answer(redis_store):
+    redis_store.client.set(redis_store.prefix + "not-a-set", "x")  # ZREM on it is an error
+    assert _admit(redis_store, "a").allowed
+    redis_store.leave("not-a-set", "a")
+    redis_store.leave("inflight", "a")
+
+    second = _admit(redis_store, "b")
+
+    assert (second.allowed, second.used) == (True, 2)
+    assert redis_store.client.zrange(redis_store.prefix + "inflight", 0, -1) == [b"b"]
+
+
+@pytest.mark.redis
+def test_admission_opens_the_connection_again_after_redis_closed_it(redis_store):
+    assert _admit(redis_store, "a").allowed
+    redis_store.leave("inflight", "a")
+    lane_id = redis_store._lane().call("CLIENT", "ID")
+    redis_store.client.client_kill_filter(_id=lane_id)  # as a restart or an idle timeout does
+
+    second = _admit(redis_store, "b")
+
+    assert (second.allowed, second.used) == (True, 2)
+    assert redis_store.client.zrange(redis_store.prefix + "inflight", 0, -1) == [b"b"]
+
+
+@pytest.mark.redis
+def test_a_forked_process_has_a_connection_of_its_own(redis_store):
+    """gunicorn forks its workers: a worker must never read the replies meant for another."""
+    assert _admit(redis_store, "parent-1").allowed
+    redis_store.leave("inflight", "parent-1")
+    child = os.fork()
+    if child == 0:
+        try:
+            answers = [
+                _admit(redis_store, f"child-{n}", in_flight_limit=1000, credit_limit=1000)
+                for n in range(50)
+            ]
+            for n in range(50):
+                redis_store.leave("inflight", f"child-{n}")
+            ok = all(answer.allowed for answer in answers)
+        finally:
+            os._exit(0 if ok else 1)
+    answers = [
+        _admit(redis_store, f"parent-{n}", in_flight_limit=1000, credit_limit=1000)
+        for n in range(2, 52)
+    ]
+    for n in range(2, 52):
+        redis_store.leave("inflight", f"parent-{n}")
+    _, status = os.waitpid(child, 0)
+
+    assert all(answer.allowed for answer in answers)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert redis_store.used("credits", window=CREDITS_WINDOW, now=T0) == 101
