@@ -10,8 +10,10 @@ points owners -> audit."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +21,11 @@ from django.db import connection
 from django.db.models import Q
 
 from audit.models import AuditEntry
-from crm.ids import new_id
+from crm.ids import BLOCK_SEQUENCE, BLOCK_SIZE, ID_BASE, new_id
 from crm.models import Organization, Record, User
+from crm.modules import MODULES
 
+from .models import OutboxEntry, WatchChannel
 from .watch import events as watch_events
 
 # The lock and the UPDATE are the hot path of every request: written by hand, they skip the
@@ -460,3 +464,154 @@ def new_owner_status(user_id: int) -> str | None:
         cursor.execute(f"SELECT status FROM {User._meta.db_table} WHERE id = %s{share}", [user_id])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+# Transfer-job chunks (owners/transfers/runner.py) --------------------------------------------
+#
+# A chunk of a transfer job, on PostgreSQL, is ONE statement: the records of its id range locked
+# in id order, then their related activities locked in id order, then one UPDATE of both, their
+# audit rows and the watch event, as data-modifying CTEs. No id travels to Python and back: a
+# chunk of 5,000 records sent its ids four times (the lock's rows, the UPDATE's array, the audit
+# arrays, the watch payload), and quoting and parsing those was about a third of a chunk's time
+# (python -m bench.offboarding, cProfile). Elsewhere (SQLite) the runner keeps the statements
+# above, one by one.
+#
+# The lock order is every writer's: the records first, all of them (the activities' lookup is
+# `related_to_id = ANY(ARRAY(SELECT id FROM chunk_parents))`, an InitPlan, which reads every
+# locked record before the first activity is found), then the activities.
+#
+# The audit ids are the generator's (crm/ids.py): the statement cannot know beforehand how many
+# activities it moves, so it takes blocks of its own from the block sequence, one per
+# BLOCK_SIZE rows (a chunk takes one), instead of drawing from the process's block.
+
+# The statement's rows that the lookup of activities names: CHUNK_PARENTS in their condition.
+CHUNK_PARENTS = "ARRAY(SELECT id FROM chunk_parents)"
+
+_NO_RELATED = "SELECT NULL::bigint, NULL::bigint, false WHERE false"
+
+_MOVE_CHUNK = f"""
+WITH chunk_locked (id, owner_id) AS MATERIALIZED ({{parents}}),
+chunk_parents AS MATERIALIZED (
+    SELECT id, owner_id FROM chunk_locked ORDER BY id LIMIT %(limit)s
+),
+chunk_related (id, owner_id, in_job) AS MATERIALIZED ({{related}}),
+chunk_rows AS (
+    SELECT id, owner_id, false AS related, false AS in_job FROM chunk_parents
+    UNION ALL
+    SELECT id, owner_id, true, in_job FROM chunk_related
+),
+moved AS (
+    UPDATE {Record._meta.db_table} AS r
+    SET owner_id = %(new_owner)s, modified_time = %(now)s, owner_changed_time = %(now)s,
+        modified_by_id = %(actor)s
+    FROM chunk_rows AS c
+    WHERE r.organization_id = %(organization)s AND r.id = c.id
+    RETURNING r.id, r.module_id, c.owner_id AS previous_owner_id, c.related, c.in_job
+),
+numbered AS MATERIALIZED (
+    SELECT id, module_id, previous_owner_id, row_number() OVER (ORDER BY id) - 1 AS n FROM moved
+),
+id_blocks AS MATERIALIZED (
+    SELECT g, nextval('{BLOCK_SEQUENCE}') AS block
+    FROM generate_series(
+        0, ((SELECT count(*) FROM numbered) + %(block_size)s - 1) / %(block_size)s - 1) AS g
+),
+audit AS (
+    INSERT INTO {AuditEntry._meta.db_table} (id, record_id, module_id, previous_owner_id,
+        organization_id, new_owner_id, actor_id, source, batch_id, created_time)
+    SELECT %(id_base)s + b.block * %(block_size)s + numbered.n %% %(block_size)s, numbered.id,
+        numbered.module_id, numbered.previous_owner_id, %(organization)s, %(new_owner)s,
+        %(actor)s, %(source)s, %(batch)s, %(now)s
+    FROM numbered JOIN id_blocks AS b ON b.g = numbered.n / %(block_size)s
+),
+by_module AS MATERIALIZED (
+    SELECT m.api_name, jsonb_agg(moved.id::text ORDER BY moved.id) AS ids
+    FROM moved JOIN unnest(%(module_ids)s::bigint[], %(module_names)s::text[]) AS m(id, api_name)
+        ON m.id = moved.module_id
+    GROUP BY m.api_name
+),
+event AS (
+    INSERT INTO {OutboxEntry._meta.db_table} (id, organization_id, kind, status, batch_id, payload,
+        attempts, run_after, last_error, result, created_time)
+    SELECT %(event_id)s, %(organization)s, '{OutboxEntry.Kind.WATCH_EVENT.value}', 'pending',
+        %(batch)s,
+        jsonb_build_object('event', %(event)s, 'operation', %(operation)s, 'source', %(source)s,
+            'changes', (SELECT jsonb_object_agg(api_name, ids) FROM by_module)),
+        0, %(now)s, '', '{{}}'::jsonb, %(now)s
+    WHERE EXISTS (
+        SELECT 1 FROM {WatchChannel._meta.db_table} AS c
+        WHERE c.organization_id = %(organization)s AND c.channel_expiry > %(now)s
+          AND c.events ?| ARRAY(
+              SELECT api_name || '.' || e FROM by_module, unnest(ARRAY[%(event)s, 'all']) AS e)
+    )
+    RETURNING id, run_after
+)
+SELECT (SELECT count(*) FROM chunk_locked),
+    (SELECT count(*) FILTER (WHERE NOT related) FROM moved),
+    (SELECT max(id) FILTER (WHERE NOT related) FROM moved),
+    (SELECT count(*) FILTER (WHERE related) FROM moved),
+    (SELECT count(*) FILTER (WHERE in_job) FROM moved),
+    (SELECT id FROM event), (SELECT run_after FROM event)
+"""
+
+
+@dataclass(frozen=True)
+class ChunkMoved:
+    locked: int  # records locked: at most `limit` + 1
+    moved: int  # of which moved: the first `limit` by id
+    last_moved_id: int | None
+    related: int  # activities that moved with them
+    related_in_job: int  # of which match the job's own condition
+
+
+def _named(sql: str, params: Sequence, prefix: str) -> tuple[str, dict]:
+    """`sql` with its positional placeholders named `prefix0`, `prefix1`, ... (`%%` kept)."""
+    names = iter(range(len(params)))
+    named = re.sub(r"%[%s]", lambda m: m[0] if m[0] == "%%" else f"%({prefix}{next(names)})s", sql)
+    return named, {f"{prefix}{n}": value for n, value in enumerate(params)}
+
+
+def move_chunk(
+    *,
+    records: tuple[str, Sequence],
+    limit: int,
+    related: tuple[str, Sequence] | None,
+    organization_id: int,
+    new_owner_id: int | None,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+) -> ChunkMoved:
+    """Move a chunk of a transfer job in one statement (PostgreSQL only), as the comment above
+    says. `records`: SQL and parameters of a SELECT of (id, owner id) of the records to move,
+    locked FOR UPDATE in id order, at most `limit` + 1 rows (the first `limit` move). `related`:
+    the same of (id, owner id, in job) of their activities, locked FOR UPDATE in id order, with
+    `CHUNK_PARENTS` for the moved records' ids in its condition; None: no activities move."""
+    parents_sql, params = _named(*records, "p")
+    related_sql, related_params = _named(*related, "r") if related else (_NO_RELATED, {})
+    event, operation = watch_events.operation_of(source)
+    params.update(related_params)
+    params.update(
+        limit=limit,
+        new_owner=new_owner_id,
+        now=now,
+        actor=actor_id,
+        organization=organization_id,
+        block_size=BLOCK_SIZE,
+        id_base=ID_BASE,
+        source=source,
+        batch=batch_id,
+        module_ids=[module.id for module in MODULES],
+        module_names=[module.api_name for module in MODULES],
+        event_id=new_id(),
+        event=event,
+        operation=operation,
+    )
+    sql = _MOVE_CHUNK.replace("{parents}", parents_sql).replace("{related}", related_sql)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        locked, moved, last_moved_id, related_moved, in_job, event_id, run_after = cursor.fetchone()
+    if event_id is not None:
+        watch_events.written([(event_id, run_after)], organization_id)
+    return ChunkMoved(locked, moved, last_moved_id, related_moved, in_job)
