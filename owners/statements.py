@@ -489,25 +489,9 @@ CHUNK_PARENTS = "ARRAY(SELECT id FROM chunk_parents)"
 
 _NO_RELATED = "SELECT NULL::bigint, NULL::bigint, false WHERE false"
 
-_MOVE_CHUNK = f"""
-WITH chunk_locked (id, owner_id) AS MATERIALIZED ({{parents}}),
-chunk_parents AS MATERIALIZED (
-    SELECT id, owner_id FROM chunk_locked ORDER BY id LIMIT %(limit)s
-),
-chunk_related (id, owner_id, in_job) AS MATERIALIZED ({{related}}),
-chunk_rows AS (
-    SELECT id, owner_id, false AS related, false AS in_job FROM chunk_parents
-    UNION ALL
-    SELECT id, owner_id, true, in_job FROM chunk_related
-),
-moved AS (
-    UPDATE {Record._meta.db_table} AS r
-    SET owner_id = %(new_owner)s, modified_time = %(now)s, owner_changed_time = %(now)s,
-        modified_by_id = %(actor)s
-    FROM chunk_rows AS c
-    WHERE r.organization_id = %(organization)s AND r.id = c.id
-    RETURNING r.id, r.module_id, c.owner_id AS previous_owner_id, c.related, c.in_job
-),
+# What follows `moved` (id, module_id, previous_owner_id) in both statements below: the audit rows,
+# numbered within blocks of ids the statement takes, and the watch event.
+_AUDIT_AND_EVENT = f"""
 numbered AS MATERIALIZED (
     SELECT id, module_id, previous_owner_id, row_number() OVER (ORDER BY id) - 1 AS n FROM moved
 ),
@@ -546,13 +530,34 @@ event AS (
     )
     RETURNING id, run_after
 )
-SELECT (SELECT count(*) FROM chunk_locked),
+"""
+
+_MOVE_CHUNK = f"""
+WITH chunk_locked (id, owner_id) AS MATERIALIZED ({{parents}}),
+chunk_parents AS MATERIALIZED (
+    SELECT id, owner_id FROM chunk_locked ORDER BY id LIMIT %(limit)s
+),
+chunk_related (id, owner_id, in_job) AS MATERIALIZED ({{related}}),
+chunk_rows AS (
+    SELECT id, owner_id, false AS related, false AS in_job FROM chunk_parents
+    UNION ALL
+    SELECT id, owner_id, true, in_job FROM chunk_related
+),
+moved AS (
+    UPDATE {Record._meta.db_table} AS r
+    SET owner_id = %(new_owner)s, modified_time = %(now)s, owner_changed_time = %(now)s,
+        modified_by_id = %(actor)s
+    FROM chunk_rows AS c
+    WHERE r.organization_id = %(organization)s AND r.id = c.id
+    RETURNING r.id, r.module_id, c.owner_id AS previous_owner_id, c.related, c.in_job
+),
+{{audit_and_event}}SELECT (SELECT count(*) FROM chunk_locked),
     (SELECT count(*) FILTER (WHERE NOT related) FROM moved),
     (SELECT max(id) FILTER (WHERE NOT related) FROM moved),
     (SELECT count(*) FILTER (WHERE related) FROM moved),
     (SELECT count(*) FILTER (WHERE in_job) FROM moved),
     (SELECT id FROM event), (SELECT run_after FROM event)
-"""
+""".replace("{audit_and_event}", _AUDIT_AND_EVENT)
 
 
 @dataclass(frozen=True)
@@ -590,23 +595,17 @@ def move_chunk(
     `CHUNK_PARENTS` for the moved records' ids in its condition; None: no activities move."""
     parents_sql, params = _named(*records, "p")
     related_sql, related_params = _named(*related, "r") if related else (_NO_RELATED, {})
-    event, operation = watch_events.operation_of(source)
     params.update(related_params)
     params.update(
+        _audit_and_event_params(
+            organization_id=organization_id,
+            new_owner_id=new_owner_id,
+            actor_id=actor_id,
+            source=source,
+            batch_id=batch_id,
+            now=now,
+        ),
         limit=limit,
-        new_owner=new_owner_id,
-        now=now,
-        actor=actor_id,
-        organization=organization_id,
-        block_size=BLOCK_SIZE,
-        id_base=ID_BASE,
-        source=source,
-        batch=batch_id,
-        module_ids=[module.id for module in MODULES],
-        module_names=[module.api_name for module in MODULES],
-        event_id=new_id(),
-        event=event,
-        operation=operation,
     )
     sql = _MOVE_CHUNK.replace("{parents}", parents_sql).replace("{related}", related_sql)
     with connection.cursor() as cursor:
@@ -615,3 +614,127 @@ def move_chunk(
     if event_id is not None:
         watch_events.written([(event_id, run_after)], organization_id)
     return ChunkMoved(locked, moved, last_moved_id, related_moved, in_job)
+
+
+def _audit_and_event_params(
+    *,
+    organization_id: int,
+    new_owner_id: int | None,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+) -> dict:
+    """The parameters of `_AUDIT_AND_EVENT` (the UPDATE before it shares the first six)."""
+    event, operation = watch_events.operation_of(source)
+    return {
+        "organization": organization_id,
+        "new_owner": new_owner_id,
+        "actor": actor_id,
+        "now": now,
+        "source": source,
+        "batch": batch_id,
+        "block_size": BLOCK_SIZE,
+        "id_base": ID_BASE,
+        "module_ids": [module.id for module in MODULES],
+        "module_names": [module.api_name for module in MODULES],
+        "event_id": new_id(),
+        "event": event,
+        "operation": operation,
+    }
+
+
+# The related transfer of a batch (owners/outbox.py, `run_related_transfer`), on PostgreSQL: the
+# same shape in one statement. The parents that still have the new owner locked in id order, then
+# their activities of the job's modules (or among its ids) that the new owner does not have yet,
+# locked in id order; of those, the ones nobody changed since the batch (and all of them only when
+# the new owner may own records) moved and audited; the job's result written on its row.
+_MOVE_RELATED = f"""
+WITH related_parents AS MATERIALIZED (
+    SELECT id FROM {Record._meta.db_table}
+    WHERE organization_id = %(organization)s AND id = ANY(%(parent_ids)s::bigint[])
+      AND owner_id = %(new_owner)s
+    ORDER BY id FOR UPDATE
+),
+candidates AS MATERIALIZED (
+    SELECT id, owner_id, (%(may_own)s AND (owner_changed_time IS NULL
+                                           OR owner_changed_time < %(since)s)) AS moves
+    FROM {Record._meta.db_table}
+    WHERE organization_id = %(organization)s
+      AND related_to_id = ANY(ARRAY(SELECT id FROM related_parents))
+      AND (module_id = ANY(%(related_modules)s::bigint[])
+           OR (id = ANY(%(related_ids)s::bigint[])
+               AND module_id = ANY(%(activity_modules)s::bigint[])))
+      AND owner_id IS DISTINCT FROM %(new_owner)s
+    ORDER BY id FOR UPDATE
+),
+moved AS (
+    UPDATE {Record._meta.db_table} AS r
+    SET owner_id = %(new_owner)s, modified_time = %(now)s, owner_changed_time = %(now)s,
+        modified_by_id = %(actor)s
+    FROM candidates AS c
+    WHERE c.moves AND r.organization_id = %(organization)s AND r.id = c.id
+    RETURNING r.id, r.module_id, c.owner_id AS previous_owner_id
+),
+{{audit_and_event}}, skipped AS (
+    SELECT count(*) AS count,
+        (SELECT coalesce(jsonb_agg(id::text ORDER BY id), '[]') FROM (
+            SELECT id FROM candidates WHERE NOT moves ORDER BY id LIMIT %(listed)s) AS listed
+        ) AS ids
+    FROM candidates WHERE NOT moves
+),
+result AS (
+    UPDATE {OutboxEntry._meta.db_table}
+    SET result = jsonb_build_object('moved', (SELECT count(*) FROM moved),
+        'skipped', skipped.count, 'skipped_ids', skipped.ids)
+    FROM skipped WHERE {OutboxEntry._meta.db_table}.id = %(job)s
+)
+SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM moved),
+    (SELECT count FROM skipped), (SELECT id FROM event), (SELECT run_after FROM event)
+""".replace("{audit_and_event}", _AUDIT_AND_EVENT.rstrip().rstrip(","))
+
+
+def move_related(
+    *,
+    job_id: int,
+    organization_id: int,
+    parent_ids: Sequence[int],
+    module_ids: Sequence[int],
+    related_ids: Sequence[int],
+    activity_module_ids: Sequence[int],
+    may_own: bool,
+    since: datetime,
+    new_owner_id: int,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+    listed: int,
+) -> tuple[list[int], int]:
+    """The related transfer of job `job_id` in one statement (PostgreSQL only), as the comment
+    above says; its result (`moved`, `skipped`, the first `listed` skipped ids) written on the
+    job's row. Returns the ids moved, in order, and how many were skipped."""
+    params = _audit_and_event_params(
+        organization_id=organization_id,
+        new_owner_id=new_owner_id,
+        actor_id=actor_id,
+        source=source,
+        batch_id=batch_id,
+        now=now,
+    )
+    params.update(
+        job=job_id,
+        parent_ids=list(parent_ids),
+        related_modules=list(module_ids),
+        related_ids=list(related_ids),
+        activity_modules=list(activity_module_ids),
+        may_own=may_own,
+        since=since,
+        listed=listed,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_MOVE_RELATED, params)
+        moved, skipped, event_id, run_after = cursor.fetchone()
+    if event_id is not None:
+        watch_events.written([(event_id, run_after)], organization_id)
+    return moved, skipped
