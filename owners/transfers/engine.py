@@ -22,9 +22,9 @@ one transaction:
     lock the new owner's row FOR SHARE (a disabled new owner stops the job)
     lock the records of the range that STILL match, in id order, FOR UPDATE
     lock their related activities, in id order, FOR UPDATE
-    one UPDATE of both, their audit rows, the watch event (on PostgreSQL the lock, the UPDATE
-    and the audit rows are one statement, `owners.statements.move_chunk`; elsewhere one UPDATE
-    and one audit INSERT for the records, the same for the activities)
+    one UPDATE of both, their audit rows, the watch event (on PostgreSQL the records' lock
+    returns their ids as one array and the rest is one statement,
+    `owners.statements.move_chunk`; elsewhere one statement each)
     lock the job row, add the counts, and when the module's last chunk is done plan the next
     module (or finish: final counts, the digest email, the leaving user deleted)
 

@@ -18,13 +18,12 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from crm.models import User
+from crm.models import Record, User
 from crm.modules import module_by_id, module_by_name
 
 from ..models import OutboxEntry, TransferJob
 from ..outbox import finish_claimed
 from ..statements import (
-    CHUNK_PARENTS,
     NewOwnerNotActive,
     move_chunk,
     new_owner_status,
@@ -185,7 +184,7 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
         .values_list("id", "owner_id")[: size + 1]
     )
     if connection.vendor == "postgresql":
-        outcome = _move_chunk_in_one_statement(
+        outcome = _move_chunk_set_based(
             transfer, module_id, records, related_ids if with_related else []
         )
     else:
@@ -210,7 +209,7 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
 
 
 def _related_to_lock(transfer: TransferJob, parents: Any, related_ids: list[int]) -> QuerySet:
-    """The activities of `parents` (ids, or the statement's CHUNK_PARENTS) that move with them,
+    """The activities of `parents` (ids, or a condition on the activity) that move with them,
     in id order, to lock. `in_job`: the activity is also one the job moves in its own module (a
     leaving user's task), so it counts as moved, not only as related."""
     return (
@@ -226,23 +225,30 @@ def _related_to_lock(transfer: TransferJob, parents: Any, related_ids: list[int]
     )
 
 
-def _move_chunk_in_one_statement(
+def _move_chunk_set_based(
     transfer: TransferJob, module_id: int, records: QuerySet, related_ids: list[int]
 ) -> _ChunkOutcome:
-    """PostgreSQL: the chunk's records and their activities locked, moved and audited by one
-    statement (owners/statements.py, `move_chunk`), in the same lock order as below."""
-    related = None
-    if related_ids:
-        parents = RawSQL(f"SELECT unnest({CHUNK_PARENTS})", [])
-        related = (
-            _related_to_lock(transfer, parents, related_ids)
+    """PostgreSQL: the chunk's records locked, then their activities locked, both moved and
+    audited by one statement (owners/statements.py, `move_chunk`), in the same lock order as
+    below."""
+
+    def related(parents: list[int]) -> tuple[str, tuple]:
+        # The parents' ids as one constant array: see owners/statements.py on the plan.
+        of_parents = RawSQL(
+            f'"{Record._meta.db_table}"."related_to_id" = ANY(%s::bigint[])',
+            [parents],
+            output_field=BooleanField(),
+        )
+        return (
+            _related_to_lock(transfer, of_parents, related_ids)
             .values_list("id", "owner_id", "in_job")
             .query.sql_with_params()
         )
+
     moved = move_chunk(
         records=records.query.sql_with_params(),
         limit=settings.TRANSFER_JOB_CHUNK,
-        related=related,
+        related=related if related_ids else None,
         organization_id=transfer.organization_id,
         new_owner_id=transfer.new_owner_id,
         actor_id=transfer.actor_id,

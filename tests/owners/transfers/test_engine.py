@@ -434,12 +434,13 @@ def test_a_chunk_costs_the_same_queries_for_1_and_45_records(
     run_one(OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_plan").id)
     chunk = OutboxEntry.objects.get(batch_id=transfer.batch_id, kind="transfer_chunk")
     # Claim (UPDATE, SELECT the job), SAVEPOINT, mark done (fenced UPDATE), SELECT the transfer,
-    # the new owner's status FOR SHARE, then on PostgreSQL ONE statement that locks the range's
-    # records, locks their Tasks, UPDATEs both and INSERTs their audit rows (and the watch event);
-    # elsewhere the lock of the records, the lock of their Tasks, one UPDATE and one audit INSERT
-    # of both (and the watch channels read). Then lock the transfer, INSERT the next plan job
-    # (the module's last chunk), UPDATE the counts, RELEASE SAVEPOINT.
-    moves = 1 if connection.vendor == "postgresql" else 4 + watch_checks(1)
+    # the new owner's status FOR SHARE, then on PostgreSQL the lock of the range's records (their
+    # ids back as one array) and ONE statement that locks their Tasks, UPDATEs both and INSERTs
+    # their audit rows (and the watch event); elsewhere the lock of the records, the lock of
+    # their Tasks, one UPDATE and one audit INSERT of both (and the watch channels read). Then
+    # lock the transfer, INSERT the next plan job (the module's last chunk), UPDATE the counts,
+    # RELEASE SAVEPOINT.
+    moves = 2 if connection.vendor == "postgresql" else 4 + watch_checks(1)
     with django_assert_num_queries(10 + moves):
         run_one(chunk.id)
     transfer.refresh_from_db()
