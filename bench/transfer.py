@@ -5,7 +5,7 @@ Each run first gives the parents a new owner through `change_owner` (untimed; it
 related-transfer job), then times how that job is carried out:
 - the product: `owners.outbox.run_entry`, in process (what the worker's task does);
 - the yardstick: the same work by hand on a psycopg connection (claim the job, mark it done,
-  then one statement: lock the parents, lock the activities, one UPDATE, the audit rows).
+  lock the parents, then one statement: lock the activities, one UPDATE, the audit rows).
 Parents alternate between two owners, so every run moves all 5,000 Tasks.
 """
 
@@ -38,22 +38,25 @@ FINISH = """
     UPDATE owners_outboxentry SET status = 'done', finished_at = %s, last_error = ''
     WHERE id = %s AND status = 'running' AND claimed_at = %s
 """
-# The job's work by hand, in one statement as the product does it (owners/statements.py,
-# `move_related`): the parents locked in id order, their activities locked in id order (found
-# through an InitPlan that reads every locked parent first), one UPDATE, the audit rows numbered
-# within one block of ids taken from crm_id_block. No row travels to the client and back: the
-# lock's 50,000 rows, the UPDATE's array and the four audit arrays were a tenth of the 50,000
-# activity transfer, and drawing 50,000 ids in Python another 200 ms (EXPLAIN ANALYZE and timing
-# on the bench's large organization).
-MOVE_RELATED = """
-    WITH parents AS MATERIALIZED (
+# The job's work by hand, in two statements as the product does it (owners/statements.py,
+# `move_related`): the parents locked in id order (their ids back as one array), then one
+# statement: their activities locked in id order, one UPDATE, the audit rows numbered within one
+# block of ids taken from crm_id_block. No activity travels to the client and back: the lock's
+# 50,000 rows, the UPDATE's array and the four audit arrays were a tenth of the 50,000-activity
+# transfer, and drawing 50,000 ids in Python another 200 ms (EXPLAIN ANALYZE and timing on the
+# bench's large organization).
+LOCK_PARENTS = """
+    SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM (
         SELECT id FROM crm_record
-        WHERE organization_id = %(org)s AND id = ANY(%(parents)s::bigint[]) AND owner_id = %(owner)s
+        WHERE organization_id = %s AND id = ANY(%s::bigint[]) AND owner_id = %s
         ORDER BY id FOR UPDATE
-    ), activities AS MATERIALIZED (
+    ) AS locked
+"""
+MOVE_RELATED = """
+    WITH activities AS MATERIALIZED (
         SELECT id, owner_id FROM crm_record
         WHERE organization_id = %(org)s AND module_id = ANY(%(modules)s::bigint[])
-          AND related_to_id = ANY(ARRAY(SELECT id FROM parents))
+          AND related_to_id = ANY(%(parents)s::bigint[])
           AND owner_id IS DISTINCT FROM %(owner)s
         ORDER BY id FOR UPDATE
     ), moved AS (
@@ -90,11 +93,14 @@ def run_job_sql(conn: psycopg.Connection, *, job_id: int, organization_id: int) 
     module_ids = [module_by_name(name).id for name in payload["related_modules"]]
     with conn.transaction():
         conn.execute(FINISH, (datetime.now(UTC), job_id, claimed_at))
+        (parents,) = conn.execute(
+            LOCK_PARENTS, (organization_id, parent_ids, new_owner_id)
+        ).fetchone()
         moved = conn.execute(
             MOVE_RELATED,
             {
                 "org": organization_id,
-                "parents": parent_ids,
+                "parents": parents,
                 "owner": new_owner_id,
                 "modules": module_ids,
                 "now": datetime.now(UTC),

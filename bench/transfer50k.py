@@ -5,8 +5,8 @@ the 500 parents a new owner with `change_owner` (untimed; it writes the related-
 then times how the job is carried out, alternately:
 - the product: `owners.outbox.run_entry`, in process (what the worker's task does);
 - the floor: the same work by hand on psycopg (bench/transfer.py's `run_job_sql`: claim, mark
-  done, then one statement that locks the parents, locks the activities, UPDATEs them and
-  writes their audit rows).
+  done, lock the parents, then one statement that locks the activities, UPDATEs them and writes
+  their audit rows).
 Every run moves all 50,000 Tasks, and with them their commit-time foreign-key checks.
 """
 

@@ -149,9 +149,9 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
 
     Whatever the number of records: lock the new owner's row, lock the parents, lock the
     activities, mark the job done with its result, one UPDATE, one audit INSERT. On PostgreSQL
-    the job is marked done first (fenced on the claim) and the rest is one statement
-    (owners/statements.py, `move_related`), so no activity id travels to Python and back but the
-    moved ones this returns.
+    the job is marked done first (fenced on the claim), the parents are locked, and the rest is
+    one statement (owners/statements.py, `move_related`): no activity id travels to Python and
+    back but the moved ones this returns.
     """
     payload = job.payload
     new_owner_id = int(payload["new_owner_id"])
@@ -167,12 +167,12 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
     since = job.created_time
     if connection.vendor == "postgresql":
         with transaction.atomic(durable=True):
-            # The same steps in the same order, the locks and the writes in one statement
-            # (owners/statements.py, `move_related`): the new owner's status first, FOR SHARE;
-            # the job marked done, fenced on this claim (a worker that took it over after this
-            # one's lease ran out holds it now, and this one does nothing); then the parents
-            # locked in id order, their activities locked in id order, those to move moved and
-            # audited, the result written on the job's row.
+            # The same steps in the same order (owners/statements.py, `move_related`): the new
+            # owner's status first, FOR SHARE; the job marked done, fenced on this claim (a
+            # worker that took it over after this one's lease ran out holds it now, and this one
+            # does nothing); then the parents locked in id order, and one statement that locks
+            # their activities in id order, moves and audits those to move and writes the
+            # result on the job's row.
             may_own = policy.may_own_records(new_owner_status(new_owner_id))
             if not finish_claimed(job):
                 return []

@@ -645,23 +645,26 @@ def _audit_and_event_params(
 
 
 # The related transfer of a batch (owners/outbox.py, `run_related_transfer`), on PostgreSQL: the
-# same shape in one statement. The parents that still have the new owner locked in id order, then
-# their activities of the job's modules (or among its ids) that the new owner does not have yet,
-# locked in id order; of those, the ones nobody changed since the batch (and all of them only when
-# the new owner may own records) moved and audited; the job's result written on its row.
-_MOVE_RELATED = f"""
-WITH related_parents AS MATERIALIZED (
+# same shape, two statements. The parents that still have the new owner locked in id order (their
+# ids back as one array, which the next statement names as a constant, as a chunk does: see
+# above); then their activities of the job's modules (or among its ids) that the new owner does
+# not have yet, locked in id order; of those, the ones nobody changed since the batch (and all of
+# them only when the new owner may own records) moved and audited; the job's result written on
+# its row.
+_LOCK_RELATED_PARENTS = f"""
+SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM (
     SELECT id FROM {Record._meta.db_table}
-    WHERE organization_id = %(organization)s AND id = ANY(%(parent_ids)s::bigint[])
-      AND owner_id = %(new_owner)s
+    WHERE organization_id = %s AND id = ANY(%s::bigint[]) AND owner_id = %s
     ORDER BY id FOR UPDATE
-),
-candidates AS MATERIALIZED (
+) AS locked
+"""
+_MOVE_RELATED = f"""
+WITH candidates AS MATERIALIZED (
     SELECT id, owner_id, (%(may_own)s AND (owner_changed_time IS NULL
                                            OR owner_changed_time < %(since)s)) AS moves
     FROM {Record._meta.db_table}
     WHERE organization_id = %(organization)s
-      AND related_to_id = ANY(ARRAY(SELECT id FROM related_parents))
+      AND related_to_id = ANY(%(parent_ids)s::bigint[])
       AND (module_id = ANY(%(related_modules)s::bigint[])
            OR (id = ANY(%(related_ids)s::bigint[])
                AND module_id = ANY(%(activity_modules)s::bigint[])))
@@ -711,7 +714,7 @@ def move_related(
     now: datetime,
     listed: int,
 ) -> tuple[list[int], int]:
-    """The related transfer of job `job_id` in one statement (PostgreSQL only), as the comment
+    """The related transfer of job `job_id` in two statements (PostgreSQL only), as the comment
     above says; its result (`moved`, `skipped`, the first `listed` skipped ids) written on the
     job's row. Returns the ids moved, in order, and how many were skipped."""
     params = _audit_and_event_params(
@@ -722,9 +725,12 @@ def move_related(
         batch_id=batch_id,
         now=now,
     )
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_RELATED_PARENTS, [organization_id, list(parent_ids), new_owner_id])
+        (parents,) = cursor.fetchone()
     params.update(
         job=job_id,
-        parent_ids=list(parent_ids),
+        parent_ids=parents,
         related_modules=list(module_ids),
         related_ids=list(related_ids),
         activity_modules=list(activity_module_ids),

@@ -248,11 +248,11 @@ def test_related_transfer_query_count_is_independent_of_the_number_of_records(
     # 3 SAVEPOINT (the job's durable transaction, nested in the test's transaction)
     # 4 SELECT ... FOR SHARE the new owner's status
     # 5 UPDATE the job to done, fenced on the claim
-    # 6 ONE statement: lock the parents still owned by the new owner, lock the selected
-    #   activities of those parents, UPDATE those to move, INSERT their audit rows, write the
-    #   job's result (owners/statements.py, `move_related`)
-    # 7 RELEASE SAVEPOINT
-    with django_assert_num_queries(7):
+    # 6 SELECT ... FOR UPDATE the parents still owned by the new owner (their ids as one array)
+    # 7 ONE statement: lock the selected activities of those parents, UPDATE those to move,
+    #   INSERT their audit rows, write the job's result (owners/statements.py, `move_related`)
+    # 8 RELEASE SAVEPOINT
+    with django_assert_num_queries(8):
         outbox.run_entry(job.id)
     assert AuditEntry.objects.filter(source="related_transfer").count() == parents * per_parent
 
