@@ -4,8 +4,9 @@
 the 500 parents a new owner with `change_owner` (untimed; it writes the related-transfer job),
 then times how the job is carried out, alternately:
 - the product: `owners.outbox.run_entry`, in process (what the worker's task does);
-- the floor: the same statements by hand on psycopg (bench/transfer.py's `run_job_sql`: claim,
-  mark done, lock parents, lock activities, one UPDATE, the audit rows from `unnest`).
+- the floor: the same work by hand on psycopg (bench/transfer.py's `run_job_sql`: claim, mark
+  done, lock the parents, then one statement that locks the activities, UPDATEs them and writes
+  their audit rows).
 Every run moves all 50,000 Tasks, and with them their commit-time foreign-key checks.
 """
 

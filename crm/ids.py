@@ -27,7 +27,10 @@ holds:
   transaction might still give back.
 
 Within a process on PostgreSQL (within a thread on SQLite) ids increase: each block comes after
-the previous one.
+the previous one. One writer draws its blocks in SQL instead: a transfer job's chunk
+(`owners.statements.move_chunk`) cannot know beforehand how many audit rows its one statement
+writes, so that statement takes `nextval` of the same sequence once per `BLOCK_SIZE` rows and
+numbers its rows within those blocks, which no process holds.
 """
 
 from __future__ import annotations

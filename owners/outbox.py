@@ -31,7 +31,7 @@ from email.utils import parseaddr
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -43,6 +43,7 @@ from crm.modules import ACTIVITY_MODULE_IDS, module_by_name
 
 from .models import OutboxEntry
 from .statements import (
+    move_related,
     new_owner_status,
     owner_changed_since,
     record_owner_changes,
@@ -154,7 +155,10 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
     every activity is skipped.
 
     Whatever the number of records: lock the new owner's row, lock the parents, lock the
-    activities, mark the job done with its result, one UPDATE, one audit INSERT.
+    activities, mark the job done with its result, one UPDATE, one audit INSERT. On PostgreSQL
+    the job is marked done first (fenced on the claim), the parents are locked, and the rest is
+    one statement (owners/statements.py, `move_related`): no activity id travels to Python and
+    back but the moved ones this returns.
     """
     payload = job.payload
     new_owner_id = int(payload["new_owner_id"])
@@ -168,6 +172,40 @@ def run_related_transfer(job: OutboxEntry) -> list[int]:
     related_ids = [int(record_id) for record_id in payload["related_ids"]]
     # The batch's time: change_owner writes it on the job, its audit rows and its records.
     since = job.created_time
+    if connection.vendor == "postgresql":
+        with transaction.atomic(durable=True):
+            # The same steps in the same order (owners/statements.py, `move_related`): the new
+            # owner's status first, FOR SHARE; the job marked done, fenced on this claim (a
+            # worker that took it over after this one's lease ran out holds it now, and this one
+            # does nothing); then the parents locked in id order, and one statement that locks
+            # their activities in id order, moves and audits those to move and writes the
+            # result on the job's row.
+            may_own = policy.may_own_records(new_owner_status(new_owner_id))
+            if not finish_claimed(job):
+                return []
+            moved_ids, skipped_count = move_related(
+                job_id=job.id,
+                organization_id=job.organization_id,
+                parent_ids=parent_ids,
+                module_ids=module_ids,
+                related_ids=related_ids,
+                activity_module_ids=sorted(ACTIVITY_MODULE_IDS),
+                may_own=may_own,
+                since=since,
+                new_owner_id=new_owner_id,
+                actor_id=actor_id,
+                source=AuditEntry.Source.RELATED_TRANSFER,
+                batch_id=job.batch_id,
+                now=timezone.now(),
+                listed=MAX_LISTED_SKIPPED,
+            )
+        if skipped_count:
+            logger.info(
+                "outbox entry %s: %s activities kept the owner someone gave them after the batch",
+                job.id,
+                skipped_count,
+            )
+        return moved_ids
     candidates: list[tuple[int, int, int | None, datetime | None]] = []
     with transaction.atomic(durable=True):
         # The new owner's status FOR SHARE, first, as a transfer job's chunk reads it: a user

@@ -10,8 +10,10 @@ points owners -> audit."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +23,11 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Q
 
 from audit.models import AuditEntry
-from crm.ids import new_id
+from crm.ids import BLOCK_SEQUENCE, BLOCK_SIZE, ID_BASE, new_id
 from crm.models import Organization, Record, User
+from crm.modules import MODULES
 
-from .models import OutboxEntry
+from .models import OutboxEntry, WatchChannel
 from .watch import events as watch_events
 
 # The lock and the UPDATE are the hot path of every request: written by hand, they skip the
@@ -558,3 +561,283 @@ def insert_outbox_entries(entries: Sequence[OutboxEntry]) -> None:
         )
     for entry in entries:
         entry._state.adding, entry._state.db = False, connection.alias
+
+
+# Transfer-job chunks (owners/transfers/runner.py) --------------------------------------------
+#
+# A chunk of a transfer job, on PostgreSQL, is TWO statements: the records of its id range locked
+# in id order (their ids come back as one array), then one statement that locks their related
+# activities in id order and moves both, writing their audit rows and the watch event, as
+# data-modifying CTEs. A chunk of 5,000 records used to send its ids four times (the lock's rows,
+# the UPDATE's array, the audit arrays, the watch payload), and quoting and parsing those was
+# about a third of a chunk's time (python -m bench.offboarding, cProfile). Elsewhere (SQLite)
+# the runner keeps the statements above, one by one.
+#
+# The activities are found with the records' ids as a constant array (`related_to_id = ANY`),
+# not through a sub-select of the locked rows: the planner then knows how many parents there
+# are and reads the related_to index. With a sub-select it guessed ten, and in an organization
+# next to millions of other rows it ANDed that index with the (organization, module) bitmap for
+# every parent: 1.6 s for 1,000 activities instead of 4 ms (EXPLAIN ANALYZE, the bench's
+# database with its 6,000,000-row organization).
+#
+# The audit ids are the generator's (crm/ids.py): the statement cannot know beforehand how many
+# activities it moves, so it takes blocks of its own from the block sequence, one per
+# BLOCK_SIZE rows (a chunk takes one), instead of drawing from the process's block.
+
+_NO_RELATED = "SELECT NULL::bigint, NULL::bigint, false WHERE false"
+_LOCKED_IDS = "SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM ({records}) AS locked"
+
+# What follows `moved` (id, module_id, previous_owner_id) in both statements below: the audit rows,
+# numbered within blocks of ids the statement takes, and the watch event.
+_AUDIT_AND_EVENT = f"""
+numbered AS MATERIALIZED (
+    SELECT id, module_id, previous_owner_id, row_number() OVER (ORDER BY id) - 1 AS n FROM moved
+),
+id_blocks AS MATERIALIZED (
+    SELECT g, nextval('{BLOCK_SEQUENCE}') AS block
+    FROM generate_series(
+        0, ((SELECT count(*) FROM numbered) + %(block_size)s - 1) / %(block_size)s - 1) AS g
+),
+audit AS (
+    INSERT INTO {AuditEntry._meta.db_table} (id, record_id, module_id, previous_owner_id,
+        organization_id, new_owner_id, actor_id, source, batch_id, created_time)
+    SELECT %(id_base)s + b.block * %(block_size)s + numbered.n %% %(block_size)s, numbered.id,
+        numbered.module_id, numbered.previous_owner_id, %(organization)s, %(new_owner)s,
+        %(actor)s, %(source)s, %(batch)s, %(now)s
+    FROM numbered JOIN id_blocks AS b ON b.g = numbered.n / %(block_size)s
+),
+by_module AS MATERIALIZED (
+    SELECT m.api_name, jsonb_agg(moved.id::text ORDER BY moved.id) AS ids
+    FROM moved JOIN unnest(%(module_ids)s::bigint[], %(module_names)s::text[]) AS m(id, api_name)
+        ON m.id = moved.module_id
+    GROUP BY m.api_name
+),
+event AS (
+    INSERT INTO {OutboxEntry._meta.db_table} (id, organization_id, kind, status, batch_id, payload,
+        attempts, run_after, last_error, result, created_time)
+    SELECT %(event_id)s, %(organization)s, '{OutboxEntry.Kind.WATCH_EVENT.value}', 'pending',
+        %(batch)s,
+        jsonb_build_object('event', %(event)s, 'operation', %(operation)s, 'source', %(source)s,
+            'changes', (SELECT jsonb_object_agg(api_name, ids) FROM by_module)),
+        0, %(now)s, '', '{{}}'::jsonb, %(now)s
+    WHERE EXISTS (
+        SELECT 1 FROM {WatchChannel._meta.db_table} AS c
+        WHERE c.organization_id = %(organization)s AND c.channel_expiry > %(now)s
+          AND c.events ?| ARRAY(
+              SELECT api_name || '.' || e FROM by_module, unnest(ARRAY[%(event)s, 'all']) AS e)
+    )
+    RETURNING id, run_after
+)
+"""
+
+_MOVE_CHUNK = f"""
+WITH chunk_parents AS MATERIALIZED (
+    SELECT id, owner_id FROM {Record._meta.db_table}
+    WHERE organization_id = %(organization)s AND id = ANY(%(parents)s::bigint[])
+),
+chunk_related (id, owner_id, in_job) AS MATERIALIZED ({{related}}),
+chunk_rows AS (
+    SELECT id, owner_id, false AS related, false AS in_job FROM chunk_parents
+    UNION ALL
+    SELECT id, owner_id, true, in_job FROM chunk_related
+),
+moved AS (
+    UPDATE {Record._meta.db_table} AS r
+    SET owner_id = %(new_owner)s, modified_time = %(now)s, owner_changed_time = %(now)s,
+        modified_by_id = %(actor)s
+    FROM chunk_rows AS c
+    WHERE r.organization_id = %(organization)s AND r.id = c.id
+    RETURNING r.id, r.module_id, c.owner_id AS previous_owner_id, c.related, c.in_job
+),
+{{audit_and_event}}SELECT (SELECT count(*) FILTER (WHERE related) FROM moved),
+    (SELECT count(*) FILTER (WHERE in_job) FROM moved),
+    (SELECT id FROM event), (SELECT run_after FROM event)
+""".replace("{audit_and_event}", _AUDIT_AND_EVENT)
+
+
+@dataclass(frozen=True)
+class ChunkMoved:
+    locked: int  # records locked: at most `limit` + 1
+    moved: int  # of which moved: the first `limit` by id
+    last_moved_id: int | None
+    related: int  # activities that moved with them
+    related_in_job: int  # of which match the job's own condition
+
+
+def _named(sql: str, params: Sequence, prefix: str) -> tuple[str, dict]:
+    """`sql` with its positional placeholders named `prefix0`, `prefix1`, ... (`%%` kept)."""
+    names = iter(range(len(params)))
+    named = re.sub(r"%[%s]", lambda m: m[0] if m[0] == "%%" else f"%({prefix}{next(names)})s", sql)
+    return named, {f"{prefix}{n}": value for n, value in enumerate(params)}
+
+
+def move_chunk(
+    *,
+    records: tuple[str, Sequence],
+    limit: int,
+    related: Callable[[list[int]], tuple[str, Sequence]] | None,
+    organization_id: int,
+    new_owner_id: int | None,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+) -> ChunkMoved:
+    """Move a chunk of a transfer job in two statements (PostgreSQL only), as the comment above
+    says. `records`: SQL and parameters of a SELECT of (id, owner id) of the records to move,
+    locked FOR UPDATE in id order, at most `limit` + 1 rows (the first `limit` move). `related`:
+    given the ids of the records that move, the same of (id, owner id, in job) of their
+    activities, locked FOR UPDATE in id order; None: no activities move."""
+    records_sql, records_params = records
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCKED_IDS.replace("{records}", records_sql), records_params)
+        (locked,) = cursor.fetchone()
+    parents = locked[:limit]
+    if not parents:
+        return ChunkMoved(len(locked), 0, None, 0, 0)
+    related_sql, related_params = _named(*related(parents), "r") if related else (_NO_RELATED, {})
+    params = _audit_and_event_params(
+        organization_id=organization_id,
+        new_owner_id=new_owner_id,
+        actor_id=actor_id,
+        source=source,
+        batch_id=batch_id,
+        now=now,
+    )
+    params.update(related_params, parents=parents)
+    with connection.cursor() as cursor:
+        cursor.execute(_MOVE_CHUNK.replace("{related}", related_sql), params)
+        related_moved, in_job, event_id, run_after = cursor.fetchone()
+    if event_id is not None:
+        watch_events.written([(event_id, run_after)], organization_id)
+    return ChunkMoved(len(locked), len(parents), parents[-1], related_moved, in_job)
+
+
+def _audit_and_event_params(
+    *,
+    organization_id: int,
+    new_owner_id: int | None,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+) -> dict:
+    """The parameters of `_AUDIT_AND_EVENT` (the UPDATE before it shares the first six)."""
+    event, operation = watch_events.operation_of(source)
+    return {
+        "organization": organization_id,
+        "new_owner": new_owner_id,
+        "actor": actor_id,
+        "now": now,
+        "source": source,
+        "batch": batch_id,
+        "block_size": BLOCK_SIZE,
+        "id_base": ID_BASE,
+        "module_ids": [module.id for module in MODULES],
+        "module_names": [module.api_name for module in MODULES],
+        "event_id": new_id(),
+        "event": event,
+        "operation": operation,
+    }
+
+
+# The related transfer of a batch (owners/outbox.py, `run_related_transfer`), on PostgreSQL: the
+# same shape, two statements. The parents that still have the new owner locked in id order (their
+# ids back as one array, which the next statement names as a constant, as a chunk does: see
+# above); then their activities of the job's modules (or among its ids) that the new owner does
+# not have yet, locked in id order; of those, the ones nobody changed since the batch (and all of
+# them only when the new owner may own records) moved and audited; the job's result written on
+# its row.
+_LOCK_RELATED_PARENTS = f"""
+SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM (
+    SELECT id FROM {Record._meta.db_table}
+    WHERE organization_id = %s AND id = ANY(%s::bigint[]) AND owner_id = %s
+    ORDER BY id FOR UPDATE
+) AS locked
+"""
+_MOVE_RELATED = f"""
+WITH candidates AS MATERIALIZED (
+    SELECT id, owner_id, (%(may_own)s AND (owner_changed_time IS NULL
+                                           OR owner_changed_time < %(since)s)) AS moves
+    FROM {Record._meta.db_table}
+    WHERE organization_id = %(organization)s
+      AND related_to_id = ANY(%(parent_ids)s::bigint[])
+      AND (module_id = ANY(%(related_modules)s::bigint[])
+           OR (id = ANY(%(related_ids)s::bigint[])
+               AND module_id = ANY(%(activity_modules)s::bigint[])))
+      AND owner_id IS DISTINCT FROM %(new_owner)s
+    ORDER BY id FOR UPDATE
+),
+moved AS (
+    UPDATE {Record._meta.db_table} AS r
+    SET owner_id = %(new_owner)s, modified_time = %(now)s, owner_changed_time = %(now)s,
+        modified_by_id = %(actor)s
+    FROM candidates AS c
+    WHERE c.moves AND r.organization_id = %(organization)s AND r.id = c.id
+    RETURNING r.id, r.module_id, c.owner_id AS previous_owner_id
+),
+{{audit_and_event}}, skipped AS (
+    SELECT count(*) AS count,
+        (SELECT coalesce(jsonb_agg(id::text ORDER BY id), '[]') FROM (
+            SELECT id FROM candidates WHERE NOT moves ORDER BY id LIMIT %(listed)s) AS listed
+        ) AS ids
+    FROM candidates WHERE NOT moves
+),
+result AS (
+    UPDATE {OutboxEntry._meta.db_table}
+    SET result = jsonb_build_object('moved', (SELECT count(*) FROM moved),
+        'skipped', skipped.count, 'skipped_ids', skipped.ids)
+    FROM skipped WHERE {OutboxEntry._meta.db_table}.id = %(job)s
+)
+SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM moved),
+    (SELECT count FROM skipped), (SELECT id FROM event), (SELECT run_after FROM event)
+""".replace("{audit_and_event}", _AUDIT_AND_EVENT.rstrip().rstrip(","))
+
+
+def move_related(
+    *,
+    job_id: int,
+    organization_id: int,
+    parent_ids: Sequence[int],
+    module_ids: Sequence[int],
+    related_ids: Sequence[int],
+    activity_module_ids: Sequence[int],
+    may_own: bool,
+    since: datetime,
+    new_owner_id: int,
+    actor_id: int | None,
+    source: str,
+    batch_id: uuid.UUID,
+    now: datetime,
+    listed: int,
+) -> tuple[list[int], int]:
+    """The related transfer of job `job_id` in two statements (PostgreSQL only), as the comment
+    above says; its result (`moved`, `skipped`, the first `listed` skipped ids) written on the
+    job's row. Returns the ids moved, in order, and how many were skipped."""
+    params = _audit_and_event_params(
+        organization_id=organization_id,
+        new_owner_id=new_owner_id,
+        actor_id=actor_id,
+        source=source,
+        batch_id=batch_id,
+        now=now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_RELATED_PARENTS, [organization_id, list(parent_ids), new_owner_id])
+        (parents,) = cursor.fetchone()
+    params.update(
+        job=job_id,
+        parent_ids=parents,
+        related_modules=list(module_ids),
+        related_ids=list(related_ids),
+        activity_modules=list(activity_module_ids),
+        may_own=may_own,
+        since=since,
+        listed=listed,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_MOVE_RELATED, params)
+        moved, skipped, event_id, run_after = cursor.fetchone()
+    if event_id is not None:
+        watch_events.written([(event_id, run_after)], organization_id)
+    return moved, skipped

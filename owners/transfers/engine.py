@@ -21,8 +21,10 @@ one transaction:
     mark the chunk job done (fenced on its claim: a duplicate run does nothing)
     lock the new owner's row FOR SHARE (a disabled new owner stops the job)
     lock the records of the range that STILL match, in id order, FOR UPDATE
-    one UPDATE of their owner, one audit INSERT (owners/statements.py)
-    the same three for their related activities
+    lock their related activities, in id order, FOR UPDATE
+    one UPDATE of both, their audit rows, the watch event (on PostgreSQL the records' lock
+    returns their ids as one array and the rest is one statement,
+    `owners.statements.move_chunk`; elsewhere one statement each)
     lock the job row, add the counts, and when the module's last chunk is done plan the next
     module (or finish: final counts, the digest email, the leaving user deleted)
 

@@ -13,16 +13,23 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from crm.models import User
+from crm.models import Record, User
 from crm.modules import module_by_id, module_by_name
 
 from ..models import OutboxEntry, TransferJob
 from ..outbox import finish_claimed
-from ..statements import NewOwnerNotActive, new_owner_status, record_owner_changes, update_owners
+from ..statements import (
+    NewOwnerNotActive,
+    move_chunk,
+    new_owner_status,
+    record_owner_changes,
+    update_owners,
+)
 from .revert import revert_range
 from .selection import SOURCES, job_condition, records_left_to_move, related_left_to_move
 
@@ -126,7 +133,9 @@ def _plan_module(transfer: TransferJob, module_id: int, now: datetime) -> list[O
 
 @dataclass
 class _ChunkOutcome:
+    locked: int = 0
     moved: int = 0
+    last_moved_id: int | None = None
     skipped: int = 0
     related: int = 0
     # Activities the job moves in their own module too, that moved with their parent.
@@ -160,59 +169,133 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
     status = new_owner_status(new_owner_id)
     if status != User.Status.ACTIVE:
         raise NewOwnerNotActive(status)
+    related_ids = [module_by_name(name).id for name in transfer.related_modules]
+    with_related = bool(related_ids) and not module_by_id(module_id).is_activity
     # The records of the range that still match and that nobody gave another owner since the
-    # job was scheduled, locked in id order (as change_owner locks): a concurrent change_owner
+    # job was scheduled, locked in id order (as change_owner locks them): a concurrent change_owner
     # of some of them queues behind this chunk, or this chunk behind it, and then re-evaluates
-    # the condition on the row it committed (newest write wins).
-    locked = list(
+    # the condition on the row it committed (newest write wins). At most one more than a chunk:
+    # when more match than were planned, the rest is a chunk of its own.
+    records = (
         records_left_to_move(transfer, module_id)
         .filter(id__gt=after, id__lte=up_to)
         .order_by("id")
         .select_for_update()
         .values_list("id", "owner_id")[: size + 1]
     )
-    outcome = _ChunkOutcome()
-    if len(locked) > size:
+    if connection.vendor == "postgresql":
+        outcome = _move_chunk_set_based(
+            transfer, module_id, records, related_ids if with_related else []
+        )
+    else:
+        outcome = _move_chunk_statements(
+            transfer, module_id, list(records), related_ids if with_related else []
+        )
+    if outcome.locked > size:
         # More records match in this range than when it was planned: the rest is a chunk of its
-        # own, so no transaction holds more than TRANSFER_JOB_CHUNK records.
-        locked = locked[:size]
-        # Its records counted now, so that if it fails for good they count as failed (and the
-        # job ends FAILED, not COMPLETED with them left behind).
+        # own, so no transaction holds more than TRANSFER_JOB_CHUNK records. Its records counted
+        # now, so that if it fails for good they count as failed (and the job ends FAILED, not
+        # COMPLETED with them left behind).
         rest = (
             records_left_to_move(transfer, module_id)
-            .filter(id__gt=locked[-1][0], id__lte=up_to)
+            .filter(id__gt=outcome.last_moved_id, id__lte=up_to)
             .count()
         )
-        outcome.follow_up = _chunk_job(transfer, module_id, locked[-1][0], up_to, rest)
+        outcome.follow_up = _chunk_job(transfer, module_id, outcome.last_moved_id, up_to, rest)
+    outcome.skipped = max(
+        0, planned - outcome.moved - _moved_before(transfer, payload, outcome.moved)
+    )
+    return outcome
+
+
+def _related_to_lock(transfer: TransferJob, parents: Any, related_ids: list[int]) -> QuerySet:
+    """The activities of `parents` (ids, or a condition on the activity) that move with them,
+    in id order, to lock. `in_job`: the activity is also one the job moves in its own module (a
+    leaving user's task), so it counts as moved, not only as related."""
+    return (
+        related_left_to_move(transfer, parents, related_ids)
+        .annotate(
+            in_job=ExpressionWrapper(
+                job_condition(transfer) & Q(module_id__in=transfer.module_ids),
+                output_field=BooleanField(),
+            )
+        )
+        .order_by("id")
+        .select_for_update(of=("self",))
+    )
+
+
+def _move_chunk_set_based(
+    transfer: TransferJob, module_id: int, records: QuerySet, related_ids: list[int]
+) -> _ChunkOutcome:
+    """PostgreSQL: the chunk's records locked, then their activities locked, both moved and
+    audited by one statement (owners/statements.py, `move_chunk`), in the same lock order as
+    below."""
+
+    def related(parents: list[int]) -> tuple[str, tuple]:
+        # The parents' ids as one constant array: see owners/statements.py on the plan.
+        of_parents = RawSQL(
+            f'"{Record._meta.db_table}"."related_to_id" = ANY(%s::bigint[])',
+            [parents],
+            output_field=BooleanField(),
+        )
+        return (
+            _related_to_lock(transfer, of_parents, related_ids)
+            .values_list("id", "owner_id", "in_job")
+            .query.sql_with_params()
+        )
+
+    moved = move_chunk(
+        records=records.query.sql_with_params(),
+        limit=settings.TRANSFER_JOB_CHUNK,
+        related=related if related_ids else None,
+        organization_id=transfer.organization_id,
+        new_owner_id=transfer.new_owner_id,
+        actor_id=transfer.actor_id,
+        source=SOURCES[transfer.kind],
+        batch_id=transfer.batch_id,
+        # Taken before the locks, for every row the statement moves; a change committed by
+        # anyone after the job was scheduled makes a row one the statement does not move (newest
+        # write wins), so no row it moves has a later change before this one.
+        now=timezone.now(),
+    )
+    return _ChunkOutcome(
+        locked=moved.locked,
+        moved=moved.moved,
+        last_moved_id=moved.last_moved_id,
+        related=moved.related - moved.related_in_job,
+        extra_updated=moved.related_in_job,
+    )
+
+
+def _move_chunk_statements(
+    transfer: TransferJob,
+    module_id: int,
+    locked: list[tuple[int, int | None]],
+    related_ids: list[int],
+) -> _ChunkOutcome:
+    """Elsewhere than on PostgreSQL: the same, one statement at a time."""
+    size = settings.TRANSFER_JOB_CHUNK
+    outcome = _ChunkOutcome(locked=len(locked))
+    locked = locked[:size]
     changes = [(record_id, module_id, owner_id) for record_id, owner_id in locked]
     related: list[tuple[int, int, int | None]] = []
-    related_ids = [module_by_name(name).id for name in transfer.related_modules]
     in_job = 0
-    if locked and related_ids and not module_by_id(module_id).is_activity:
-        # Their activities, locked after their parents as every writer locks them. `in_job`:
-        # the activity is also one the job moves in its own module (a leaving user's task), so
-        # it counts as moved, not only as related.
+    if locked and related_ids:
+        # Their activities, locked after their parents as every writer locks them.
         rows = list(
-            related_left_to_move(transfer, [record_id for record_id, _ in locked], related_ids)
-            .annotate(
-                in_job=ExpressionWrapper(
-                    job_condition(transfer) & Q(module_id__in=transfer.module_ids),
-                    output_field=BooleanField(),
-                )
-            )
-            .order_by("id")
-            .select_for_update(of=("self",))
-            .values_list("id", "module_id", "owner_id", "in_job")
+            _related_to_lock(
+                transfer, [record_id for record_id, _ in locked], related_ids
+            ).values_list("id", "module_id", "owner_id", "in_job")
         )
         related = [(record_id, module, owner) for record_id, module, owner, _ in rows]
         in_job = sum(1 for *_, matches in rows if matches)
     # Taken once every row is locked: a change committed before ours has an earlier audit time
     # on each of these records, one committed after a later one.
     now = timezone.now()
-    _give(transfer, changes, new_owner_id, now)
-    _give(transfer, related, new_owner_id, now)
+    _give(transfer, changes + related, transfer.new_owner_id, now)
     outcome.moved = len(locked)
-    outcome.skipped = max(0, planned - outcome.moved - _moved_before(transfer, payload, locked))
+    outcome.last_moved_id = locked[-1][0] if locked else None
     # Each record counted once: an activity the job moves in its own module (a leaving user's
     # task) is one of its records (updated), not a related one; `related` counts the activities
     # of other owners that followed, so updated + related is what the batch changed.
@@ -221,16 +304,16 @@ def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome
     return outcome
 
 
-def _moved_before(
-    transfer: TransferJob, payload: dict[str, Any], locked: list[tuple[int, int | None]]
-) -> int:
+def _moved_before(transfer: TransferJob, payload: dict[str, Any], moved_now: int) -> int:
     """How many activities of the range this job moved already with their parents (counted as
     updated by the parent's chunk, so not skipped here). Only a retried job meets them: a module
-    of activities is otherwise planned after its parents' chunks have run."""
+    of activities is otherwise planned after its parents' chunks have run. Read after this
+    chunk's `moved_now` records of the range were audited: none of them had moved before in this
+    batch (they would have the new owner, or a newer change, and not be moved again)."""
     module_id = int(payload["module_id"])
     if not transfer.related_modules or not module_by_id(module_id).is_activity:
         return 0
-    return (
+    audited = (
         AuditEntry.objects.filter(
             organization_id=transfer.organization_id,
             batch_id=transfer.batch_id,
@@ -238,11 +321,11 @@ def _moved_before(
             record_id__gt=int(payload["after"]),
             record_id__lte=int(payload["up_to"]),
         )
-        .exclude(record_id__in=[record_id for record_id, _ in locked])
         .values("record_id")
         .distinct()
         .count()
     )
+    return audited - moved_now
 
 
 def _give(

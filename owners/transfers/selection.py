@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Expression, Q, QuerySet
 
 from audit.models import AuditEntry
 from crm.models import Record
@@ -49,10 +49,11 @@ def records_left_to_move(transfer: TransferJob, module_id: int) -> QuerySet:
 def related_to_move(
     organization_id: int, parents: Any, module_ids: list[int], new_owner_id: int
 ) -> QuerySet:
-    """The activities of `module_ids` related to `parents` (ids or a subquery) that the new
-    owner does not own yet."""
+    """The activities of `module_ids` related to `parents` (ids, a subquery, or a condition on
+    the activity that names them) that the new owner does not own yet."""
+    of_parents = parents if isinstance(parents, Expression) else Q(related_to_id__in=parents)
     return Record.objects.filter(
-        organization_id=organization_id, related_to_id__in=parents, module_id__in=module_ids
+        of_parents, organization_id=organization_id, module_id__in=module_ids
     ).exclude(owner_id=new_owner_id)
 
 

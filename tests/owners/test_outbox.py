@@ -247,13 +247,12 @@ def test_related_transfer_query_count_is_independent_of_the_number_of_records(
     # 2 SELECT the claimed job
     # 3 SAVEPOINT (the job's durable transaction, nested in the test's transaction)
     # 4 SELECT ... FOR SHARE the new owner's status
-    # 5 SELECT ... FOR UPDATE the parents still owned by the new owner
-    # 6 SELECT ... FOR UPDATE the selected activities of those parents
-    # 7 UPDATE the job to done with its result, fenced on the claim
-    # 8 UPDATE the activities
-    # 9 INSERT their audit rows
-    # 10 RELEASE SAVEPOINT
-    with django_assert_num_queries(10):
+    # 5 UPDATE the job to done, fenced on the claim
+    # 6 SELECT ... FOR UPDATE the parents still owned by the new owner (their ids as one array)
+    # 7 ONE statement: lock the selected activities of those parents, UPDATE those to move,
+    #   INSERT their audit rows, write the job's result (owners/statements.py, `move_related`)
+    # 8 RELEASE SAVEPOINT
+    with django_assert_num_queries(8):
         outbox.run_entry(job.id)
     assert AuditEntry.objects.filter(source="related_transfer").count() == parents * per_parent
 

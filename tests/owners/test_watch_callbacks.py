@@ -158,6 +158,38 @@ def test_a_mass_change_job_sends_its_changes_grouped(
     assert received(watching) == [edit_callback(sorted(r.id for r in contacts))]
 
 
+def test_a_job_chunk_sends_its_records_and_their_activities_as_one_event(
+    client, watching, contacts, new_owner, admin_user, make_record
+):
+    tasks = [make_record(module_name="Tasks", related_to=contact) for contact in contacts[:2]]
+    response = client.post(
+        "/bigin/v2/Contacts/actions/mass_change_owner",
+        {
+            "owner": {"id": str(new_owner.id)},
+            "criteria": {
+                "field": {"api_name": "Owner"},
+                "comparator": "equal",
+                "value": {"id": str(admin_user.id)},
+            },
+            "related_modules": [{"api_name": "Tasks"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 202
+    drain()
+
+    # One chunk, one watch event (the chunk's one audit statement), one callback per module.
+    (event,) = OutboxEntry.objects.filter(kind=OutboxEntry.Kind.WATCH_EVENT)
+    assert event.payload["changes"] == {
+        "Contacts": [str(r.id) for r in sorted(contacts, key=lambda r: r.id)],
+        "Tasks": [str(r.id) for r in sorted(tasks, key=lambda r: r.id)],
+    }
+    assert sorted(received(watching), key=lambda body: body["module"]) == [
+        edit_callback(sorted(r.id for r in contacts)),
+        edit_callback(sorted(r.id for r in tasks), module="Tasks"),
+    ]
+
+
 def test_a_revert(client, watching, contacts, new_owner):
     changed = client.post(
         "/bigin/v2/Contacts/actions/change_owner",
