@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db import connection
 from django.db.models import Q
 
 from audit.models import AuditEntry
+from crm.db_cursors import server_binding_cursor as _cursor
 from crm.ids import BLOCK_SEQUENCE, BLOCK_SIZE, ID_BASE, new_id
 from crm.models import Organization, Record, User
 from crm.modules import MODULES
@@ -114,38 +113,6 @@ def owner_changed_after(owner_changed_time: datetime | None, written_at: datetim
 def owner_unchanged_after(written_at: Any) -> Q:
     """The same rule as a condition on Record; `written_at` may be an OuterRef."""
     return Q(owner_changed_time__isnull=True) | Q(owner_changed_time__lte=written_at)
-
-
-def _cursor():
-    """Django's cursor (queries counted and logged, errors wrapped as Django's) for the statements
-    every request makes. On PostgreSQL it binds the parameters on the server rather than quoting
-    them into the text: psycopg then prepares each of these statements on a connection after a
-    few calls (`prepare_threshold`, config/settings.py), and PostgreSQL stops parsing and planning
-    them on every request, about a fifth of a single-record change's time (bench/single.py). Behind
-    pgbouncer in transaction mode (no threshold) each is sent whole as an unnamed statement, which
-    holds whichever server session runs it. The ORM's own cursors bind on the client and never
-    prepare."""
-    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy looks it up
-    if db.vendor != "postgresql":
-        return db.cursor()
-    # What `connection.cursor()` does, with a server-binding cursor in place of Django's.
-    db.close_if_health_check_failed()
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    cursor = psycopg.Cursor(db.connection)
-    if db.queries_logged:
-        return _LoggedCursor(cursor, db)
-    return db.make_cursor(cursor)
-
-
-class _LoggedCursor(CursorDebugWrapper):
-    """Django's debug cursor (DEBUG, tests counting queries), logging each statement with its
-    values as Django's own cursors do: psycopg keeps no text of a prepared statement's run, which
-    is where Django's log reads it."""
-
-    def execute(self, sql, params=None):
-        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
-            return CursorWrapper.execute(self, sql, params)
 
 
 def _ids_condition(ids: Sequence[int]) -> tuple[str, list]:

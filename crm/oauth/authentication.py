@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from crm.db_cursors import server_binding_cursor
 from crm.http.errors import INVALID_TOKEN
 from crm.models import AccessToken, Organization, Profile, User
 
@@ -85,7 +86,9 @@ def lookup_with(digest: str, also: str) -> tuple[tuple[User, AccessToken] | None
 
 
 def _fetch(sql: str, digest: str):
-    with connection.cursor() as cursor:
+    # Prepared after a few requests on a direct connection; sent whole behind pgbouncer in
+    # transaction mode, where the function keeps its plan on the server side anyway.
+    with server_binding_cursor() as cursor:
         cursor.execute(sql, [digest, timezone.now()])
         return cursor.fetchone()
 

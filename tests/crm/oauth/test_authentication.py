@@ -145,3 +145,22 @@ def test_the_lookup_holds_when_the_next_transaction_runs_on_another_session(admi
 
         assert client.get(WHOAMI_PATH).status_code == 200
     assert client.get(WHOAMI_PATH).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_lookup_is_prepared_after_five_requests_without_a_pooler(admin_user, settings):
+    """On a direct connection psycopg prepares the lookup's call after five runs
+    (`prepare_threshold`), so PostgreSQL stops parsing it per request; behind pgbouncer in
+    transaction mode (.ci/pgbouncer.sh runs this file there) nothing is prepared."""
+    client = _client(grants.issue_access_token(user=admin_user, scopes=SCOPES))
+    connection.close()
+    for _ in range(7):
+        assert client.get(WHOAMI_PATH).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    if settings.DATABASE_POOLER == "transaction":
+        assert prepared == []
+        return
+    assert any("crm_access_token_lookup" in statement for statement in prepared), prepared
