@@ -3,7 +3,10 @@ costs on a direct connection and behind pgbouncer in transaction mode, against t
 be sent.
 
 - function: the product, one call of crm_access_token_lookup (a PL/pgSQL function whose plan
-  each server session keeps), timed as the SQL alone and as the whole `authenticate()`;
+  each server session keeps), timed as the SQL alone and as the whole `authenticate()`, sent as
+  the product sends it (parameters bound on the server: psycopg prepares the call after five
+  runs on a direct connection, never behind the pooler) and, for comparison, bound by the client
+  (Django's cursors; the lookup before this session);
 - prepared: the same query as a SQL-level PREPARE once per connection and EXECUTE (the lookup
   before issue 25; it cannot work behind a transaction pooler), on the direct connection only;
 - sent whole: the same query with its parameters, parsed and planned on every call;
@@ -66,6 +69,7 @@ def _measure(token: str, prepared: bool) -> dict[str, list[float]]:
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
+    from crm.db_cursors import server_binding_cursor
     from crm.oauth.authentication import _LOOKUP, ZohoOAuthTokenAuthentication
     from crm.oauth.tokens import token_hash
 
@@ -73,11 +77,11 @@ def _measure(token: str, prepared: bool) -> dict[str, list[float]]:
     request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Zoho-oauthtoken {token}"))
     digest = token_hash(token)
 
-    def sql(statement: str, with_parameters: bool = True):
+    def sql(statement: str, with_parameters: bool = True, cursor=connection.cursor):
         def call() -> None:
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [digest, timezone.now()] if with_parameters else None)
-                assert cursor.fetchone() is not None
+            with cursor() as sent:
+                sent.execute(statement, [digest, timezone.now()] if with_parameters else None)
+                assert sent.fetchone() is not None
 
         return call
 
@@ -86,7 +90,8 @@ def _measure(token: str, prepared: bool) -> dict[str, list[float]]:
 
     ways = {
         "function (authenticate)": authenticate,
-        "function": sql(_LOOKUP),
+        "function": sql(_LOOKUP, cursor=server_binding_cursor),
+        "function, client-bound": sql(_LOOKUP),
         "sent whole": sql(_query("%s", "%s")),
         "SELECT 1": sql("SELECT 1", with_parameters=False),
     }
