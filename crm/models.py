@@ -238,14 +238,33 @@ class Record(models.Model):
     # (owners/statements.py, `newest_write_wins`).
     owner_changed_time = models.DateTimeField(null=True, blank=True, editable=False)
     # Not indexed: nothing looks records up by who touched them last, and every owner change
-    # writes it.
+    # writes it. No database constraint either, as for the audit rows' actor
+    # (audit/models.py): the value is the authenticated caller, a user the same request has just
+    # read. A key PostgreSQL checks needs an index to check it by: without one, deleting a user
+    # read every record of every organization once per user and key (a sandbox organization's
+    # two users, in a database of 8M records: 2.2 s, bench/sandbox.py); with one, every owner
+    # change would write one index entry more. Deleting a user through Django still empties
+    # these columns (on_delete=SET_NULL); a sandbox organization's delete removes its records
+    # before its users, and its users act on no other organization's records.
     modified_by = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
-    # Who added the record through the record APIs (None: loaded from a sandbox file). Not
-    # indexed, for the same reason as modified_by.
+    # Who added the record through the record APIs (None: loaded from a sandbox file). Neither
+    # indexed nor a database constraint, for the same reasons as modified_by.
     created_by = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
