@@ -62,34 +62,43 @@ _HOLDER_COLUMNS = (
 
 
 @functools.cache
-def _query(also: str = "") -> str:
+def _query(also: str = "", write: str = "") -> str:
     columns = _HOLDER_COLUMNS + (
         [also.format(organization="(f.holder).organization_id")] if also else []
     )
+    select = "SELECT f.token_id, f.token_scopes, " + ", ".join(columns)
+    if not write:
+        return select + " FROM crm_access_token_lookup(%s, %s) f"
     return (
-        "SELECT f.token_id, f.token_scopes, "
-        + ", ".join(columns)
-        + " FROM crm_access_token_lookup(%s, %s) f"
+        "WITH f AS (SELECT * FROM crm_access_token_lookup(%s, %s)),"
+        f" written AS ({write.format(holder='f', organization='(f.holder).organization_id')})"
+        f" {select} FROM f"
     )
 
 
 _LOOKUP = _query()
 
 
-def lookup_with(digest: str, also: str) -> tuple[tuple[User, AccessToken] | None, object]:
+def lookup_with(
+    digest: str, also: str, write: tuple[str, list] | None = None
+) -> tuple[tuple[User, AccessToken] | None, object]:
     """The token lookup with one more column computed in the same query (PostgreSQL only):
     `also` is an SQL expression in which `{organization}` stands for the holder's organization
-    id. The sandbox's fault check rides on it (crm/sandbox/traffic.py), so a journaled call
-    costs no round trip more for it. A token that is not good finds nothing: (None, None)."""
-    row = _fetch(_query(also), digest)
+    id. `write`, an INSERT with its parameters, runs in the same statement, on the holder's row
+    when the token is good (in its SQL `{holder}` is the lookup's FROM item, `{organization}` the
+    holder's organization id). The sandbox's fault check and the start of its journal entry ride
+    on it (crm/sandbox/traffic.py), so a journaled call costs no round trip more for them. A
+    token that is not good finds nothing and writes nothing: (None, None)."""
+    sql, params = write if write is not None else ("", [])
+    row = _fetch(_query(also, sql), digest, params)
     return (None, None) if row is None else (_holder(row[:-1]), row[-1])
 
 
-def _fetch(sql: str, digest: str):
+def _fetch(sql: str, digest: str, params: list | None = None):
     # Prepared after a few requests on a direct connection; sent whole behind pgbouncer in
     # transaction mode, where the function keeps its plan on the server side anyway.
     with server_binding_cursor() as cursor:
-        cursor.execute(sql, [digest, timezone.now()])
+        cursor.execute(sql, [digest, timezone.now(), *(params or ())])
         return cursor.fetchone()
 
 

@@ -9,20 +9,29 @@ secrets, passwords) are masked the same way wherever they appear in a query, a f
 body, or a JSON answer. Bodies are cut at `MAX_BODY_BYTES`. At most `CAPACITY` entries are kept
 per organization: reads never show more, and older ones are deleted every `TRIM_EVERY` entries a
 process writes for it.
+
+An entry is written in two steps, neither of which the client waits for beyond what its call
+costs anyway: `begin` (the request, before the call runs; on PostgreSQL inside the token lookup
+the API makes anyway) and `complete` (the answer, once the server has sent it). A read leaves
+out the calls still under way, after waiting a moment for those that have just answered.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time as clock
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
+from crm.db_cursors import server_binding_cursor
 from crm.ids import new_id
 
 from .models import JournalEntry
@@ -139,44 +148,102 @@ def masked_query(query: str) -> str:
     return pairs if pairs is not None else query
 
 
-_written: defaultdict[int, int] = defaultdict(int)
-_written_lock = threading.Lock()
+@dataclass(frozen=True)
+class Beginning:
+    """A call's entry as far as its request goes: `values` in _BEGUN's order after the id and the
+    organization."""
+
+    id: int
+    values: list[Any]
 
 
-def record(
-    *,
-    organization_id: int,
-    request: HttpRequest,
-    time: datetime,
-    body: bytes | None,
-    response: HttpResponse | None,
-    duration_ms: int,
-    fault_id: int | None,
-) -> None:
-    """Keep one call (response None: the connection was dropped)."""
+def beginning(request: HttpRequest, time: datetime, body: bytes | None) -> Beginning:
+    """The request half of a call's entry (body None: not read, over the size limit)."""
     if body is None:
         request_body, body_truncated = "(not read: over the body size limit)", True
     else:
         request_body, body_truncated = masked_text(body)
+    return Beginning(
+        id=new_id(),
+        values=[
+            JournalEntry._meta.get_field("time").get_db_prep_value(time, connection),
+            request.method or "",
+            request.path,
+            masked_query(request.META.get("QUERY_STRING", "")),
+            json.dumps(request_headers(request)),
+            request_body,
+            body_truncated,
+        ],
+    )
+
+
+# What `begin` writes: the request, and an answer still to come.
+_BEGUN = ("id", "organization_id", "time", "method", "path", "query", "headers", "body")
+_BEGUN += ("body_truncated", "status", "response_body", "response_truncated", "duration_ms")
+_BEGUN += ("fault", "complete")
+_NO_ANSWER_YET = "NULL, '', false, 0, NULL, false"
+# On PostgreSQL each of the journal's statements is its own transaction, which does not wait for
+# the disk at commit (`synchronous_commit` off for it alone, set inside the statement: no round
+# trip more). An entry lost in a crash is a debugging aid lost, never data.
+_NO_DISK_WAIT = "set_config('synchronous_commit', 'off', true) IS NOT NULL"
+
+
+def begin_sql(organization: str = "%s", source: str = "") -> str:
+    """The INSERT of a beginning; its parameters are the id, the organization's when
+    `organization` is "%s" (else an SQL expression over `source`, a FROM item), and the
+    beginning's values. Standing alone (`begin`) or inside the token lookup of the call
+    (crm/sandbox/traffic.py), which then costs no round trip more."""
+    table = JournalEntry._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(column) for column in _BEGUN)
+    if connection.vendor != "postgresql":
+        return f"INSERT INTO {table} ({columns}) VALUES ({'%s, ' * 9}{_NO_ANSWER_YET})"
+    return (
+        f"INSERT INTO {table} ({columns})"
+        f" SELECT %s, {organization}, %s, %s, %s, %s, %s::jsonb, %s, %s, {_NO_ANSWER_YET}"
+        + (f" FROM {source}" if source else "")
+        + f" WHERE {_NO_DISK_WAIT}"
+    )
+
+
+def begin(organization_id: int, begun: Beginning) -> None:
+    """Write a call's entry before the call runs (one statement); `complete` ends it."""
+    with server_binding_cursor() as cursor:
+        cursor.execute(begin_sql(), [begun.id, organization_id, *begun.values])
+
+
+_written: defaultdict[int, int] = defaultdict(int)
+_written_lock = threading.Lock()
+
+
+def complete(
+    *,
+    organization_id: int,
+    entry_id: int,
+    response: HttpResponse | None,
+    duration_ms: int,
+    fault_id: int | None,
+) -> None:
+    """Write a call's answer into its entry (response None: the connection was dropped). Run
+    after the answer has been sent (crm/sandbox/traffic.py), so the client does not wait for it;
+    `read` waits for it instead."""
     response_body, response_truncated = "", False
     if response is not None and not response.streaming:
         response_body, response_truncated = masked_text(response.content)
-    _insert(
-        id=new_id(),
-        organization_id=organization_id,
-        time=time,
-        method=request.method or "",
-        path=request.path,
-        query=masked_query(request.META.get("QUERY_STRING", "")),
-        headers=json.dumps(request_headers(request)),
-        body=request_body,
-        body_truncated=body_truncated,
-        status=response.status_code if response is not None else None,
-        response_body=response_body,
-        response_truncated=response_truncated,
-        duration_ms=duration_ms,
-        fault=fault_id,
+    sql = _COMPLETE.get(connection.vendor) or _COMPLETE.setdefault(
+        connection.vendor, _complete_sql()
     )
+    with server_binding_cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                response.status_code if response is not None else None,
+                response_body,
+                response_truncated,
+                duration_ms,
+                fault_id,
+                entry_id,
+            ],
+        )
     with _written_lock:
         _written[organization_id] += 1
         trim = _written[organization_id] % TRIM_EVERY == 0
@@ -184,38 +251,16 @@ def record(
         _trim(organization_id)
 
 
-_COLUMNS = [field.column for field in JournalEntry._meta.concrete_fields]
-
-
-def _insert_sql() -> str:
-    columns = ", ".join(connection.ops.quote_name(column) for column in _COLUMNS)
+def _complete_sql() -> str:
     table = JournalEntry._meta.db_table
-    if connection.vendor == "postgresql":
-        selected = ", ".join("%s::jsonb" if column == "headers" else "%s" for column in _COLUMNS)
-        return (
-            f"INSERT INTO {table} ({columns}) SELECT {selected}"
-            " WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL"
-        )
-    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+    sql = (
+        f"UPDATE {table} SET status = %s, response_body = %s, response_truncated = %s,"
+        " duration_ms = %s, fault = %s, complete = true WHERE id = %s"
+    )
+    return sql + f" AND {_NO_DISK_WAIT}" if connection.vendor == "postgresql" else sql
 
 
-_INSERT: dict[str, str] = {}  # by database vendor
-
-
-def _insert(**values: Any) -> None:
-    """One row, by hand and in one statement: the ORM's INSERT costs more than the row on every
-    journaled call. On PostgreSQL the statement's own transaction does not wait for the disk at
-    commit (`synchronous_commit` off for it alone, set inside the statement: no extra round
-    trip): a journal entry lost in a crash is a debugging aid lost, never data."""
-    sql = _INSERT.get(connection.vendor) or _INSERT.setdefault(connection.vendor, _insert_sql())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_adapt(column, values[column]) for column in _COLUMNS])
-
-
-def _adapt(column: str, value: Any) -> Any:
-    if column == "time":
-        return JournalEntry._meta.get_field("time").get_db_prep_value(value, connection)
-    return value
+_COMPLETE: dict[str, str] = {}  # by database vendor
 
 
 def _newest_first(organization_id: int):
@@ -230,12 +275,36 @@ def _trim(organization_id: int) -> None:
         JournalEntry.objects.filter(id__in=older).delete()
 
 
+# How long a read waits for the entries of calls still under way, and for which: a call has
+# answered within 60 s (gunicorn's worker timeout is 30 s, a fault's delay at most 20 s), so an
+# older entry never completed (its process was killed) and is not waited for.
+ANSWER_WAIT_SECONDS = 1.0
+UNDER_WAY_AT_MOST = timedelta(seconds=60)
+
+
+def _wait_for_answers(organization_id: int) -> None:
+    """A call's answer is written into its entry just after it has been sent (`complete`): a
+    client that reads the journal as soon as it has its answer may find it not written yet. Wait
+    until no call of the organization is under way, for up to ANSWER_WAIT_SECONDS: a call that
+    takes longer (a delay fault, a slow transfer) is left out of this read."""
+    deadline = clock.monotonic() + ANSWER_WAIT_SECONDS
+    pause = 0.002
+    under_way = JournalEntry.objects.filter(organization_id=organization_id, complete=False)
+    while (
+        under_way.filter(time__gte=timezone.now() - UNDER_WAY_AT_MOST).exists()
+        and clock.monotonic() < deadline
+    ):
+        clock.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 def read(
     organization_id: int, *, method: str | None, path: str | None, limit: int
 ) -> list[JournalEntry]:
-    """The newest entries first, at most `limit` (itself at most CAPACITY); `path` as a fault
-    rule's (exact, or a prefix when it ends with `*`)."""
-    entries = _newest_first(organization_id)
+    """The newest entries of calls that have answered first, at most `limit` (itself at most
+    CAPACITY); `path` as a fault rule's (exact, or a prefix when it ends with `*`)."""
+    _wait_for_answers(organization_id)
+    entries = _newest_first(organization_id).filter(complete=True)
     if method:
         entries = entries.filter(method=method.upper())
     if path and path.endswith("*"):

@@ -3,12 +3,13 @@
 `SandboxMiddleware` is the first middleware (config/settings.py), so a fault answers before
 anything else runs: the boundary's checks, authentication, the API limits, the view. With
 SANDBOX_API off it hands every request straight on. With it on, for a call to one of the APIs
-(Bigin, Zoho CRM, Kenbun, the token server) that it can tie to an organization, it costs one
-INSERT into the journal after the answer, and on PostgreSQL nothing more for a good access
-token: the organization's rules come with the token lookup the API makes anyway. Elsewhere
+(Bigin, Zoho CRM, Kenbun, the token server) that it can tie to an organization, on PostgreSQL
+with a good access token it adds no statement before the answer: the organization's rules and
+the start of the call's journal entry come with the token lookup the API makes anyway, and the
+answer is written into the entry after the server has sent it (the response's close). Elsewhere
 (SQLite, the token server, a token that is not good) it costs one indexed query for the
-organization's rules (the first call with a token also finds its organization); more only when a
-rule applies.
+organization's rules (the first call with a token also finds its organization) and the entry's
+INSERT before the call; more only when a rule applies.
 
 The organization is found by what the call carries, without checking that it is valid (that is
 the API's job, after the fault): the access token of its Authorization header, or on the token
@@ -18,6 +19,7 @@ neither faulted nor journaled.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -108,34 +110,46 @@ _FAULTS_OF_HOLDER = (
 )
 
 
-def _by_access_token(request: HttpRequest, raw: str) -> tuple[int | None, list[int]]:
+def _by_access_token(
+    request: HttpRequest, raw: str, begun: journal.Beginning
+) -> tuple[int | None, list[int], bool]:
     """On PostgreSQL a good token is looked up once for the whole call: the fault rules come
     with the lookup the API's authentication makes anyway, and it takes the result from here
-    (authentication.RESOLVED). A token that is not good (the API answers INVALID_TOKEN) is still
-    tied to its organization by its hash alone."""
+    (authentication.RESOLVED); the call's journal entry is begun in the same statement. A token
+    that is not good (the API answers INVALID_TOKEN) is still tied to its organization by its
+    hash alone."""
     digest = token_hash(raw)
     if connection.vendor == "postgresql":
-        found, fault_ids = authentication.lookup_with(digest, _FAULTS_OF_HOLDER)
+        found, fault_ids = authentication.lookup_with(
+            digest,
+            _FAULTS_OF_HOLDER,
+            (journal.begin_sql("{organization}", "{holder}"), [begun.id, *begun.values]),
+        )
         if found is not None:
             setattr(request, authentication.RESOLVED, {raw: found})
-            return found[0].organization_id, list(fault_ids)
-    return _lookup(_BY_ACCESS_TOKEN, digest)
+            return found[0].organization_id, list(fault_ids), True
+    return *_lookup(_BY_ACCESS_TOKEN, digest), False
 
 
-def organization_of(request: HttpRequest, body: bytes | None) -> tuple[int | None, list[int]]:
-    """The organization a call belongs to, and the ids of its fault rules (one query)."""
+def organization_of(
+    request: HttpRequest, body: bytes | None, begun: journal.Beginning
+) -> tuple[int | None, list[int], bool]:
+    """The organization a call belongs to, the ids of its fault rules (one query), and whether
+    that query also began the call's journal entry."""
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() in SCHEMES and raw.strip():
-        return _by_access_token(request, raw.strip())
+        return _by_access_token(request, raw.strip(), begun)
     if request.path.startswith("/oauth/"):
         client_id = _token_server_value(request, body, "client_id")
         if client_id:
-            return _lookup(_BY_CLIENT_ID, client_id)
+            return *_lookup(_BY_CLIENT_ID, client_id), False
         token = _token_server_value(request, body, "token")  # /oauth/v2/token/revoke
         if token:
             found = _lookup(_BY_REFRESH_TOKEN, token_hash(token))
-            return found if found[0] is not None else _lookup(_BY_ACCESS_TOKEN, token_hash(token))
-    return None, []
+            if found[0] is None:
+                found = _lookup(_BY_ACCESS_TOKEN, token_hash(token))
+            return *found, False
+    return None, [], False
 
 
 def _body(request: HttpRequest) -> bytes | None:
@@ -166,8 +180,11 @@ class SandboxMiddleware:
             return self.get_response(request)
         started, clock = timezone.now(), time.monotonic()
         body = _body(request)
+        begun = journal.beginning(request, started, body)
         try:
-            organization_id, fault_ids = organization_of(request, body)
+            organization_id, fault_ids, written = organization_of(request, body, begun)
+            if organization_id is not None and not written:
+                journal.begin(organization_id, begun)
             rule = None
             if organization_id is not None and fault_ids:
                 rules = list(Fault.objects.filter(id__in=fault_ids).order_by("created_time", "id"))
@@ -190,19 +207,33 @@ class SandboxMiddleware:
             if rule is not None:
                 time.sleep(rule.response["delay_ms"] / 1000)
             response = self.get_response(request)
-        try:
-            journal.record(
-                organization_id=organization_id,
-                request=request,
-                time=started,
-                body=body,
-                response=response,
-                duration_ms=round((time.monotonic() - clock) * 1000),
-                fault_id=rule.id if rule is not None else None,
-            )
-        except DatabaseError as exc:
-            # The organization went while the call ran, or the database is out: the answer
-            # stands, only its journal entry is lost.
-            logger.warning("sandbox: journal entry for %s not kept (%r)", request.path, exc)
-        # After a drop the server's attempt to answer finds the connection closed.
-        return response if response is not None else HttpResponse(status=204)
+        complete = functools.partial(
+            _complete,
+            path=request.path,
+            organization_id=organization_id,
+            entry_id=begun.id,
+            response=response,
+            duration_ms=round((time.monotonic() - clock) * 1000),
+            fault_id=rule.id if rule is not None else None,
+        )
+        if response is None:
+            # After a drop the server's attempt to answer finds the connection closed.
+            complete()
+            return HttpResponse(status=204)
+        # The server closes the response once it has sent it (WSGI), so the client does not
+        # wait for its journal entry; journal.read waits for it instead. A closer's exception
+        # is swallowed by Django: _complete logs its own.
+        response._resource_closers.append(complete)
+        return response
+
+
+def _complete(*, path: str, **entry) -> None:
+    try:
+        journal.complete(**entry)
+    except DatabaseError as exc:
+        # The organization went while the call ran, or the database is out: the answer stands
+        # (it has been sent), only its journal entry is lost.
+        logger.warning("sandbox: journal entry for %s not completed (%r)", path, exc)
+    except Exception:
+        # Django would swallow it without a word.
+        logger.exception("sandbox: journal entry for %s not completed", path)
