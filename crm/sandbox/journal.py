@@ -10,14 +10,15 @@ body, or a JSON answer. Bodies are cut at `MAX_BODY_BYTES`. At most `CAPACITY` e
 per organization: reads never show more, and older ones are deleted every `TRIM_EVERY` entries a
 process writes for it.
 
-An entry is written in two steps, neither of which the client waits for beyond what its call
-costs anyway: `begin` (the request, before the call runs; on PostgreSQL inside the token lookup
-the API makes anyway) and `complete` (the answer, once the server has sent it). A read leaves
-out the calls still under way, after waiting a moment for those that have just answered.
+The client waits for none of it: `begin` notes the call as under way before it runs (on
+PostgreSQL inside the token lookup the API makes anyway), `complete` writes its entry once the
+server has sent the answer, and a read waits a moment for the calls under way, so that a client
+reading the journal as soon as it has its answer finds that call in it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time as clock
@@ -148,40 +149,24 @@ def masked_query(query: str) -> str:
     return pairs if pairs is not None else query
 
 
+UNDER_WAY = "sandbox_call_under_way"  # crm migration 0016
+
+
 @dataclass(frozen=True)
 class Beginning:
-    """A call's entry as far as its request goes: `values` in _BEGUN's order after the id and the
-    organization."""
+    """A call under way: its entry's id and start time, as the SQL parameters of `begin_sql`
+    before the organization's."""
 
     id: int
-    values: list[Any]
+    params: list[Any]
 
 
-def beginning(request: HttpRequest, time: datetime, body: bytes | None) -> Beginning:
-    """The request half of a call's entry (body None: not read, over the size limit)."""
-    if body is None:
-        request_body, body_truncated = "(not read: over the body size limit)", True
-    else:
-        request_body, body_truncated = masked_text(body)
-    return Beginning(
-        id=new_id(),
-        values=[
-            JournalEntry._meta.get_field("time").get_db_prep_value(time, connection),
-            request.method or "",
-            request.path,
-            masked_query(request.META.get("QUERY_STRING", "")),
-            json.dumps(request_headers(request)),
-            request_body,
-            body_truncated,
-        ],
-    )
+def beginning(time: datetime) -> Beginning:
+    entry_id = new_id()
+    time_value = JournalEntry._meta.get_field("time").get_db_prep_value(time, connection)
+    return Beginning(id=entry_id, params=[entry_id, time_value])
 
 
-# What `begin` writes: the request, and an answer still to come.
-_BEGUN = ("id", "organization_id", "time", "method", "path", "query", "headers", "body")
-_BEGUN += ("body_truncated", "status", "response_body", "response_truncated", "duration_ms")
-_BEGUN += ("fault", "complete")
-_NO_ANSWER_YET = "NULL, '', false, 0, NULL, false"
 # On PostgreSQL each of the journal's statements is its own transaction, which does not wait for
 # the disk at commit (`synchronous_commit` off for it alone, set inside the statement: no round
 # trip more). An entry lost in a crash is a debugging aid lost, never data.
@@ -189,26 +174,21 @@ _NO_DISK_WAIT = "set_config('synchronous_commit', 'off', true) IS NOT NULL"
 
 
 def begin_sql(organization: str = "%s", source: str = "") -> str:
-    """The INSERT of a beginning; its parameters are the id, the organization's when
-    `organization` is "%s" (else an SQL expression over `source`, a FROM item), and the
-    beginning's values. Standing alone (`begin`) or inside the token lookup of the call
+    """The INSERT of a call under way: its parameters are the beginning's, then the
+    organization's when `organization` is "%s" (else it is an SQL expression over `source`, a
+    FROM item). Standing alone (`begin`) or inside the token lookup of the call
     (crm/sandbox/traffic.py), which then costs no round trip more."""
-    table = JournalEntry._meta.db_table
-    columns = ", ".join(connection.ops.quote_name(column) for column in _BEGUN)
+    insert = f"INSERT INTO {UNDER_WAY} (id, time, organization_id)"
     if connection.vendor != "postgresql":
-        return f"INSERT INTO {table} ({columns}) VALUES ({'%s, ' * 9}{_NO_ANSWER_YET})"
-    return (
-        f"INSERT INTO {table} ({columns})"
-        f" SELECT %s, {organization}, %s, %s, %s, %s, %s::jsonb, %s, %s, {_NO_ANSWER_YET}"
-        + (f" FROM {source}" if source else "")
-        + f" WHERE {_NO_DISK_WAIT}"
-    )
+        return f"{insert} VALUES (%s, %s, {organization})"
+    from_source = f" FROM {source}" if source else ""
+    return f"{insert} SELECT %s, %s, {organization}{from_source} WHERE {_NO_DISK_WAIT}"
 
 
 def begin(organization_id: int, begun: Beginning) -> None:
-    """Write a call's entry before the call runs (one statement); `complete` ends it."""
+    """Note a call under way before it runs (one statement)."""
     with server_binding_cursor() as cursor:
-        cursor.execute(begin_sql(), [begun.id, organization_id, *begun.values])
+        cursor.execute(begin_sql(), [*begun.params, organization_id])
 
 
 _written: defaultdict[int, int] = defaultdict(int)
@@ -218,32 +198,46 @@ _written_lock = threading.Lock()
 def complete(
     *,
     organization_id: int,
-    entry_id: int,
+    begun: Beginning,
+    request: HttpRequest,
+    body: bytes | None,
     response: HttpResponse | None,
     duration_ms: int,
     fault_id: int | None,
 ) -> None:
-    """Write a call's answer into its entry (response None: the connection was dropped). Run
-    after the answer has been sent (crm/sandbox/traffic.py), so the client does not wait for it;
-    `read` waits for it instead."""
+    """Keep one call (body None: not read, over the size limit; response None: the connection
+    was dropped) and end it as a call under way, in one statement on PostgreSQL. Run after the
+    answer has been sent (crm/sandbox/traffic.py), so the client waits for none of it; `read`
+    waits for it instead."""
+    if body is None:
+        request_body, body_truncated = "(not read: over the body size limit)", True
+    else:
+        request_body, body_truncated = masked_text(body)
     response_body, response_truncated = "", False
     if response is not None and not response.streaming:
         response_body, response_truncated = masked_text(response.content)
-    sql = _COMPLETE.get(connection.vendor) or _COMPLETE.setdefault(
-        connection.vendor, _complete_sql()
-    )
+    values = [
+        *begun.params,
+        organization_id,
+        request.method or "",
+        request.path,
+        masked_query(request.META.get("QUERY_STRING", "")),
+        json.dumps(request_headers(request)),
+        request_body,
+        body_truncated,
+        response.status_code if response is not None else None,
+        response_body,
+        response_truncated,
+        duration_ms,
+        fault_id,
+    ]
     with server_binding_cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                response.status_code if response is not None else None,
-                response_body,
-                response_truncated,
-                duration_ms,
-                fault_id,
-                entry_id,
-            ],
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(_complete_sql(), [begun.id, *values])
+        else:
+            # The entry first: a read sees the call under way or its entry, never neither.
+            cursor.execute(_insert_sql(), values)
+            cursor.execute(f"DELETE FROM {UNDER_WAY} WHERE id = %s", [begun.id])
     with _written_lock:
         _written[organization_id] += 1
         trim = _written[organization_id] % TRIM_EVERY == 0
@@ -251,16 +245,29 @@ def complete(
         _trim(organization_id)
 
 
+_COLUMNS = ("id", "time", "organization_id", "method", "path", "query", "headers", "body")
+_COLUMNS += ("body_truncated", "status", "response_body", "response_truncated", "duration_ms")
+_COLUMNS += ("fault",)
+
+
+@functools.cache
+def _insert_sql() -> str:
+    columns = ", ".join(connection.ops.quote_name(column) for column in _COLUMNS)
+    values = ", ".join("%s::jsonb" if column == "headers" else "%s" for column in _COLUMNS)
+    if connection.vendor != "postgresql":
+        values = ", ".join(["%s"] * len(_COLUMNS))
+    return f"INSERT INTO {JournalEntry._meta.db_table} ({columns}) SELECT {values}"
+
+
+@functools.cache
 def _complete_sql() -> str:
-    table = JournalEntry._meta.db_table
-    sql = (
-        f"UPDATE {table} SET status = %s, response_body = %s, response_truncated = %s,"
-        " duration_ms = %s, fault = %s, complete = true WHERE id = %s"
+    # Both writes in one statement and one transaction: the entry appears as the call stops
+    # being under way.
+    return (
+        f"WITH ended AS (DELETE FROM {UNDER_WAY} WHERE id = %s) "
+        + _insert_sql()
+        + f" WHERE {_NO_DISK_WAIT}"
     )
-    return sql + f" AND {_NO_DISK_WAIT}" if connection.vendor == "postgresql" else sql
-
-
-_COMPLETE: dict[str, str] = {}  # by database vendor
 
 
 def _newest_first(organization_id: int):
@@ -275,36 +282,45 @@ def _trim(organization_id: int) -> None:
         JournalEntry.objects.filter(id__in=older).delete()
 
 
-# How long a read waits for the entries of calls still under way, and for which: a call has
-# answered within 60 s (gunicorn's worker timeout is 30 s, a fault's delay at most 20 s), so an
-# older entry never completed (its process was killed) and is not waited for.
+# How long a read waits for calls under way, and for which: a call has answered within 60 s
+# (gunicorn's worker timeout is 30 s, a fault's delay at most 20 s), so an older one never
+# finished (its process was killed) and is not waited for.
 ANSWER_WAIT_SECONDS = 1.0
 UNDER_WAY_AT_MOST = timedelta(seconds=60)
 
 
 def _wait_for_answers(organization_id: int) -> None:
-    """A call's answer is written into its entry just after it has been sent (`complete`): a
-    client that reads the journal as soon as it has its answer may find it not written yet. Wait
-    until no call of the organization is under way, for up to ANSWER_WAIT_SECONDS: a call that
-    takes longer (a delay fault, a slow transfer) is left out of this read."""
+    """A call's entry is written just after its answer has been sent (`complete`): a client that
+    reads the journal as soon as it has its answer may find it not written yet. Wait until the
+    organization has no call under way, for up to ANSWER_WAIT_SECONDS: a call that takes longer
+    (a delay fault, a slow transfer) is left out of this read."""
     deadline = clock.monotonic() + ANSWER_WAIT_SECONDS
     pause = 0.002
-    under_way = JournalEntry.objects.filter(organization_id=organization_id, complete=False)
-    while (
-        under_way.filter(time__gte=timezone.now() - UNDER_WAY_AT_MOST).exists()
-        and clock.monotonic() < deadline
-    ):
-        clock.sleep(pause)
-        pause = min(pause * 2, 0.05)
+    sql = f"SELECT 1 FROM {UNDER_WAY} WHERE organization_id = %s AND time >= %s LIMIT 1"
+    since = JournalEntry._meta.get_field("time").get_db_prep_value(
+        timezone.now() - UNDER_WAY_AT_MOST, connection
+    )
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [organization_id, since])
+            if cursor.fetchone() is None or clock.monotonic() >= deadline:
+                return
+            clock.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+def forget_calls_under_way(organization_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {UNDER_WAY} WHERE organization_id = %s", [organization_id])
 
 
 def read(
     organization_id: int, *, method: str | None, path: str | None, limit: int
 ) -> list[JournalEntry]:
-    """The newest entries of calls that have answered first, at most `limit` (itself at most
-    CAPACITY); `path` as a fault rule's (exact, or a prefix when it ends with `*`)."""
+    """The newest entries first, at most `limit` (itself at most CAPACITY); `path` as a fault
+    rule's (exact, or a prefix when it ends with `*`)."""
     _wait_for_answers(organization_id)
-    entries = _newest_first(organization_id).filter(complete=True)
+    entries = _newest_first(organization_id)
     if method:
         entries = entries.filter(method=method.upper())
     if path and path.endswith("*"):

@@ -59,9 +59,6 @@ class JournalEntry(models.Model):
     response_truncated = models.BooleanField(default=False)
     duration_ms = models.PositiveIntegerField(default=0)
     fault = models.BigIntegerField(null=True, blank=True)  # the rule that answered, if any
-    # False from the call's start until its answer has been sent and written here
-    # (crm/sandbox/journal.py, `begin` and `complete`): reads leave such entries out.
-    complete = models.BooleanField(default=True)
 
     class Meta:
         db_table = "sandbox_journal"

@@ -40,7 +40,7 @@ from crm.oauth.grants import (
     issue_grant,
 )
 
-from . import loader, snapshots
+from . import journal, loader, snapshots
 from .models import Fault, JournalEntry, Snapshot
 from .ownership import Ownership
 
@@ -212,6 +212,7 @@ def delete_organization(organization: Organization, *, ownership: Ownership) -> 
             )
         for model in (Fault, JournalEntry, Snapshot):
             model.objects.filter(organization_id=org_id).delete()
+        journal.forget_calls_under_way(org_id)
         AccessToken.objects.filter(user_id__in=user_ids).delete()
         RefreshToken.objects.filter(user_id__in=user_ids).delete()
         GrantCode.objects.filter(user_id__in=user_ids).delete()

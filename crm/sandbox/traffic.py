@@ -4,12 +4,12 @@
 anything else runs: the boundary's checks, authentication, the API limits, the view. With
 SANDBOX_API off it hands every request straight on. With it on, for a call to one of the APIs
 (Bigin, Zoho CRM, Kenbun, the token server) that it can tie to an organization, on PostgreSQL
-with a good access token it adds no statement before the answer: the organization's rules and
-the start of the call's journal entry come with the token lookup the API makes anyway, and the
-answer is written into the entry after the server has sent it (the response's close). Elsewhere
-(SQLite, the token server, a token that is not good) it costs one indexed query for the
-organization's rules (the first call with a token also finds its organization) and the entry's
-INSERT before the call; more only when a rule applies.
+with a good access token it adds no statement before the answer: the organization's rules, and
+the note that the call is under way, come with the token lookup the API makes anyway, and the
+call's journal entry is written after the server has sent the answer (the response's close).
+Elsewhere (SQLite, the token server, a token that is not good) it costs one indexed query for
+the organization's rules (the first call with a token also finds its organization) and the
+note's INSERT before the call; more only when a rule applies.
 
 The organization is found by what the call carries, without checking that it is valid (that is
 the API's job, after the fault): the access token of its Authorization header, or on the token
@@ -115,7 +115,7 @@ def _by_access_token(
 ) -> tuple[int | None, list[int], bool]:
     """On PostgreSQL a good token is looked up once for the whole call: the fault rules come
     with the lookup the API's authentication makes anyway, and it takes the result from here
-    (authentication.RESOLVED); the call's journal entry is begun in the same statement. A token
+    (authentication.RESOLVED); the call is noted as under way in the same statement. A token
     that is not good (the API answers INVALID_TOKEN) is still tied to its organization by its
     hash alone."""
     digest = token_hash(raw)
@@ -123,7 +123,7 @@ def _by_access_token(
         found, fault_ids = authentication.lookup_with(
             digest,
             _FAULTS_OF_HOLDER,
-            (journal.begin_sql("{organization}", "{holder}"), [begun.id, *begun.values]),
+            (journal.begin_sql("{organization}", "{holder}"), begun.params),
         )
         if found is not None:
             setattr(request, authentication.RESOLVED, {raw: found})
@@ -135,7 +135,7 @@ def organization_of(
     request: HttpRequest, body: bytes | None, begun: journal.Beginning
 ) -> tuple[int | None, list[int], bool]:
     """The organization a call belongs to, the ids of its fault rules (one query), and whether
-    that query also began the call's journal entry."""
+    that query also noted the call as under way (journal.begin)."""
     scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() in SCHEMES and raw.strip():
         return _by_access_token(request, raw.strip(), begun)
@@ -180,7 +180,7 @@ class SandboxMiddleware:
             return self.get_response(request)
         started, clock = timezone.now(), time.monotonic()
         body = _body(request)
-        begun = journal.beginning(request, started, body)
+        begun = journal.beginning(started)
         try:
             organization_id, fault_ids, written = organization_of(request, body, begun)
             if organization_id is not None and not written:
@@ -211,7 +211,9 @@ class SandboxMiddleware:
             _complete,
             path=request.path,
             organization_id=organization_id,
-            entry_id=begun.id,
+            begun=begun,
+            request=request,
+            body=body,
             response=response,
             duration_ms=round((time.monotonic() - clock) * 1000),
             fault_id=rule.id if rule is not None else None,

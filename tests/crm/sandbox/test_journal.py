@@ -266,12 +266,65 @@ def test_a_journaled_call_adds_no_statement_before_its_answer_on_postgresql(
     on = statements(True, users[1])
 
     [entry] = JournalEntry.objects.all()
-    assert (entry.complete, entry.status) == (True, 200)
-    assert on[-1].startswith("UPDATE sandbox_journal SET status = 200")
+    assert entry.status == 200
     if connection.vendor == "postgresql":
         assert len(on) == len(off) + 1
         assert "crm_access_token_lookup" in on[0] and "sandbox_fault" in on[0]
-        assert "INSERT INTO sandbox_journal" in on[0]
+        assert "INSERT INTO sandbox_call_under_way" in on[0]
+        assert on[-1].startswith("WITH ended AS (DELETE FROM sandbox_call_under_way")
+        assert "INSERT INTO sandbox_journal" in on[-1]
     else:
-        assert on[1].startswith("INSERT INTO sandbox_journal")
-        assert len(on) == len(off) + 3
+        assert on[1].startswith("INSERT INTO sandbox_call_under_way")
+        assert on[-2].startswith("INSERT INTO sandbox_journal")
+        assert on[-1].startswith("DELETE FROM sandbox_call_under_way")
+        assert len(on) == len(off) + 4
+
+
+def _under_way(organization_id: int, started) -> None:
+    from django.db import connection
+
+    time = JournalEntry._meta.get_field("time").get_db_prep_value(started, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {journal.UNDER_WAY} (id, organization_id, time) VALUES (%s, %s, %s)",
+            [1, organization_id, time],
+        )
+
+
+def test_a_read_waits_for_a_call_under_way_but_not_for_one_whose_process_is_gone(
+    controls, requests_url, org
+):
+    """A call under way whose entry does not come (its process was killed) holds a read up for
+    ANSWER_WAIT_SECONDS while it is recent, and not at all once it is older than any call runs:
+    the read then asks once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    organization_id = int(org["organization"]["id"])
+
+    def probes(started) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {journal.UNDER_WAY}")
+        _under_way(organization_id, started)
+        with CaptureQueriesContext(connection) as captured:
+            assert controls.get(requests_url).json() == {"requests": []}
+        return sum(journal.UNDER_WAY in query["sql"] for query in captured.captured_queries)
+
+    assert probes(timezone.now() - journal.UNDER_WAY_AT_MOST - timedelta(seconds=1)) == 1
+    assert probes(timezone.now()) > 1
+
+
+def test_deleting_an_organization_forgets_its_calls_under_way(controls, created):
+    from django.db import connection
+
+    kept = created()
+    deleted = created(name="Other", users=[{"full_name": "Oz", "email": "oz@o.test"}], records=[])
+    for org in (kept, deleted):
+        _under_way(int(org["organization"]["id"]), timezone.now())
+
+    answer = controls.delete(f"/sandbox/v1/organizations/{deleted['organization']['id']}")
+
+    assert answer.status_code == 204
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT organization_id FROM {journal.UNDER_WAY}")
+        assert cursor.fetchall() == [(int(kept["organization"]["id"]),)]

@@ -27,8 +27,8 @@ def test_the_answer_leaves_before_its_entry_is_written_and_a_read_waits_for_it(
     server = live_gunicorn(workers=2, SANDBOX_API="true", SANDBOX_API_KEY=SANDBOX_KEY)
     sandbox = Sandbox(server.url)
     org = sandbox.create()
-    # The call waits a second at the boundary: time for the test to find its entry, begun with
-    # the token lookup, and to lock it from a connection of its own.
+    # The call waits a second at the boundary: time for the test to find it under way and to
+    # lock its row from a connection of its own.
     rule = sandbox.fault(
         org, match={"method": "POST", "path": CHANGE_OWNER}, response={"delay_ms": 1000}, times=1
     )
@@ -41,24 +41,23 @@ def test_the_answer_leaves_before_its_entry_is_written_and_a_read_waits_for_it(
 
     with psycopg.connect(_test_database_url()) as db:
         call.start()
-        [(entry_id, status)] = wait_until(
-            lambda: db.execute(
-                "SELECT id, status FROM sandbox_journal WHERE NOT complete"
-            ).fetchall(),
-            what="the call's entry, begun before the call runs",
+        [(entry_id,)] = wait_until(
+            lambda: db.execute("SELECT id FROM sandbox_call_under_way").fetchall(),
+            what="the call under way, noted with the token lookup before the call runs",
         )
-        db.execute("SELECT 1 FROM sandbox_journal WHERE id = %s FOR UPDATE", [entry_id])
+        db.execute("SELECT 1 FROM sandbox_call_under_way WHERE id = %s FOR UPDATE", [entry_id])
 
-        # The entry cannot be completed while the test holds its row; the answer is sent anyway.
+        # The entry cannot be written while the test holds the call's row: the answer is sent
+        # anyway.
         call.join(timeout=30)
         [answer] = answers
-        assert (status, answer.status_code) == (None, 200)
+        assert answer.status_code == 200
         assert answer.json()["data"][0]["code"] == "SUCCESS"
-        # A read waits for a call that has answered, for a second at most; this one's entry is
-        # still not written, so the read leaves it out rather than show it half done.
+        # A read waits for a call under way, for a second at most; this one's entry is still
+        # not written, so the read leaves it out.
         assert sandbox.journal(org) == []
-        db.rollback()  # the worker's UPDATE goes through
+        db.rollback()  # the worker's statement goes through
 
-    [entry] = wait_until(lambda: sandbox.journal(org), what="the completed entry")
+    [entry] = wait_until(lambda: sandbox.journal(org), what="the call's entry")
     assert (entry["id"], entry["status"], entry["fault_id"]) == (str(entry_id), 200, rule)
     assert entry["response_body"] == answer.text
