@@ -30,13 +30,17 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from django.db import OperationalError, connection
+from django.db.models import Count
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from crm.models import Record
+from crm.modules import module_by_name
 from crm.oauth.grants import issue_access_token
 from owners import outbox
-from owners.models import OutboxEntry
+from owners.models import OutboxEntry, TransferJob
+from owners.transfers import engine
+from owners.transfers.criteria import parse_criteria
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
 from tests.integration.conftest import _test_database_url, wait_until
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
@@ -191,3 +195,134 @@ def test_a_job_whose_commit_loses_its_server_session_is_given_back_for_its_retry
     task.refresh_from_db()
     job.refresh_from_db()
     assert (task.owner_id, job.status) == (chen.id, OutboxEntry.Status.DONE)
+
+
+# A transfer job's chunk (owners/transfers/runner.py) is an outbox entry like the related transfer
+# above: run_entry asks crm/db_errors.py, gives the chunk back and a real worker's retry
+# (Celery's autoretry_for) runs it again from the committed state.
+
+CONTACTS = module_by_name("Contacts")
+# Any session of the test database waiting for a row lock (the row the test holds).
+WAITING_FOR_A_LOCK = """SELECT pid, query FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+
+
+def _end_the_waiting_session(*, in_commit: bool) -> str:
+    """End the server session that waits for the row the test holds (in its COMMIT, or in a
+    statement of its chunk); returns that session's query."""
+    with psycopg.connect(_test_database_url(), autocommit=True) as direct:
+        (pid, query) = wait_until(
+            lambda: direct.execute(WAITING_FOR_A_LOCK).fetchone(),
+            what="a chunk to wait for the row the test holds",
+        )
+        direct.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert (query == "COMMIT") is in_commit, query
+    return query
+
+
+@pytest.fixture
+def five_contacts_job(settings):
+    """A mass change of Lea's five contacts (each with a task of hers, which follows it) to Chen,
+    scheduled by Ann, in chunks of two: three chunks, none run yet."""
+    settings.TRANSFER_JOB_CHUNK = 2
+    organization = OrganizationFactory()
+    ann, lea, chen = (UserFactory(organization=organization) for _ in range(3))
+    contacts = [
+        RecordFactory(organization=organization, owner=lea, module_name="Contacts")
+        for _ in range(5)
+    ]
+    tasks = [
+        RecordFactory(organization=organization, owner=lea, module_name="Tasks", related_to=c)
+        for c in contacts
+    ]
+    criteria = parse_criteria(
+        {"field": {"api_name": "Owner"}, "comparator": "equal", "value": {"id": str(lea.id)}},
+        organization=organization,
+        modules=[CONTACTS],
+    )
+
+    def schedule() -> TransferJob:
+        return engine.schedule_mass_change(
+            organization=organization,
+            actor=ann,
+            module=CONTACTS,
+            criteria=criteria,
+            new_owner=chen,
+            related_modules=["Tasks"],
+        )
+
+    return schedule, ann, chen, contacts + tasks
+
+
+def _assert_finished_once(transfer: TransferJob, chen, records) -> None:
+    """The job completed, its counts exact, every record Chen's with exactly one audit row of the
+    batch, and one chunk run twice (the one whose session was ended)."""
+    transfer = wait_until(
+        lambda: (
+            (job := TransferJob.objects.get(id=transfer.id)).status != "running"
+            and job.status != "scheduled"
+            and job
+        ),
+        what="the job to end",
+        timeout=60,
+    )
+    assert transfer.status == TransferJob.Status.COMPLETED
+    assert (transfer.total_count, transfer.updated_count, transfer.related_count) == (5, 5, 5)
+    assert (transfer.skipped_count, transfer.failed_count) == (0, 0)
+    assert (transfer.chunks_planned, transfer.chunks_done) == (3, 3)
+    ids = [record.id for record in records]
+    assert Record.objects.filter(id__in=ids, owner=chen).count() == 10
+    audit = AuditEntry.objects.filter(batch_id=transfer.batch_id)
+    assert sorted(audit.values_list("record_id", flat=True)) == sorted(ids)
+    assert not audit.values("record_id").annotate(n=Count("id")).filter(n__gt=1).exists()
+    chunks = OutboxEntry.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
+    assert sorted(chunks.values_list("attempts", flat=True)) == [1, 1, 2]
+    assert set(chunks.values_list("status", flat=True)) == {OutboxEntry.Status.DONE}
+
+
+@pytest.mark.redis
+def test_a_transfer_chunk_whose_session_is_ended_mid_chunk_is_retried_and_moves_each_record_once(
+    five_contacts_job, row_lock, redis_server, queue_name, publish_to, start_worker
+):
+    schedule, _, chen, records = five_contacts_job
+    publish_to(redis_server.url, queue_name)
+    transfer = schedule()
+    # The first chunk's first contact held: the chunk waits in the statement that locks its
+    # range, having claimed its entry; its server session is ended there.
+    held = row_lock(Record._meta.db_table, [records[0].id])
+    worker = start_worker(redis_server.url, queue_name, TRANSFER_JOB_CHUNK="2")
+    _end_the_waiting_session(in_commit=False)
+    held.release()
+
+    _assert_finished_once(transfer, chen, records)
+    assert "terminating connection due to administrator command" in worker.log_text()
+
+
+@pytest.mark.redis
+def test_a_transfer_chunk_whose_commit_loses_its_server_session_is_retried_and_counted_once(
+    five_contacts_job,
+    pooled_database_url,
+    row_lock,
+    redis_server,
+    queue_name,
+    publish_to,
+    start_worker,
+):
+    schedule, ann, chen, records = five_contacts_job
+    publish_to(redis_server.url, queue_name)
+    transfer = schedule()
+    # The audit rows' actor (Ann) is checked at commit: the chunk's COMMIT waits on her row, and
+    # its server session is ended there, behind pgbouncer.
+    held = row_lock("crm_user", [ann.id])
+    worker = start_worker(
+        redis_server.url,
+        queue_name,
+        TRANSFER_JOB_CHUNK="2",
+        DATABASE_URL=pooled_database_url,
+        DATABASE_POOLER="transaction",
+    )
+    _end_the_waiting_session(in_commit=True)
+    held.release()
+
+    _assert_finished_once(transfer, chen, records)
+    assert "received 2 results from command 'COMMIT'" in worker.log_text()
