@@ -11,12 +11,18 @@ Here the moment is made, not waited for. Django's foreign keys are DEFERRABLE IN
 DEFERRED: a new key is checked at commit, against its row. The test holds that row FOR UPDATE
 (the organization's under a record add, the actor's under a related transfer, which makes her
 the task's modified_by), so the COMMIT waits, and the test ends the session that waits.
+
+A transfer job's steps meet the same ends on a real worker, and one more: a COMMIT that went
+through on the server while its connection was lost before the answer (made by a relay that
+drops that answer, tests/integration/commit_cut.py). The worker cannot tell it from a rollback by
+the error; the step's outbox entry, done in that transaction, tells (owners/transfers/runner.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -42,6 +48,7 @@ from owners.models import OutboxEntry, TransferJob
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
+from tests.integration.commit_cut import CommitCut
 from tests.integration.conftest import _test_database_url, wait_until
 from tests.integration.live import live_gunicorn  # noqa: F401 (the fixture)
 from tests.integration.pgbouncer import start_pgbouncer
@@ -254,9 +261,11 @@ def five_contacts_job(settings):
     return schedule, ann, chen, contacts + tasks
 
 
-def _assert_finished_once(transfer: TransferJob, chen, records) -> None:
+def _assert_finished_once(
+    transfer: TransferJob, chen, records, *, attempts: list[int], timeout: float = 60
+) -> None:
     """The job completed, its counts exact, every record Chen's with exactly one audit row of the
-    batch, and one chunk run twice (the one whose session was ended)."""
+    batch, and its chunks claimed `attempts` times (sorted)."""
     transfer = wait_until(
         lambda: (
             (job := TransferJob.objects.get(id=transfer.id)).status != "running"
@@ -264,19 +273,19 @@ def _assert_finished_once(transfer: TransferJob, chen, records) -> None:
             and job
         ),
         what="the job to end",
-        timeout=60,
+        timeout=timeout,
     )
     assert transfer.status == TransferJob.Status.COMPLETED
     assert (transfer.total_count, transfer.updated_count, transfer.related_count) == (5, 5, 5)
     assert (transfer.skipped_count, transfer.failed_count) == (0, 0)
-    assert (transfer.chunks_planned, transfer.chunks_done) == (3, 3)
+    assert (transfer.chunks_planned, transfer.chunks_done) == (len(attempts), len(attempts))
     ids = [record.id for record in records]
     assert Record.objects.filter(id__in=ids, owner=chen).count() == 10
     audit = AuditEntry.objects.filter(batch_id=transfer.batch_id)
     assert sorted(audit.values_list("record_id", flat=True)) == sorted(ids)
     assert not audit.values("record_id").annotate(n=Count("id")).filter(n__gt=1).exists()
     chunks = OutboxEntry.objects.filter(batch_id=transfer.batch_id, kind="transfer_chunk")
-    assert sorted(chunks.values_list("attempts", flat=True)) == [1, 1, 2]
+    assert sorted(chunks.values_list("attempts", flat=True)) == attempts
     assert set(chunks.values_list("status", flat=True)) == {OutboxEntry.Status.DONE}
 
 
@@ -294,7 +303,8 @@ def test_a_transfer_chunk_whose_session_is_ended_mid_chunk_is_retried_and_moves_
     _end_the_waiting_session(in_commit=False)
     held.release()
 
-    _assert_finished_once(transfer, chen, records)
+    # The chunk whose session was ended ran twice, the others once.
+    _assert_finished_once(transfer, chen, records, attempts=[1, 1, 2])
     assert "terminating connection due to administrator command" in worker.log_text()
 
 
@@ -324,5 +334,61 @@ def test_a_transfer_chunk_whose_commit_loses_its_server_session_is_retried_and_c
     _end_the_waiting_session(in_commit=True)
     held.release()
 
-    _assert_finished_once(transfer, chen, records)
-    assert "received 2 results from command 'COMMIT'" in worker.log_text()
+    _assert_finished_once(transfer, chen, records, attempts=[1, 1, 2])
+    # Two results behind one pgbouncer, one more per pooler in front of it.
+    assert re.search(r"received \d+ results from command 'COMMIT'", worker.log_text())
+
+
+@pytest.fixture
+def commit_cut(transactional_db):
+    """`commit_cut(marker)`: the test database through a relay that drops the connection of the
+    first transaction whose statements contain `marker`, right after its COMMIT went through
+    (tests/integration/commit_cut.py)."""
+    relays: list[CommitCut] = []
+
+    def start(marker: str) -> CommitCut:
+        cut = CommitCut(
+            server_port=int(connection.settings_dict["PORT"] or 5432), marker=marker.encode()
+        )
+        cut.start()
+        relays.append(cut)
+        return cut
+
+    yield start
+    for cut in relays:
+        cut.stop()
+
+
+# The first transaction of the job to write it: the plan's (its chunks), the chunk's (its audit).
+WRITES_OUTBOX_ENTRIES = f'INSERT INTO "{OutboxEntry._meta.db_table}"'
+WRITES_AUDIT_ROWS = f"INSERT INTO {AuditEntry._meta.db_table}"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("step", "marker"), [("plan", WRITES_OUTBOX_ENTRIES), ("chunk", WRITES_AUDIT_ROWS)]
+)
+def test_a_transfer_step_whose_commit_went_through_unanswered_sends_the_next_step_at_once(
+    step, marker, five_contacts_job, commit_cut, redis_server, queue_name, publish_to, start_worker
+):
+    """The step's COMMIT is done but its connection is lost before the answer: the worker cannot
+    tell a commit from a rollback by the error. Its outbox entry, marked done in that same
+    transaction, tells: the step is not run again (nothing counted twice), and the next steps it
+    wrote (the plan's chunk; the chunk's plan that ends the job) are sent now, not left for the
+    sweep to find after OUTBOX_SWEEP_GRACE_SECONDS (no beat runs here: before, the job stayed
+    RUNNING)."""
+    schedule, _, chen, records = five_contacts_job
+    publish_to(redis_server.url, queue_name)
+    transfer = schedule()
+    cut = commit_cut(marker)
+    # One chunk for the five contacts (the worker's TRANSFER_JOB_CHUNK is the default).
+    worker = start_worker(
+        redis_server.url, queue_name, DATABASE_URL=cut.url(connection.settings_dict["NAME"])
+    )
+    wait_until(cut.cut.is_set, what=f"the {step}'s COMMIT to go through unanswered")
+
+    _assert_finished_once(transfer, chen, records, attempts=[1], timeout=30)
+    assert "server closed the connection unexpectedly" in worker.log_text()
+    assert "but its transaction committed; the entries it wrote sent: 1" in worker.log_text()
+    plans = OutboxEntry.objects.filter(batch_id=transfer.batch_id, kind="transfer_plan")
+    assert list(plans.values_list("status", "attempts")) == [("done", 1), ("done", 1)]
