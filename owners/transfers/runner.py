@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from crm.db_errors import database_unavailable
 from crm.models import Record, User
 from crm.modules import module_by_id, module_by_name
 
@@ -45,20 +45,57 @@ KINDS = (
 def run_transfer_job(job: OutboxEntry) -> list[OutboxEntry]:
     """Run one step of a transfer job; returns the outbox entries it created and committed, for the
     caller to send (owners.tasks). A step that fails for good is counted by `record_failure`,
-    which the outbox calls in the transaction that marks the entry failed."""
-    created: list[OutboxEntry] = []
+    which the outbox calls in the transaction that marks the entry failed.
+
+    The database unavailable (crm/db_errors.py) during a plan or a chunk is the outbox's to retry
+    (`owners.outbox.run_entry` gives the entry back): the step's one transaction rolled back,
+    and its retry runs it from the committed state. Except when the error came with the COMMIT
+    itself and the commit went through all the same (the connection lost after PostgreSQL
+    committed, before its answer): the entry, marked done in that transaction, says so
+    (`_committed`), and then the step has been done. Its retry would find the entry done and do
+    nothing, and the entries it wrote (the next chunk or plan, the digest) would wait for the
+    sweep; they are returned instead, to be sent now."""
+    written: list[OutboxEntry] = []
     transfer_id = int(job.payload["transfer_id"])
-    if job.kind == OutboxEntry.Kind.TRANSFER_PLAN:
-        _run_plan(job, transfer_id, created)
-    elif job.kind == OutboxEntry.Kind.TRANSFER_CHUNK:
-        _run_chunk(job, transfer_id, created)
-    else:
+    if job.kind == OutboxEntry.Kind.TRANSFER_DIGEST:
         _run_digest(job, transfer_id)
-    return created
+        return written
+    try:
+        if job.kind == OutboxEntry.Kind.TRANSFER_PLAN:
+            _run_plan(job, transfer_id, written)
+        else:
+            _run_chunk(job, transfer_id, written)
+    except Exception as exc:
+        if not database_unavailable(exc) or not _committed(job):
+            raise
+        logger.warning(
+            "transfer step %s: %r, but its transaction committed; the entries it wrote sent: %s",
+            job.id,
+            exc,
+            len(written),
+        )
+    # The step's transaction committed (it is durable): what it wrote is there.
+    return written
 
 
-def _run_plan(job: OutboxEntry, transfer_id: int, created: list[OutboxEntry]) -> None:
-    """Split the module at the cursor into chunks, each an outbox entry, or finish the job."""
+def _committed(job: OutboxEntry) -> bool:
+    """Whether the step's transaction committed: its entry is done under this claim (a claim
+    taken over after the lease has another `claimed_at`). False when the database cannot say
+    now either: the outbox gives the entry back, and a commit that went through leaves it done,
+    which its retry finds (the sweep then sends what it wrote)."""
+    try:
+        return OutboxEntry.objects.filter(
+            id=job.id, status=OutboxEntry.Status.DONE, claimed_at=job.claimed_at
+        ).exists()
+    except Exception as exc:
+        if database_unavailable(exc):
+            return False
+        raise
+
+
+def _run_plan(job: OutboxEntry, transfer_id: int, written: list[OutboxEntry]) -> None:
+    """Split the module at the cursor into chunks, each an outbox entry, or finish the job; the
+    entries it writes are added to `written`."""
     module_index = int(job.payload["module_index"])
     with transaction.atomic(durable=True):
         if not finish_claimed(job):
@@ -79,9 +116,9 @@ def _run_plan(job: OutboxEntry, transfer_id: int, created: list[OutboxEntry]) ->
         if chunks:
             transfer.chunks_planned += len(chunks)
             OutboxEntry.objects.bulk_create(chunks)
-            transaction.on_commit(partial(created.extend, chunks))
+            written.extend(chunks)
         else:
-            _complete(transfer, now, created)
+            _complete(transfer, now, written)
         transfer.save()
 
 
@@ -143,7 +180,7 @@ class _ChunkOutcome:
     follow_up: OutboxEntry | None = None
 
 
-def _run_chunk(job: OutboxEntry, transfer_id: int, created: list[OutboxEntry]) -> None:
+def _run_chunk(job: OutboxEntry, transfer_id: int, written: list[OutboxEntry]) -> None:
     payload = job.payload
     with transaction.atomic(durable=True):
         # First, so a duplicate or late delivery of this chunk does nothing at all.
@@ -156,7 +193,7 @@ def _run_chunk(job: OutboxEntry, transfer_id: int, created: list[OutboxEntry]) -
                 outcome = _revert_chunk(transfer, payload)
             else:
                 outcome = _move_chunk(transfer, payload)
-        _count_chunk(transfer_id, job, outcome, created)
+        _count_chunk(transfer_id, job, outcome, written)
 
 
 def _move_chunk(transfer: TransferJob, payload: dict[str, Any]) -> _ChunkOutcome:
@@ -384,9 +421,10 @@ def _chunk_job(
 
 
 def _count_chunk(
-    transfer_id: int, job: OutboxEntry, outcome: _ChunkOutcome, created: list[OutboxEntry]
+    transfer_id: int, job: OutboxEntry, outcome: _ChunkOutcome, written: list[OutboxEntry]
 ) -> None:
-    """Add a chunk's counts to its job; the module's last chunk plans the next module.
+    """Add a chunk's counts to its job; the module's last chunk plans the next module (the
+    entries written are added to `written`).
 
     The job row is locked last, just before commit, so parallel chunks wait on it only for the
     few statements left in their transactions.
@@ -404,7 +442,7 @@ def _count_chunk(
         new_jobs.append(_next_plan_job(transfer))
     if new_jobs:
         OutboxEntry.objects.bulk_create(new_jobs)
-        transaction.on_commit(partial(created.extend, new_jobs))
+        written.extend(new_jobs)
     transfer.save(
         update_fields=[
             "updated_count",
@@ -426,7 +464,7 @@ def _next_plan_job(transfer: TransferJob) -> OutboxEntry:
     )
 
 
-def _complete(transfer: TransferJob, now: datetime, created: list[OutboxEntry]) -> None:
+def _complete(transfer: TransferJob, now: datetime, written: list[OutboxEntry]) -> None:
     """The end of a job (in the transaction of its last plan): final counts, the leaving user
     deleted, the digest email queued."""
     done = transfer.updated_count + transfer.failed_count + transfer.skipped_count
@@ -456,7 +494,7 @@ def _complete(transfer: TransferJob, now: datetime, created: list[OutboxEntry]) 
             payload={"transfer_id": str(transfer.id)},
         )
         digest.save(force_insert=True)
-        transaction.on_commit(partial(created.append, digest))
+        written.append(digest)
 
 
 def record_failure(job: OutboxEntry, error: str) -> list[OutboxEntry]:
