@@ -9,8 +9,9 @@ InternalError("received 2 results from command 'COMMIT'"), not an OperationalErr
 topology test (test_topology.py) met it as a 500 on a record add while PostgreSQL restarted.
 Here the moment is made, not waited for. Django's foreign keys are DEFERRABLE INITIALLY
 DEFERRED: a new key is checked at commit, against its row. The test holds that row FOR UPDATE
-(the organization's under a record add, the actor's under a related transfer, which makes her
-the task's modified_by), so the COMMIT waits, and the test ends the session that waits.
+(the organization's, under a record add, or under a related transfer or a chunk whose change a
+watch channel turns into an event entry), so the COMMIT waits, and the test ends the session
+that waits.
 
 A transfer job's steps meet the same ends on a real worker, and one more: a COMMIT that went
 through on the server while its connection was lost before the answer (made by a relay that
@@ -30,6 +31,7 @@ import urllib.error
 import urllib.request
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,8 +45,8 @@ from audit.models import AuditEntry
 from crm.models import Record
 from crm.modules import module_by_name
 from crm.oauth.grants import issue_access_token
-from owners import outbox
-from owners.models import OutboxEntry, TransferJob
+from owners import outbox, tasks
+from owners.models import OutboxEntry, TransferJob, WatchChannel
 from owners.transfers import engine
 from owners.transfers.criteria import parse_criteria
 from tests.factories import OrganizationFactory, RecordFactory, UserFactory
@@ -152,6 +154,16 @@ def _connection_through(pooled_database_url: str):
         connection.settings_dict.update(saved)
 
 
+def _watching(organization, event: str) -> None:
+    WatchChannel.objects.create(
+        organization=organization,
+        channel_id=1,
+        events=[event],
+        notify_url="http://127.0.0.1:9/callback",
+        channel_expiry=timezone.now() + timedelta(hours=1),
+    )
+
+
 def test_a_job_whose_commit_loses_its_server_session_is_given_back_for_its_retry(
     pooled_database_url, row_lock
 ):
@@ -177,8 +189,10 @@ def test_a_job_whose_commit_loses_its_server_session_is_given_back_for_its_retry
             "related_ids": [],
         },
     )
-    # The task's new modified_by (Ann, the actor) is checked at commit: that waits on her row.
-    held = row_lock("crm_user", [ann.id])
+    # A channel watches the task's change: its event, an outbox entry, is written with the move,
+    # and its organization key is checked at commit. That waits on the organization's row.
+    _watching(organization, "Tasks.edit")
+    held = row_lock("crm_organization", [organization.id])
     with (
         psycopg.connect(_test_database_url(), autocommit=True) as direct,
         _connection_through(pooled_database_url),
@@ -318,12 +332,18 @@ def test_a_transfer_chunk_whose_commit_loses_its_server_session_is_retried_and_c
     publish_to,
     start_worker,
 ):
-    schedule, ann, chen, records = five_contacts_job
+    schedule, _ann, chen, records = five_contacts_job
     publish_to(redis_server.url, queue_name)
     transfer = schedule()
-    # The audit rows' actor (Ann) is checked at commit: the chunk's COMMIT waits on her row, and
-    # its server session is ended there, behind pgbouncer.
-    held = row_lock("crm_user", [ann.id])
+    # A channel watches the records' change: a chunk's event, an outbox entry, has its
+    # organization key checked at commit. The plan's chunk entries have it too, so the plan runs
+    # here first (its message, still queued, then finds it done); then the first chunk's COMMIT
+    # waits on the organization's row, and its server session is ended there, behind pgbouncer.
+    organization = records[0].organization
+    _watching(organization, "Contacts.edit")
+    [plan] = OutboxEntry.objects.filter(kind=OutboxEntry.Kind.TRANSFER_PLAN)
+    assert tasks.run_entry(plan.id) is not None
+    held = row_lock("crm_organization", [organization.id])
     worker = start_worker(
         redis_server.url,
         queue_name,
