@@ -1,5 +1,6 @@
 """The outbox publisher (owners/publisher.py) in real processes on a real Redis: one thread per
-process, a forked child starts its own, and a process that exits publishes what it held.
+process, a forked child starts its own, a process that exits publishes what it held, and what a
+request committed is published once its response is sent.
 (The request that does not wait on a hung broker, and the sweep that sends what a dead broker
 kept, are tests/integration/test_outbox_delivery.py's, with real workers.)"""
 
@@ -16,6 +17,12 @@ import uuid
 import pytest
 import redis
 from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.utils import timezone
+
+from owners import publisher
+from owners.models import OutboxEntry
+from owners.tasks import dispatch_entries
 
 pytestmark = pytest.mark.redis
 
@@ -91,3 +98,23 @@ def test_a_forked_child_publishes_through_its_own_thread_and_exiting_drains_the_
         assert lines["parent"] != lines["child"]
     finally:
         broker.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+
+
+def test_entries_committed_during_a_request_are_published_once_its_response_is_sent(
+    session_task_queue,
+):
+    # The test run's own queue on the real broker (tests/conftest.py); no worker consumes it.
+    assert session_task_queue is not None, "needs a broker (REDIS_URL), not eager tasks"
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2)
+    job_id = uuid.uuid4().int % 10**18
+
+    request_started.send(sender=None)
+    try:
+        assert dispatch_entries([OutboxEntry(id=job_id, run_after=timezone.now())]) == 1
+        assert publisher.flush()
+        # Still being answered: held in this thread, nothing on the broker yet.
+        assert str(job_id) not in queued_job_ids(broker, session_task_queue)
+    finally:
+        request_finished.send(sender=None)
+    assert publisher.flush()
+    assert queued_job_ids(broker, session_task_queue).count(str(job_id)) == 1
