@@ -3,7 +3,11 @@ processes. Each test runs its own redis-server and its own queue."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -322,3 +326,81 @@ def _someone_waits_for_a_row_lock() -> bool:
             " AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0] > 0
+
+
+# A process that commits a change of owner whose broker hangs: change_owner returns (its
+# publisher's thread is stuck on the broker), it says so, and waits to be killed.
+KILLED_SCRIPT = """
+import sys, time
+import django
+
+django.setup()
+from crm.models import Organization, User
+from crm.modules import module_by_name
+from owners.services import change_owner
+
+organization_id, actor_id, record_id, owner_id = map(int, sys.argv[1:5])
+result = change_owner(
+    organization=Organization.objects.get(id=organization_id),
+    actor=User.objects.get(id=actor_id),
+    module=module_by_name("Contacts"),
+    record_ids=[record_id],
+    new_owner=User.objects.get(id=owner_id),
+    notify=True,
+    related=None,
+    source="api",
+)
+print("committed", result.batch_id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_process_killed_before_it_published_leaves_its_jobs_to_the_sweep(
+    redis_server, queue_name, publish_to, settings, admin_user, new_owner, make_record, tmp_path
+):
+    settings.OUTBOX_SWEEP_GRACE_SECONDS = 0
+    contact = make_record()
+    # The process's broker accepts connections and never answers: its publisher's thread is
+    # stuck in the publish, after the commit, when the process is killed.
+    silent = socket.create_server(("127.0.0.1", 0), backlog=50)
+    out = tmp_path / "killed.out"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": redis_server.url,
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue_name,
+        "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
+    }
+    ids = [contact.organization_id, admin_user.id, contact.id, new_owner.id]
+    with out.open("w") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-c", KILLED_SCRIPT, *map(str, ids)],
+            cwd=django_settings.BASE_DIR,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: "committed" in out.read_text(), what="the change to commit")
+        assert process.poll() is None, out.read_text()
+        process.kill()  # SIGKILL: no atexit, no flush
+        process.wait(timeout=10)
+    finally:
+        silent.close()
+    batch_id = out.read_text().split()[1]
+    assert owners(contact) == [new_owner.id]
+    assert job_statuses(batch_id) == {"notify": "pending"}
+
+    publish_to(redis_server.url, queue_name)
+    assert owner_tasks.sweep() == 1
+    (job,) = OutboxEntry.objects.filter(batch_id=batch_id)
+    queued = redis_server_client(redis_server).lrange(queue_name, 0, -1)
+    assert [json.loads(message)["headers"]["argsrepr"] for message in queued] == [f"('{job.id}',)"]
+
+
+def redis_server_client(server):
+    import redis
+
+    return redis.Redis.from_url(server.url, socket_connect_timeout=2)
