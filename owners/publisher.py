@@ -110,9 +110,8 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 # Entries committed while a request is being answered are held in its thread until the response
 # has been sent (Django's `request_finished`, which the WSGI server sends once the body is out),
 # then handed over: the publisher's thread then works while the serving thread waits for its next
-# request, instead of taking the GIL from the request still being answered (measured: about
-# 0.6 ms of the response time for one message, bench/watch.py). The in-process scheduler
-# (owners/scheduler.py) holds its entries the same way.
+# request, instead of taking the GIL from the request still being answered (bench/watch.py shows
+# the difference). The in-process scheduler (owners/scheduler.py) holds its entries the same way.
 _requests = threading.local()
 
 
@@ -138,7 +137,8 @@ request_finished.connect(_request_finished, dispatch_uid="owners-publisher-finis
 def submit(jobs: Iterable[Any], *, publish: Callable[[list[Any]], int]) -> int:
     """Hand `jobs` to this process's publisher (started on first use), once the response of the
     request this thread answers has been sent; returns how many it took. `publish(batch)` runs in
-    the publisher's thread and must not raise."""
+    the publisher's thread and must not raise; the first given in a process is the one it keeps
+    (owners.tasks.publish_entries, the only one)."""
     jobs = list(jobs)
     held = getattr(_requests, "held", None)
     if held is not None:
