@@ -147,7 +147,7 @@ def bench_sandbox() -> str:
 
 def bench_watch() -> str:
     result = _load("watch.json")
-    if result is None or "target" not in result:
+    if result is None or "sides" not in result:  # older results had two sides, not three
         return "No watch bench is recorded in this tree (`bench/results/watch.json`).\n"
     from bench.watch import lines  # imports nothing of Django at module level
 

@@ -2,9 +2,11 @@
 the same work.
 
 - with jobs: `change_owner(notify=True, related Tasks)` writes two outbox entries and, after
-  commit, publishes one Celery message per job. Its yardstick (bench/rawsql.py) writes the
-  same rows by hand in one transaction and then publishes the same two messages with the same
-  task, so both sides pay the broker round trips.
+  commit, hands them to the process's publisher thread (owners/publisher.py), which publishes one
+  Celery message per job. Its yardstick (bench/rawsql.py) writes the same rows by hand in one
+  transaction and then hands the same two jobs to the same publisher, so both sides pay the same.
+  After every run of either side, outside the timed part, the publisher is drained
+  (`publisher.flush`), so that no side's messages are published during the other's run.
 - without jobs: `change_owner(notify=False)` against the lock, UPDATE and audit INSERT by hand.
 
 Interleaved run by run, each side on a record of its own, alternating two owners so every run
@@ -21,16 +23,21 @@ WARMUP = 5
 
 
 def publish(job_ids: list[int]) -> None:
-    """What `owners.outbox.dispatch_entries` does for a job due now: one message per job."""
-    from owners.tasks import run_outbox_entry_task
+    """What `owners.tasks.dispatch_entries` does after commit with jobs due now: hands them to
+    the process's publisher thread, which publishes one message per job."""
+    from django.utils import timezone
 
-    for job_id in job_ids:
-        run_outbox_entry_task.apply_async((str(job_id),), countdown=0)
+    from owners.models import OutboxEntry
+    from owners.tasks import dispatch_entries
+
+    now = timezone.now()
+    dispatch_entries([OutboxEntry(id=job_id, run_after=now) for job_id in job_ids])
 
 
 def measure(data) -> dict:
     import psycopg
 
+    from owners import publisher
     from owners.services import RelatedSelection, change_owner
 
     from . import rawsql
@@ -72,6 +79,7 @@ def measure(data) -> dict:
         )
         elapsed = (perf_counter() - start) * 1000
         assert len(result.changed_ids) == 1 and len(result.jobs) == (2 if with_jobs else 0)
+        assert publisher.flush()
         return elapsed
 
     def raw_once(with_jobs: bool) -> float:
@@ -92,6 +100,7 @@ def measure(data) -> dict:
         publish(job_ids)  # after commit, as the service does
         elapsed = (perf_counter() - start) * 1000
         assert len(changed) == 1 and len(job_ids) == (2 if with_jobs else 0)
+        assert publisher.flush()
         return elapsed
 
     rows = []

@@ -32,3 +32,12 @@ def on_starting(server) -> None:
     address = re.sub(r"[^A-Za-z0-9.]+", "-", server.cfg.bind[0]).strip("-")
     directory = os.path.dirname(setting.default)
     server.cfg.set("control_socket", os.path.join(directory, f"gunicorn-{address}.ctl"))
+
+
+# A worker that exits (a restart, max_requests, a graceful stop) first publishes the task
+# messages its outbox publisher still holds (owners/publisher.py); atexit does it too, this is
+# the hook gunicorn documents for it. What is not published in time is left to the sweep.
+def worker_exit(server, worker) -> None:
+    from owners import publisher
+
+    publisher.flush()

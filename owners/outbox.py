@@ -5,8 +5,10 @@ entries here.)
 
 An entry's life: `pending` --claim--> `running` --(effects and `done`, one transaction)--> `done`.
 
-- `owners.tasks.dispatch_entries` publishes one Celery message per entry after commit (countdown
-  up to its `run_after`). When the broker is down it logs and returns: the entry stays pending.
+- `owners.tasks.dispatch_entries` hands the entries to the process's publisher thread after
+  commit (owners/publisher.py), which publishes one Celery message per entry (countdown up to its
+  `run_after`) without the request waiting. When the broker is down it logs and stops: the entry
+  stays pending.
 - `claim_entry` takes an entry with a conditional UPDATE (pending, or running with an expired
   lease) and checks the row count, so a duplicate delivery does nothing and an entry whose worker
   died is taken over once its lease has expired.

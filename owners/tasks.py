@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from functools import partial
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.db import transaction
 from django.utils import timezone
 
-from . import idempotency, outbox, scheduler
+from . import idempotency, outbox, publisher, scheduler
 from .models import OutboxEntry
 from .transfers import runner as transfer_runner
 from .watch import delivery as watch_delivery
@@ -121,16 +122,27 @@ def delete_expired_idempotency_keys_task() -> int:
 
 
 def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:
-    """Publish one task message per job, due at the job's `run_after`. Returns how many were sent.
+    """Send committed jobs to the workers without waiting on the broker. Returns how many were
+    handed over.
 
-    Called after commit (`transaction.on_commit`) and by the sweep. It never raises: the change
-    is committed already and must not turn into an error response because the broker is down.
-    A job that could not be published stays pending and the sweep sends it later. Without a
-    broker, a serving process runs them itself, at their due time (owners/scheduler.py).
+    Called after commit (`transaction.on_commit`). It never raises and never waits: this
+    process's publisher thread (owners/publisher.py) publishes them, so a slow, hung or dead
+    broker never delays the response. A job that could not be published stays pending and the
+    sweep sends it later. Without a broker, a serving process runs them itself, at their due time
+    (owners/scheduler.py); without a broker and without that scheduler (a management command,
+    Celery's eager mode) the task runs here, as `apply_async` runs it.
     """
     in_process = scheduler.running()
     if in_process is not None:
         return in_process.submit(jobs)
+    if run_outbox_entry_task.app.conf.task_always_eager:
+        return publish_entries(jobs)
+    return publisher.submit(jobs, publish=publish_entries)
+
+
+def publish_entries(jobs: Iterable[OutboxEntry]) -> int:
+    """Publish one task message per job, due at the job's `run_after`, in the calling thread.
+    Returns how many were sent; never raises."""
     now = timezone.now()
     sent = 0
     for job in jobs:
@@ -146,9 +158,25 @@ def dispatch_entries(jobs: Iterable[OutboxEntry]) -> int:
     return sent
 
 
+def _flush_publisher(**kwargs: object) -> None:
+    """A Celery worker's pool process (or the worker itself) shutting down publishes what its
+    publisher holds first: billiard's processes leave without running atexit."""
+    publisher.flush()
+
+
+worker_process_shutdown.connect(_flush_publisher, dispatch_uid="owners-publisher-process")
+worker_shutdown.connect(_flush_publisher, dispatch_uid="owners-publisher-worker")
+
+
 def sweep() -> int:
-    """Send again the entries left behind (`outbox.release_left_behind`); returns how many."""
-    return dispatch_entries(outbox.release_left_behind(FAILURES))
+    """Send again the entries left behind (`outbox.release_left_behind`); returns how many were
+    sent. Published in the calling thread (the beat task's worker, or the scheduler's thread
+    without a broker), so the count is what reached the broker."""
+    left_behind = outbox.release_left_behind(FAILURES)
+    in_process = scheduler.running()
+    if in_process is not None:
+        return in_process.submit(left_behind)
+    return publish_entries(left_behind)
 
 
 def retry_failed_entries(*, job_ids: Iterable[int]) -> list[OutboxEntry]:

@@ -98,6 +98,10 @@ def session_task_queue():
     yield queue
     import redis
 
+    from owners import publisher
+
+    publisher.flush()  # what this process still publishes goes to the queue before it is deleted
+
     with contextlib.suppress(redis.RedisError):
         redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2).delete(
             queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"

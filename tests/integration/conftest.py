@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
+from owners import publisher
 from tests.conftest import ADMIN_PASSWORD, IN_CI
 from tests.factories import OrganizationFactory, UserFactory
 
@@ -130,12 +131,15 @@ def publish_to(monkeypatch) -> Iterator[Callable[[str, str], None]]:
     saved = (app.conf.broker_url, app.conf.task_default_queue, app.conf.task_always_eager)
 
     def point(broker_url: str, queue: str) -> None:
+        # What the outbox publisher still holds goes where it was meant to, not to the new broker.
+        publisher.flush()
         _reset_broker_connections()
         app.conf.broker_url = broker_url
         app.conf.task_default_queue = queue
         app.conf.task_always_eager = False
 
     yield point
+    publisher.flush()
     _reset_broker_connections()
     app.conf.broker_url, app.conf.task_default_queue, app.conf.task_always_eager = saved
 
