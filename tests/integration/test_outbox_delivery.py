@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
@@ -139,11 +140,6 @@ def test_a_worker_moves_exactly_the_selected_related_records_after_the_delay(
 
 
 OUTAGE_SLACK_SECONDS = 5
-# The request thread never publishes (owners/publisher.py): the response is not delayed by the
-# broker at all. One publish attempt on the hung broker alone waits out the socket timeout (3 s),
-# which the request thread used to do twice; a change of one record takes milliseconds, this
-# leaves room for a loaded machine.
-NOT_DELAYED_SECONDS = 1.0
 
 
 def broker_outage_bound_seconds() -> float:
@@ -210,15 +206,19 @@ def test_with_redis_down_the_request_succeeds_and_the_sweep_finishes_the_work_on
     assert response.status_code == 200
     record_property("broker_down_request_seconds", round(elapsed[0], 3))
     print(f"\nchange_owner request with Redis {outage} took {elapsed[0]:.3f} s")
-    # The promise (docs): the request never waits on the broker, dead or hung.
-    assert elapsed[0] < NOT_DELAYED_SECONDS
     # The publisher's thread tries, gives up within the bound, and logs; the product's own
     # shutdown flush tells when it is done.
     with measured() as publishing:
         assert publisher.flush(broker_outage_bound_seconds() + OUTAGE_SLACK_SECONDS)
     print(f"its publisher gave up after {publishing[0]:.3f} s")
-    assert caplog.messages[-1].startswith("outbox entry ")
-    assert "not dispatched" in caplog.messages[-1]
+    [gave_up] = [record for record in caplog.records if "not dispatched" in record.getMessage()]
+    assert gave_up.getMessage().startswith("outbox entry ")
+    # The promise (docs): the request never waits on the broker, dead or hung. The thread that
+    # answered the request never tried it: the publisher's did (the request thread did, before).
+    assert (gave_up.threadName, threading.current_thread().name) == (
+        "outbox-publisher",
+        "MainThread",
+    )
     batch_id = response["X-Owner-Batch-Id"]
     assert owners(contact) == [new_owner.id]
     assert job_statuses(batch_id) == {"related_transfer": "pending", "notify": "pending"}
