@@ -199,7 +199,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=50)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
-# The request never waits on Redis: a thread of the process publishes after commit
+# The request never waits on the broker: a thread of the process publishes after commit
 # (owners/publisher.py), and one batch waits on a dead Redis at most these timeouts and a short
 # retry policy allow: 2 attempts x 3 s + 0.2 s = 6.2 s, which tests/integration/
 # test_outbox_delivery.py asserts (Redis stopped, and a server that accepts and never answers).

@@ -163,8 +163,7 @@ class Beginning:
 
 def beginning(time: datetime) -> Beginning:
     entry_id = new_id()
-    time_value = JournalEntry._meta.get_field("time").get_db_prep_value(time, connection)
-    return Beginning(id=entry_id, params=[entry_id, time_value])
+    return Beginning(id=entry_id, params=[entry_id, _time(time)])
 
 
 # On PostgreSQL each of the journal's statements is its own transaction, which does not wait for
@@ -275,11 +274,22 @@ def _newest_first(organization_id: int):
 
 
 def _trim(organization_id: int) -> None:
+    """Older entries beyond CAPACITY go, and calls under way that never finished (their process
+    was killed, or an error left them) once no call can still be running."""
     older = list(
         _newest_first(organization_id).values_list("id", flat=True)[CAPACITY : CAPACITY * 10]
     )
     if older:
         JournalEntry.objects.filter(id__in=older).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {UNDER_WAY} WHERE organization_id = %s AND time < %s",
+            [organization_id, _time(timezone.now() - UNDER_WAY_AT_MOST)],
+        )
+
+
+def _time(value: datetime) -> Any:
+    return JournalEntry._meta.get_field("time").get_db_prep_value(value, connection)
 
 
 # How long a read waits for calls under way, and for which: a call has answered within 60 s
@@ -291,22 +301,28 @@ UNDER_WAY_AT_MOST = timedelta(seconds=60)
 
 def _wait_for_answers(organization_id: int) -> None:
     """A call's entry is written just after its answer has been sent (`complete`): a client that
-    reads the journal as soon as it has its answer may find it not written yet. Wait until the
-    organization has no call under way, for up to ANSWER_WAIT_SECONDS: a call that takes longer
-    (a delay fault, a slow transfer) is left out of this read."""
+    reads (or clears) the journal as soon as it has its answer may find it not written yet. Wait
+    until no call of the organization begun before now is under way, for up to
+    ANSWER_WAIT_SECONDS: a call that takes longer (a delay fault, a slow transfer) is left out of
+    this read; calls begun since are not waited for."""
     deadline = clock.monotonic() + ANSWER_WAIT_SECONDS
     pause = 0.002
-    sql = f"SELECT 1 FROM {UNDER_WAY} WHERE organization_id = %s AND time >= %s LIMIT 1"
-    since = JournalEntry._meta.get_field("time").get_db_prep_value(
-        timezone.now() - UNDER_WAY_AT_MOST, connection
-    )
+    now = timezone.now()
+    sql = f"SELECT 1 FROM {UNDER_WAY} WHERE organization_id = %s AND time BETWEEN %s AND %s LIMIT 1"
+    params = [organization_id, _time(now - UNDER_WAY_AT_MOST), _time(now)]
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(sql, [organization_id, since])
+            cursor.execute(sql, params)
             if cursor.fetchone() is None or clock.monotonic() >= deadline:
                 return
             clock.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+
+def forget(begun: Beginning) -> None:
+    """A call under way that will have no entry (an error before its answer)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {UNDER_WAY} WHERE id = %s", [begun.id])
 
 
 def forget_calls_under_way(organization_id: int) -> None:
@@ -331,6 +347,9 @@ def read(
 
 
 def clear(organization_id: int) -> int:
+    """Delete the organization's entries, those of the calls that have just answered included
+    (as `read` waits for them)."""
+    _wait_for_answers(organization_id)
     return JournalEntry.objects.filter(organization_id=organization_id).delete()[0]
 
 

@@ -19,6 +19,7 @@ neither faulted nor journaled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -181,10 +182,12 @@ class SandboxMiddleware:
         started, clock = timezone.now(), time.monotonic()
         body = _body(request)
         begun = journal.beginning(started)
+        written = False
         try:
             organization_id, fault_ids, written = organization_of(request, body, begun)
             if organization_id is not None and not written:
                 journal.begin(organization_id, begun)
+                written = True
             rule = None
             if organization_id is not None and fault_ids:
                 rules = list(Fault.objects.filter(id__in=fault_ids).order_by("created_time", "id"))
@@ -194,19 +197,25 @@ class SandboxMiddleware:
             logger.warning(
                 "sandbox: no fault check or journal for %s (database error)", request.path
             )
+            if written:
+                _forget(begun)
             return self.get_response(request)
         if organization_id is None:
             return self.get_response(request)
         response: HttpResponse | None
-        if rule is not None and "status" in rule.response:
-            response = faults.answer(rule, family)
-        elif rule is not None and "drop" in rule.response:
-            faults.drop(request)
-            response = None
-        else:
-            if rule is not None:
-                time.sleep(rule.response["delay_ms"] / 1000)
-            response = self.get_response(request)
+        try:
+            if rule is not None and "status" in rule.response:
+                response = faults.answer(rule, family)
+            elif rule is not None and "drop" in rule.response:
+                faults.drop(request)
+                response = None
+            else:
+                if rule is not None:
+                    time.sleep(rule.response["delay_ms"] / 1000)
+                response = self.get_response(request)
+        except Exception:
+            _forget(begun)  # the handler answers 500; the call has no entry
+            raise
         complete = functools.partial(
             _complete,
             path=request.path,
@@ -229,9 +238,23 @@ class SandboxMiddleware:
         return response
 
 
+def _forget(begun: journal.Beginning) -> None:
+    # Else the journal's trim deletes it once no call can still be running.
+    with contextlib.suppress(DatabaseError):
+        journal.forget(begun)
+
+
 def _complete(*, path: str, **entry) -> None:
     try:
-        journal.complete(**entry)
+        try:
+            journal.complete(**entry)
+        except DatabaseError:
+            if connection.in_atomic_block or connection.is_usable():
+                raise
+            # The call lost its connection (the API answered 503): a call the developer wants
+            # to see. Once more, on a new one.
+            connection.close()
+            journal.complete(**entry)
     except DatabaseError as exc:
         # The organization went while the call ran, or the database is out: the answer stands
         # (it has been sent), only its journal entry is lost.

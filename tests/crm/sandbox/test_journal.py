@@ -209,7 +209,10 @@ def test_at_most_1000_entries_are_kept_per_organization(controls, requests_url, 
         )
         for n in range(1_100)
     )
-    # A process trims an organization's journal every TRIM_EVERY entries it writes for it.
+    # A call under way whose process was killed long ago.
+    _under_way(organization_id, long_ago)
+    # A process trims an organization's journal every TRIM_EVERY entries it writes for it, and
+    # its calls under way that cannot be running any more.
     for _ in range(2 * journal.TRIM_EVERY):
         api.get("/bigin/v2/users")
 
@@ -221,6 +224,11 @@ def test_at_most_1000_entries_are_kept_per_organization(controls, requests_url, 
     assert len(listed) == 1_000
     assert [entry["path"] for entry in listed[:100]] == ["/bigin/v2/users"] * 100
     assert listed[-1]["time"] > (long_ago + timedelta(seconds=99)).isoformat()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {journal.UNDER_WAY}")
+        assert cursor.fetchone() == (0,)
 
 
 def test_a_faulted_call_names_its_rule(controls, requests_url, api, org):
@@ -311,7 +319,19 @@ def test_a_read_waits_for_a_call_under_way_but_not_for_one_whose_process_is_gone
         return sum(journal.UNDER_WAY in query["sql"] for query in captured.captured_queries)
 
     assert probes(timezone.now() - journal.UNDER_WAY_AT_MOST - timedelta(seconds=1)) == 1
+    assert probes(timezone.now() + timedelta(seconds=5)) == 1  # begun after the read
     assert probes(timezone.now()) > 1
+
+
+def test_a_clear_waits_for_a_call_under_way_too(controls, requests_url, org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _under_way(int(org["organization"]["id"]), timezone.now())
+    with CaptureQueriesContext(connection) as captured:
+        assert controls.delete(requests_url).status_code == 204
+
+    assert sum(journal.UNDER_WAY in query["sql"] for query in captured.captured_queries) > 1
 
 
 def test_deleting_an_organization_forgets_its_calls_under_way(controls, created):
